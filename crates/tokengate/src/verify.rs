@@ -1,0 +1,726 @@
+//! The single verification pipeline (order fixed, first failure wins; see ARCHITECTURE.md).
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use serde_json::Value;
+
+use crate::claims::{Claims, Time};
+use crate::error::{ConfigError, Error, ErrorCode};
+use crate::jwks::KeySet;
+use crate::keycache::{FetchRequest, KeyCache, Lookup, RefreshError};
+use crate::policy::{Algorithm, MtlsBinding, Policy, Revocation, Scopes};
+use crate::signature::{PublicKey, PureRust, SignatureBackend};
+use crate::token::{parse_object, Jws};
+use crate::tokencache::{CachedToken, TokenCache, DEFAULT_CAPACITY, DEFAULT_MAX_TTL_S};
+
+/// One issuer (or one Cognito pool with both issuer forms): its policy and its keys.
+#[derive(Debug)]
+pub struct Provider {
+    policy: Policy,
+    keys: KeyCache,
+}
+
+impl Provider {
+    /// Pair a policy with the key cache that serves its issuer.
+    pub fn new(policy: Policy, keys: KeyCache) -> Provider {
+        Provider { policy, keys }
+    }
+
+    /// A provider with fixed keys (inline JWKS, tests).
+    pub fn with_fixed_keys(policy: Policy, keys: KeySet) -> Provider {
+        Provider::new(policy, KeyCache::fixed(keys))
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The key cache.
+    pub fn keys(&self) -> &KeyCache {
+        &self.keys
+    }
+
+    /// The key cache, for hosts that feed it fetch results.
+    pub fn keys_mut(&mut self) -> &mut KeyCache {
+        &mut self.keys
+    }
+}
+
+/// Per-request facts: the time, and what the route and the connection add.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    now: u64,
+    scopes: Option<&'a Scopes>,
+    cert_thumbprint: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// A request verified at `now` (seconds since the Unix epoch).
+    pub fn at(now: u64) -> Request<'a> {
+        Request {
+            now,
+            scopes: None,
+            cert_thumbprint: None,
+        }
+    }
+
+    /// Scopes this route requires, checked in addition to the policy's own.
+    pub fn scopes(mut self, scopes: &'a Scopes) -> Request<'a> {
+        self.scopes = Some(scopes);
+        self
+    }
+
+    /// base64url SHA-256 of the DER client certificate presented on the connection (RFC 8705
+    /// §3.1), for certificate-bound tokens.
+    pub fn cert_thumbprint(mut self, thumbprint: &'a str) -> Request<'a> {
+        self.cert_thumbprint = Some(thumbprint);
+        self
+    }
+
+    /// The time of the request.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+}
+
+/// A token that passed every check.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// The verified claims.
+    pub claims: Arc<Claims>,
+    /// The kid of the key that verified it.
+    pub kid: String,
+    /// The algorithm.
+    pub alg: Algorithm,
+    /// Index of the provider (issuer) that accepted it.
+    pub provider: usize,
+    /// Whether the signature check was skipped thanks to the verified-token cache.
+    pub cached: bool,
+}
+
+/// A token that passed steps 1–7 and waits for its signature check, for hosts that run the
+/// signature with native crypto ([`Verifier::begin`] / [`Verifier::finish`]).
+#[derive(Debug)]
+pub struct PendingSignature {
+    token: String,
+    provider: usize,
+    kid: String,
+    alg: Algorithm,
+    signing_input_len: usize,
+    signature: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+impl PendingSignature {
+    /// Index of the provider whose key must verify the signature.
+    pub fn provider(&self) -> usize {
+        self.provider
+    }
+
+    /// The kid of that key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The algorithm.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The bytes the signature covers (`header.payload`).
+    pub fn signing_input(&self) -> &[u8] {
+        self.token
+            .as_bytes()
+            .get(..self.signing_input_len)
+            .unwrap_or(&[])
+    }
+
+    /// The raw signature octets.
+    pub fn signature(&self) -> &[u8] {
+        &self.signature
+    }
+}
+
+/// Outcome of [`Verifier::begin`].
+#[derive(Debug)]
+pub enum Step {
+    /// Decided without a signature check (a verified-token cache hit).
+    Done(Verified),
+    /// The signature must be checked, then passed to [`Verifier::finish`].
+    Signature(PendingSignature),
+}
+
+/// Verifies tokens for one or more issuers against their policies.
+#[derive(Debug)]
+pub struct Verifier<B = PureRust> {
+    providers: Vec<Provider>,
+    backend: B,
+    cache: TokenCache,
+    max_token_bytes: usize,
+    algorithms: Vec<Algorithm>,
+}
+
+impl Verifier<PureRust> {
+    /// A verifier with the pure-Rust signature backend and a default token cache.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] on `providers` when the list is empty.
+    pub fn new(providers: Vec<Provider>) -> Result<Verifier<PureRust>, ConfigError> {
+        Verifier::with_backend(providers, PureRust)
+    }
+}
+
+impl<B: SignatureBackend> Verifier<B> {
+    /// A verifier with a custom signature backend.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] on `providers` when the list is empty.
+    pub fn with_backend(providers: Vec<Provider>, backend: B) -> Result<Verifier<B>, ConfigError> {
+        if providers.is_empty() {
+            return Err(ConfigError::new(
+                "providers",
+                "at least one issuer is required",
+            ));
+        }
+        let max_token_bytes = providers
+            .iter()
+            .map(|p| p.policy.max_token_bytes)
+            .max()
+            .unwrap_or(0);
+        let mut algorithms: Vec<Algorithm> = providers
+            .iter()
+            .flat_map(|p| p.policy.algorithms.iter().copied())
+            .collect();
+        algorithms.sort();
+        algorithms.dedup();
+        Ok(Verifier {
+            providers,
+            backend,
+            cache: TokenCache::new(DEFAULT_CAPACITY, DEFAULT_MAX_TTL_S),
+            max_token_bytes,
+            algorithms,
+        })
+    }
+
+    /// Replace the verified-token cache (capacity 0 disables it).
+    pub fn with_token_cache(mut self, capacity: usize, max_ttl_s: u64) -> Verifier<B> {
+        self.cache = TokenCache::new(capacity, max_ttl_s);
+        self
+    }
+
+    /// The providers, in configuration order.
+    pub fn providers(&self) -> &[Provider] {
+        &self.providers
+    }
+
+    /// One provider, mutable (to feed its key cache).
+    pub fn provider_mut(&mut self, index: usize) -> Option<&mut Provider> {
+        self.providers.get_mut(index)
+    }
+
+    /// Replace a provider's revocation lists; takes effect for the next request, cached
+    /// tokens included.
+    pub fn set_revocation(&mut self, provider: usize, revocation: Revocation) -> bool {
+        match self.providers.get_mut(provider) {
+            Some(p) => {
+                p.policy.revocation = revocation;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next JWKS fetch any provider wants, as `(provider index, request)`.
+    pub fn poll(&mut self, now: u64) -> Option<(usize, FetchRequest)> {
+        self.providers
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, p)| p.keys.poll(now).map(|r| (i, r)))
+    }
+
+    /// Feed a JWKS HTTP answer to a provider's key cache.
+    ///
+    /// # Errors
+    /// [`RefreshError`] when the answer was not taken (previous keys kept).
+    pub fn on_jwks_response(
+        &mut self,
+        provider: usize,
+        now: u64,
+        status: u16,
+        cache_control: Option<&str>,
+        body: &[u8],
+    ) -> Result<usize, RefreshError> {
+        match self.providers.get_mut(provider) {
+            Some(p) => p.keys.on_response(now, status, cache_control, body),
+            None => Err(RefreshError::Transport),
+        }
+    }
+
+    /// Report a failed JWKS fetch for a provider.
+    pub fn on_jwks_failure(&mut self, provider: usize, now: u64) {
+        if let Some(p) = self.providers.get_mut(provider) {
+            p.keys.on_failure(now);
+        }
+    }
+
+    /// Run the whole pipeline with this verifier's signature backend.
+    ///
+    /// # Errors
+    /// An [`Error`] whose [`ErrorCode`] is the first failed check.
+    pub fn verify(&mut self, token: &str, req: &Request<'_>) -> Result<Verified, Error> {
+        match self.begin(token, req)? {
+            Step::Done(v) => Ok(v),
+            Step::Signature(pending) => {
+                let ok = match self.key_for(&pending, req.now) {
+                    Some(key) => self.backend.verify(
+                        key,
+                        pending.alg,
+                        pending.signing_input(),
+                        &pending.signature,
+                    ),
+                    None => false,
+                };
+                self.finish(pending, ok, req)
+            }
+        }
+    }
+
+    /// The key a pending signature must be checked with.
+    pub fn key_for(&self, pending: &PendingSignature, now: u64) -> Option<&PublicKey> {
+        let p = self.providers.get(pending.provider)?;
+        p.keys
+            .keys(now)?
+            .select(&pending.kid, pending.alg, p.policy.min_rsa_bits)
+            .ok()
+    }
+
+    /// Steps 1–7 (or a cache hit with steps 10–17).
+    ///
+    /// # Errors
+    /// An [`Error`] for the first failed check.
+    pub fn begin(&mut self, token: &str, req: &Request<'_>) -> Result<Step, Error> {
+        let now = req.now;
+        if let Some(hit) = self.cache.get(token, now) {
+            let hit: CachedToken = hit.clone();
+            let still_published = self
+                .providers
+                .get(hit.provider)
+                .and_then(|p| p.keys.keys(now))
+                .is_some_and(|k| k.contains(&hit.kid));
+            if still_published {
+                let policy = match self.providers.get(hit.provider) {
+                    Some(p) => &p.policy,
+                    None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
+                };
+                check_time(policy, &hit.claims, now)
+                    .map_err(|e| e.with_claims(hit.claims.clone()))?;
+                check_policy(policy, &hit.claims, req)
+                    .map_err(|e| e.with_claims(hit.claims.clone()))?;
+                return Ok(Step::Done(Verified {
+                    claims: hit.claims,
+                    kid: hit.kid,
+                    alg: hit.alg,
+                    provider: hit.provider,
+                    cached: true,
+                }));
+            }
+            // The key was withdrawn from the JWKS (rotation or breach response): verify afresh.
+            self.cache.remove(token);
+        }
+
+        let jws = Jws::parse(token, self.max_token_bytes)?;
+        let alg = match jws.header.get("alg") {
+            Some(Value::String(name)) => Algorithm::from_name(name)
+                .filter(|a| self.algorithms.contains(a))
+                .ok_or_else(|| {
+                    Error::new(ErrorCode::AlgNotAllowed, "the token's alg is not allowed")
+                })?,
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::TokenMalformed,
+                    "header has no string alg",
+                ))
+            }
+        };
+        if jws.header.contains_key("crit") || jws.header.contains_key("b64") {
+            return Err(Error::new(
+                ErrorCode::HeaderUnsupported,
+                "the header uses crit or b64, which this verifier does not implement",
+            ));
+        }
+        let kid = match jws.header.get("kid") {
+            Some(Value::String(kid)) => kid.clone(),
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::KidMissing,
+                    "the header has no string kid",
+                ))
+            }
+        };
+        let provider = self.select_provider(&kid, &jws.payload, now)?;
+        let p = self
+            .providers
+            .get(provider)
+            .ok_or_else(|| Error::new(ErrorCode::KidUnknown, "provider vanished"))?;
+        if !p.policy.algorithms.contains(&alg) {
+            return Err(Error::new(
+                ErrorCode::AlgNotAllowed,
+                "the token's alg is not allowed for its issuer",
+            ));
+        }
+        let keys = p.keys.keys(now).ok_or_else(|| {
+            Error::new(
+                ErrorCode::JwksUnavailable,
+                "no key set is available for the issuer",
+            )
+        })?;
+        keys.select(&kid, alg, p.policy.min_rsa_bits)?;
+        Ok(Step::Signature(PendingSignature {
+            token: String::from(token),
+            provider,
+            kid,
+            alg,
+            signing_input_len: jws.signing_input.len(),
+            signature: jws.signature,
+            payload: jws.payload,
+        }))
+    }
+
+    /// Steps 8–17 after the host checked the signature of `pending`.
+    ///
+    /// # Errors
+    /// An [`Error`] for the first failed check.
+    pub fn finish(
+        &mut self,
+        pending: PendingSignature,
+        signature_valid: bool,
+        req: &Request<'_>,
+    ) -> Result<Verified, Error> {
+        if !signature_valid {
+            return Err(Error::new(
+                ErrorCode::SignatureInvalid,
+                "the signature does not verify",
+            ));
+        }
+        let map = parse_object(&pending.payload).map_err(|e| {
+            Error::with_message(ErrorCode::TokenMalformed, alloc::format!("payload: {e}"))
+        })?;
+        let claims = Arc::new(Claims::new(map));
+        let policy = match self.providers.get(pending.provider) {
+            Some(p) => &p.policy,
+            None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
+        };
+        let exp =
+            check_time(policy, &claims, req.now).map_err(|e| e.with_claims(claims.clone()))?;
+        self.cache.insert(
+            &pending.token,
+            CachedToken::new(pending.provider, &pending.kid, pending.alg, claims.clone()),
+            exp,
+            req.now,
+        );
+        let policy = match self.providers.get(pending.provider) {
+            Some(p) => &p.policy,
+            None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
+        };
+        check_policy(policy, &claims, req).map_err(|e| e.with_claims(claims.clone()))?;
+        Ok(Verified {
+            claims,
+            kid: pending.kid,
+            alg: pending.alg,
+            provider: pending.provider,
+            cached: false,
+        })
+    }
+
+    /// Step 6 across providers: the kid picks the key, and so the provider. Kids are unique in
+    /// practice; if two providers publish the same kid, the token's (unverified) `iss` decides,
+    /// and the issuer check after the signature makes that choice safe.
+    fn select_provider(&mut self, kid: &str, payload: &[u8], now: u64) -> Result<usize, Error> {
+        let holders: Vec<usize> = self
+            .providers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.keys.keys(now).is_some_and(|k| k.contains(kid)))
+            .map(|(i, _)| i)
+            .collect();
+        if let [only] = holders.as_slice() {
+            return Ok(*only);
+        }
+        let by_issuer = if self.providers.len() == 1 {
+            Some(0)
+        } else {
+            let iss = unverified_iss(payload);
+            self.providers.iter().position(|p| {
+                iss.as_deref()
+                    .is_some_and(|i| p.policy.issuers.iter().any(|x| x == i))
+            })
+        };
+        if holders.len() > 1 {
+            return by_issuer.filter(|i| holders.contains(i)).ok_or_else(|| {
+                Error::new(ErrorCode::KeyUnusable, "several issuers publish this kid")
+            });
+        }
+        let Some(index) = by_issuer else {
+            return Err(Error::new(
+                ErrorCode::KidUnknown,
+                "no issuer's key set has this kid",
+            ));
+        };
+        let Some(p) = self.providers.get_mut(index) else {
+            return Err(Error::new(
+                ErrorCode::KidUnknown,
+                "no issuer's key set has this kid",
+            ));
+        };
+        match p.keys.lookup(kid, now) {
+            Lookup::Found(_) => Ok(index),
+            Lookup::Unknown { refetch } => {
+                let e = Error::new(
+                    ErrorCode::KidUnknown,
+                    "no key in the issuer's key set has this kid",
+                );
+                Err(if refetch { e.pending_fetch() } else { e })
+            }
+            Lookup::Unavailable => {
+                let e = Error::new(
+                    ErrorCode::JwksUnavailable,
+                    "no key set is available for the issuer",
+                );
+                let fetching = p.keys.fetch_pending(now);
+                Err(if fetching { e.pending_fetch() } else { e })
+            }
+        }
+    }
+}
+
+fn unverified_iss(payload: &[u8]) -> Option<String> {
+    let map = parse_object(payload).ok()?;
+    map.get("iss")?.as_str().map(String::from)
+}
+
+/// Step 10. Returns `exp` for the token cache.
+fn check_time(policy: &Policy, claims: &Claims, now: u64) -> Result<f64, Error> {
+    let leeway = policy.leeway_s as f64;
+    let now = now as f64;
+    let exp = match claims.time("exp") {
+        Time::Absent => return Err(Error::new(ErrorCode::ClaimMissing, "exp is required")),
+        Time::At(t) => Some(t),
+        Time::NotNumber => None,
+    };
+    let nbf = claims.time("nbf");
+    let iat = claims.time("iat");
+    let (Some(exp), false, false) = (exp, nbf == Time::NotNumber, iat == Time::NotNumber) else {
+        return Err(Error::new(
+            ErrorCode::ClaimInvalid,
+            "exp, nbf and iat must be JSON numbers",
+        ));
+    };
+    if now >= exp + leeway {
+        return Err(Error::new(ErrorCode::TokenExpired, "the token has expired"));
+    }
+    if let Time::At(nbf) = nbf {
+        if nbf > now + leeway {
+            return Err(Error::new(
+                ErrorCode::TokenNotYetValid,
+                "the token is not valid yet (nbf)",
+            ));
+        }
+    }
+    if let Time::At(iat) = iat {
+        if iat > now + leeway {
+            return Err(Error::new(
+                ErrorCode::TokenIssuedInFuture,
+                "the token was issued in the future (iat)",
+            ));
+        }
+    }
+    if let Some(max_age) = policy.max_token_age_s {
+        match iat {
+            Time::At(iat) => {
+                if now - iat > max_age as f64 + leeway {
+                    return Err(Error::new(
+                        ErrorCode::TokenExpired,
+                        "the token is older than the maximum age",
+                    ));
+                }
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::ClaimMissing,
+                    "iat is required by the maximum token age",
+                ))
+            }
+        }
+    }
+    Ok(exp)
+}
+
+/// Steps 11–17.
+fn check_policy(policy: &Policy, claims: &Claims, req: &Request<'_>) -> Result<(), Error> {
+    // 11. issuer
+    match claims.get("iss") {
+        None => return Err(Error::new(ErrorCode::ClaimMissing, "iss is required")),
+        Some(Value::String(iss)) => {
+            if !policy.issuers.iter().any(|i| i == iss) {
+                return Err(Error::new(
+                    ErrorCode::IssuerMismatch,
+                    "iss is not an accepted issuer",
+                ));
+            }
+        }
+        Some(_) => return Err(Error::new(ErrorCode::ClaimInvalid, "iss must be a string")),
+    }
+    // 12. token_use
+    if let Some(want) = policy.token_use {
+        match claims.get("token_use") {
+            None => return Err(Error::new(ErrorCode::ClaimMissing, "token_use is required")),
+            Some(v) if v.as_str() == Some(want.as_str()) => {}
+            Some(_) => {
+                return Err(Error::with_message(
+                    ErrorCode::TokenUseMismatch,
+                    alloc::format!("token_use must be {:?}", want.as_str()),
+                ))
+            }
+        }
+    }
+    // 13. client_id, then audience
+    if let Some(allowed) = &policy.client_ids {
+        match claims.get("client_id") {
+            None => return Err(Error::new(ErrorCode::ClaimMissing, "client_id is required")),
+            Some(Value::String(id)) => {
+                if !allowed.iter().any(|a| a == id) {
+                    return Err(Error::new(
+                        ErrorCode::ClientNotAllowed,
+                        "client_id is not allowed",
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(Error::new(
+                    ErrorCode::ClaimInvalid,
+                    "client_id must be a string",
+                ))
+            }
+        }
+    }
+    if let Some(audiences) = &policy.audience {
+        let ok = match claims.get("aud") {
+            None => return Err(Error::new(ErrorCode::ClaimMissing, "aud is required")),
+            Some(Value::String(a)) => audiences.iter().any(|x| x == a),
+            Some(Value::Array(items)) => items
+                .iter()
+                .any(|i| i.as_str().is_some_and(|a| audiences.iter().any(|x| x == a))),
+            Some(_) => false,
+        };
+        if !ok {
+            return Err(Error::new(
+                ErrorCode::AudienceMismatch,
+                "aud holds no accepted audience",
+            ));
+        }
+    }
+    // 14. revocation
+    let revocation = &policy.revocation;
+    if !revocation.is_empty() {
+        if claims.jti().is_some_and(|j| revocation.jti.contains(j)) {
+            return Err(Error::new(
+                ErrorCode::TokenRevoked,
+                "the token (jti) was revoked",
+            ));
+        }
+        if let Some(client) = claims.client_id() {
+            if revocation.client_ids.contains(client) {
+                return Err(Error::new(
+                    ErrorCode::TokenRevoked,
+                    "the client's tokens were revoked",
+                ));
+            }
+            if let Some(&cutoff) = revocation.issued_before.get(client) {
+                let before = match claims.time("iat") {
+                    Time::At(iat) => iat < cutoff,
+                    _ => true,
+                };
+                if before {
+                    return Err(Error::new(
+                        ErrorCode::TokenRevoked,
+                        "the client's tokens issued before the cut-off were revoked",
+                    ));
+                }
+            }
+        }
+    }
+    // 15. RFC 8705 certificate binding
+    if policy.mtls_binding != MtlsBinding::Off {
+        let thumbprint = match claims.get("cnf") {
+            None => None,
+            Some(Value::Object(cnf)) => match cnf.get("x5t#S256") {
+                None => None,
+                Some(Value::String(t)) => Some(t.as_str()),
+                Some(_) => {
+                    return Err(Error::new(
+                        ErrorCode::ClaimInvalid,
+                        "cnf.x5t#S256 must be a string",
+                    ))
+                }
+            },
+            Some(_) => return Err(Error::new(ErrorCode::ClaimInvalid, "cnf must be an object")),
+        };
+        match (thumbprint, req.cert_thumbprint) {
+            (None, _) if policy.mtls_binding == MtlsBinding::Required => {
+                return Err(Error::new(
+                    ErrorCode::BindingMismatch,
+                    "the token is not bound to a client certificate (cnf.x5t#S256)",
+                ))
+            }
+            (None, _) => {}
+            (Some(want), Some(got)) if want == got => {}
+            (Some(_), None) => {
+                return Err(Error::new(
+                    ErrorCode::BindingMismatch,
+                    "the token is certificate-bound but no client certificate was presented",
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::new(
+                    ErrorCode::BindingMismatch,
+                    "the client certificate is not the one the token is bound to",
+                ))
+            }
+        }
+    }
+    // 16. scopes: the policy's, then the route's
+    for scopes in [policy.scopes.as_ref(), req.scopes].into_iter().flatten() {
+        let ok = match scopes {
+            Scopes::All(list) => list.iter().all(|s| claims.has_scope(s)),
+            Scopes::Any(list) => list.iter().any(|s| claims.has_scope(s)),
+        };
+        if !ok {
+            return Err(Error::new(
+                ErrorCode::ScopeInsufficient,
+                "the token lacks a required scope",
+            ));
+        }
+    }
+    // 17. claim rules
+    for rule in &policy.claim_rules {
+        match claims.get(rule.claim()) {
+            None => {
+                return Err(Error::with_message(
+                    ErrorCode::ClaimMissing,
+                    alloc::format!("{} is required", rule.claim()),
+                ))
+            }
+            Some(v) if rule.accepts(v) => {}
+            Some(_) => {
+                return Err(Error::with_message(
+                    ErrorCode::ClaimInvalid,
+                    alloc::format!("{} does not satisfy its rule", rule.claim()),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
