@@ -661,8 +661,8 @@ fn check_policy(policy: &Policy, claims: &Claims, req: &Request<'_>) -> Result<(
                 Some(Value::String(t)) => Some(t.as_str()),
                 Some(_) => {
                     return Err(Error::new(
-                        ErrorCode::ClaimInvalid,
-                        "cnf.x5t#S256 must be a string",
+                        ErrorCode::BindingMismatch,
+                        "cnf.x5t#S256 is not a certificate thumbprint string",
                     ))
                 }
             },
