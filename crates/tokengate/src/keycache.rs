@@ -195,6 +195,11 @@ impl KeyCache {
         } else {
             return None;
         };
+        if reason == FetchReason::UnknownKid {
+            // The cooldown runs from when the refetch starts, so however late the host polls,
+            // two unknown-kid fetches never start closer than the cooldown.
+            self.last_kid_refetch = Some(now);
+        }
         self.want_refetch = false;
         self.in_flight_since = Some(now);
         Some(FetchRequest { reason })
@@ -321,7 +326,6 @@ impl KeyCache {
                 return false;
             }
         }
-        self.last_kid_refetch = Some(now);
         self.want_refetch = true;
         true
     }
