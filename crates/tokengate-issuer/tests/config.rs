@@ -1,0 +1,229 @@
+//! Config files: the sample, TOML and JSON, and validation errors that name the field.
+
+mod support;
+
+use std::path::PathBuf;
+
+use tokengate_issuer::{Config, Error, Issuer, SAMPLE_CONFIG};
+
+const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$9GAuWToRea6+QTFxH2Yx2Q$LSlK6yC7FOd2Yrz30BFDxRcLBWPc9w3t99hIQWg/iOI";
+
+fn toml_with_client(client_fields: &str) -> String {
+    format!(
+        r#"
+[[pools]]
+id = "eu-west-1_LocalPool1"
+
+[[pools.clients]]
+client_id = "first"
+client_secret_hash = "{HASH}"
+allowed_scopes = ["orders/read"]
+
+[[pools.clients]]
+{client_fields}
+"#
+    )
+}
+
+fn invalid(text: &str) -> String {
+    Config::from_toml_str(text).unwrap_err().to_string()
+}
+
+#[test]
+fn sample_config_is_valid_and_has_the_demo_clients() {
+    let config = Config::from_toml_str(SAMPLE_CONFIG).unwrap();
+    let pool = &config.pools[0];
+    assert_eq!(pool.id, "eu-west-1_LocalPool1");
+    let clients: Vec<(&str, &[String], bool)> = pool
+        .clients
+        .iter()
+        .map(|c| (c.client_id.as_str(), c.allowed_scopes.as_slice(), c.enabled))
+        .collect();
+    assert_eq!(
+        clients,
+        [
+            ("orders-reader", &["orders/read".to_owned()][..], true),
+            (
+                "orders-writer",
+                &["orders/read".to_owned(), "orders/write".to_owned()][..],
+                true
+            ),
+            ("not-allowed-client", &["orders/read".to_owned()][..], true),
+            ("disabled-client", &["orders/read".to_owned()][..], false),
+        ]
+    );
+}
+
+#[test]
+fn token_lifetime_outside_cognitos_range_names_the_field() {
+    let text = toml_with_client(&format!(
+        r#"client_id = "second"
+client_secret_hash = "{HASH}"
+token_lifetime_s = 299"#
+    ));
+    assert_eq!(
+        invalid(&text),
+        "pools[0].clients[1].token_lifetime_s: must be between 300 and 86400"
+    );
+    let pool_level = r#"
+[[pools]]
+id = "eu-west-1_LocalPool1"
+token_lifetime_s = 86401
+"#;
+    assert_eq!(
+        invalid(pool_level),
+        "pools[0].token_lifetime_s: must be between 300 and 86400"
+    );
+}
+
+#[test]
+fn bad_values_are_refused_with_the_field_path() {
+    let cases = [
+        (
+            "[[pools]]\nid = \"eu-west-1_short\"\n".to_owned(),
+            "pools[0].id",
+        ),
+        (
+            "[[pools]]\nid = \"LocalPool1\"\n".to_owned(),
+            "pools[0].id",
+        ),
+        (
+            "[[pools]]\nid = \"eu-west-1_LocalPool1\"\n[[pools]]\nid = \"eu-west-1_LocalPool1\"\n"
+                .to_owned(),
+            "pools[1].id",
+        ),
+        (
+            "[[pools]]\nid = \"eu-west-1_LocalPool1\"\nissuer = \"cognito\"\n".to_owned(),
+            "pools[0].issuer",
+        ),
+        (
+            toml_with_client(&format!(
+                "client_id = \"second\"\nclient_secret_hash = \"{HASH}\"\nallowed_scopes = [\"openid\"]"
+            )),
+            "pools[0].clients[1].allowed_scopes[0]",
+        ),
+        (
+            toml_with_client("client_id = \"second\"\nclient_secret_hash = \"plain-secret\""),
+            "pools[0].clients[1].client_secret_hash",
+        ),
+        (
+            toml_with_client(&format!("client_id = \"first\"\nclient_secret_hash = \"{HASH}\"")),
+            "pools[0].clients[1].client_id",
+        ),
+        (
+            toml_with_client(&format!("client_id = \"has:colon\"\nclient_secret_hash = \"{HASH}\"")),
+            "pools[0].clients[1].client_id",
+        ),
+        (
+            "[server]\nadmin_token = \"short\"\n[[pools]]\nid = \"eu-west-1_LocalPool1\"\n"
+                .to_owned(),
+            "server.admin_token",
+        ),
+        (
+            "[server.rate_limit]\nper_s = 0.0\n[[pools]]\nid = \"eu-west-1_LocalPool1\"\n"
+                .to_owned(),
+            "server.rate_limit.per_s",
+        ),
+        (
+            "[[pools]]\nid = \"eu-west-1_LocalPool1\"\n[pools.keys]\nrotate_every_s = 10\n"
+                .to_owned(),
+            "pools[0].keys.rotate_every_s",
+        ),
+        ("[server]\n".to_owned(), "pools"),
+    ];
+    for (text, field) in cases {
+        let error = Config::from_toml_str(&text).unwrap_err();
+        assert_eq!(error.field(), Some(field), "{error}");
+        assert!(
+            error.to_string().starts_with(&format!("{field}: ")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_are_refused_by_name() {
+    let message = invalid("[[pools]]\nid = \"eu-west-1_LocalPool1\"\ntoken_lifetime = 300\n");
+    assert!(message.contains("token_lifetime"), "{message}");
+    assert!(message.starts_with("invalid TOML config"), "{message}");
+}
+
+#[test]
+fn json_config_has_the_same_shape() {
+    let json = format!(
+        r#"{{
+  "server": {{ "jwks_max_age_s": 60 }},
+  "pools": [{{
+    "id": "eu-west-1_LocalPool1",
+    "clients": [{{ "client_id": "a", "client_secret_hash": "{}", "allowed_scopes": ["orders/read"] }}]
+  }}]
+}}"#,
+        HASH
+    );
+    let config = Config::from_json_str(&json).unwrap();
+    assert_eq!(config.server.jwks_max_age_s, 60);
+    assert_eq!(config.pools[0].clients[0].client_id, "a");
+    assert_eq!(config.pools[0].token_lifetime_s, 3600);
+    let bad = json.replace("\"a\"", "\"a b\"");
+    assert_eq!(
+        Config::from_json_str(&bad).unwrap_err().field(),
+        Some("pools[0].clients[0].client_id")
+    );
+}
+
+#[test]
+fn load_reads_toml_or_json_and_resolves_key_paths_next_to_the_file() {
+    let dir = std::env::temp_dir().join(format!("tokengate-issuer-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(support::key_file(1), dir.join("signing.pem")).unwrap();
+    let toml_path = dir.join("issuer.toml");
+    std::fs::write(
+        &toml_path,
+        "[[pools]]\nid = \"eu-west-1_LocalPool1\"\n[pools.keys]\npem_files = [\"signing.pem\"]\n",
+    )
+    .unwrap();
+    let config = Config::load(&toml_path).unwrap();
+    assert_eq!(config.pools[0].keys.pem_files, [dir.join("signing.pem")]);
+    Issuer::from_config(config).unwrap();
+
+    let json_path = dir.join("issuer.conf");
+    std::fs::write(
+        &json_path,
+        r#" {"pools": [{"id": "eu-west-1_LocalPool1"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(Config::load(&json_path).unwrap().pools.len(), 1);
+
+    let missing = Config::load(&dir.join("missing.toml")).unwrap_err();
+    assert!(
+        missing.to_string().starts_with("cannot read config file"),
+        "{missing}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unreadable_or_weak_pem_files_name_the_field() {
+    let mut config = Config::from_toml_str("[[pools]]\nid = \"eu-west-1_LocalPool1\"\n").unwrap();
+    config.pools[0].keys.pem_files =
+        vec![support::key_file(1), PathBuf::from("/nonexistent/key.pem")];
+    let Err(Error::Config(error)) = Issuer::from_config(config.clone()) else {
+        panic!("missing key file accepted");
+    };
+    assert_eq!(error.field(), Some("pools[0].keys.pem_files[1]"));
+
+    let dir = std::env::temp_dir().join(format!("tokengate-issuer-pem-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_a_key = dir.join("not-a-key.pem");
+    std::fs::write(
+        &not_a_key,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    config.pools[0].keys.pem_files = vec![not_a_key];
+    let Err(Error::Config(error)) = Issuer::from_config(config) else {
+        panic!("garbage key accepted");
+    };
+    assert_eq!(error.field(), Some("pools[0].keys.pem_files[0]"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

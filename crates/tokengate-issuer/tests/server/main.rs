@@ -1,0 +1,10 @@
+//! The issuer over real HTTP on 127.0.0.1: one test binary, so the server stack links once.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod discovery;
+mod rate_limit;
+mod rotation;
+mod token_endpoint;
+mod token_shape;
