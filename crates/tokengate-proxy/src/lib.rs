@@ -1,1 +1,19 @@
-//! Placeholder: built in a later change.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod config;
+pub mod gate;
+pub mod ratelimit;
+pub mod rules;
+pub mod shared;
+
+#[cfg(target_arch = "wasm32")]
+mod filter;

@@ -1,0 +1,768 @@
+//! proxy-wasm ABI glue: moves bytes between Envoy and [`Gate`]. Nothing here decides.
+//!
+//! One VM per Envoy worker. The root context owns the [`Gate`] (shared with the VM's HTTP
+//! contexts through an `Rc<RefCell<…>>`: a VM is single-threaded), fetches JWKS with
+//! `dispatch_http_call`, publishes them to shared data for the other workers, and on each tick
+//! loads what others published, starts due refreshes and times out paused requests.
+//!
+//! Re-entrancy: a host call that acts on a stream (local reply, resume) may call back into this
+//! VM before it returns, so the shared state is never borrowed across those calls: decisions are
+//! computed under the borrow, then applied after it ends.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
+use tokengate::{Decision, ErrorCode, Verdict};
+
+use crate::config::{Config, RemoteJwks};
+use crate::gate::{self, Authorization, Denial, Gate, Outcome, RequestFacts};
+use crate::ratelimit::{self, Bucket};
+use crate::shared::{self, JwksRecord, Keys, Lease};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        Box::new(Root { id: context_id, state: Rc::new(RefCell::new(None)) })
+    });
+}}
+
+type State = Rc<RefCell<Option<Worker>>>;
+
+/// Everything one VM knows once configured.
+struct Worker {
+    gate: Gate,
+    keys: Keys,
+    vm_id: u64,
+    metrics: Metrics,
+    remotes: Vec<Option<Remote>>,
+    calls: HashMap<u32, usize>,
+    waiting: Vec<Waiting>,
+}
+
+struct Remote {
+    source: RemoteJwks,
+    applied_seq: u64,
+    /// Another worker holds the fetch lease; we wait for its result since then (ms).
+    foreign_since: Option<u64>,
+}
+
+struct Waiting {
+    context_id: u32,
+    facts: RequestFacts,
+    deadline_ms: u64,
+    fallback: Denial,
+}
+
+#[derive(Default)]
+struct Metrics {
+    allowed: Option<u32>,
+    denied: Vec<(ErrorCode, u32)>,
+    refresh: Vec<(&'static str, u32)>,
+}
+
+const REFRESH_RESULTS: &[&str] = &["ok", "http_error", "invalid_jwks", "transport"];
+
+impl Metrics {
+    fn define() -> Metrics {
+        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
+        Metrics {
+            allowed: counter("tokengate_allowed_total"),
+            denied: ErrorCode::ALL
+                .iter()
+                .filter_map(|&c| {
+                    counter(&format!("tokengate_denied_total.code.{}", c.as_str())).map(|id| (c, id))
+                })
+                .collect(),
+            refresh: REFRESH_RESULTS
+                .iter()
+                .filter_map(|&r| {
+                    counter(&format!("tokengate_jwks_refresh_total.result.{r}")).map(|id| (r, id))
+                })
+                .collect(),
+        }
+    }
+
+    fn allowed(&self) {
+        if let Some(id) = self.allowed {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+
+    fn denied(&self, code: ErrorCode) {
+        if let Some((_, id)) = self.denied.iter().find(|(c, _)| *c == code) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+
+    fn refresh(&self, result: &str) {
+        if let Some((_, id)) = self.refresh.iter().find(|(r, _)| *r == result) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+}
+
+/// What to do to a stream, computed under the state borrow and applied after it.
+enum Effect {
+    /// Let the request go on, with these headers set.
+    Continue {
+        headers: Vec<(String, String)>,
+        strip_authorization: bool,
+    },
+    /// Answer locally.
+    Reply(Denial),
+    /// Keep the request paused (it waits for keys).
+    Pause,
+}
+
+struct Root {
+    id: u32,
+    state: State,
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let now_ms = now_ms();
+        let now = now_ms / 1000;
+        {
+            let mut st = self.state.borrow_mut();
+            let Some(w) = st.as_mut() else { return };
+            let Some(provider) = w.calls.remove(&token_id) else {
+                return;
+            };
+            let headers = if num_headers == 0 {
+                Vec::new()
+            } else {
+                hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()
+            };
+            let header = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            };
+            let status = header(":status").and_then(|s| s.parse::<u16>().ok());
+            let result = match status {
+                None => {
+                    // Envoy answers a reset, timeout or unknown cluster with no headers.
+                    w.gate.verifier_mut().on_jwks_failure(provider, now);
+                    "transport"
+                }
+                Some(status) => {
+                    let limit = w
+                        .gate
+                        .config()
+                        .providers
+                        .get(provider)
+                        .map_or(64 * 1024, |p| p.cache.limits.max_bytes);
+                    // One byte past the limit is enough for the core to refuse it as too large.
+                    let want = body_size.min(limit.saturating_add(1));
+                    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, want)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default();
+                    let cache_control = header("cache-control").map(str::to_owned);
+                    match w.gate.verifier_mut().on_jwks_response(
+                        provider,
+                        now,
+                        status,
+                        cache_control.as_deref(),
+                        &body,
+                    ) {
+                        Ok(kids) => {
+                            publish(w, provider, now, cache_control, body);
+                            log(
+                                LogLevel::Info,
+                                &format!(
+                                    "tokengate: providers[{provider}] JWKS loaded ({kids} keys)"
+                                ),
+                            );
+                            "ok"
+                        }
+                        Err(e) => {
+                            log(
+                                LogLevel::Warn,
+                                &format!("tokengate: providers[{provider}] JWKS refresh failed: {e}"),
+                            );
+                            match e {
+                                tokengate::RefreshError::Status(_) => "http_error",
+                                tokengate::RefreshError::Jwks(_) => "invalid_jwks",
+                                tokengate::RefreshError::Transport => "transport",
+                            }
+                        }
+                    }
+                }
+            };
+            if result == "transport" {
+                log(
+                    LogLevel::Warn,
+                    &format!("tokengate: providers[{provider}] JWKS fetch failed (no response)"),
+                );
+            }
+            w.metrics.refresh(result);
+            release_lease(w, provider);
+        }
+        self.retry_waiting(now_ms);
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX) {
+            Ok(Some(b)) => b,
+            _ => Vec::new(),
+        };
+        let config = match Config::parse(&bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                log(
+                    LogLevel::Error,
+                    &format!("tokengate: invalid configuration: {}: {}", e.field, e.message),
+                );
+                return false;
+            }
+        };
+        let now_ms = now_ms();
+        let vm_id = next_vm_id();
+        let seed = vm_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now_ms;
+        let verifier = match config.verifier(now_ms / 1000, seed) {
+            Ok(v) => v,
+            Err(e) => {
+                log(
+                    LogLevel::Error,
+                    &format!("tokengate: invalid configuration: {}: {}", e.field, e.message),
+                );
+                return false;
+            }
+        };
+        let remotes = config
+            .providers
+            .iter()
+            .map(|p| {
+                p.remote.clone().map(|source| Remote {
+                    source,
+                    applied_seq: 0,
+                    foreign_since: None,
+                })
+            })
+            .collect();
+        let tick = Duration::from_millis(u64::from(config.tick_ms));
+        let summary = format!(
+            "tokengate: configured ({} providers, {} rules, mode {})",
+            config.providers.len(),
+            config.rules.len(),
+            config.mode.as_str()
+        );
+        let worker = Worker {
+            keys: Keys::for_config(&bytes),
+            gate: Gate::new(config, verifier),
+            vm_id,
+            metrics: Metrics::define(),
+            remotes,
+            calls: HashMap::new(),
+            waiting: Vec::new(),
+        };
+        *self.state.borrow_mut() = Some(worker);
+        let _ = hostcalls::set_tick_period(tick);
+        log(LogLevel::Info, &summary);
+        true
+    }
+
+    fn on_tick(&mut self) {
+        self.pump();
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http {
+            id: context_id,
+            state: self.state.clone(),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+impl Root {
+    /// Load key sets other workers published, start due fetches, time out paused requests.
+    fn pump(&self) {
+        let now_ms = now_ms();
+        let now = now_ms / 1000;
+        let mut fetches: Vec<(usize, RemoteJwks)> = Vec::new();
+        let mut changed = false;
+        {
+            let mut st = self.state.borrow_mut();
+            let Some(w) = st.as_mut() else { return };
+            for i in 0..w.remotes.len() {
+                changed |= sync_shared(w, i, now_ms);
+            }
+            while let Some((i, _reason)) = w.gate.verifier_mut().poll(now) {
+                let Some(Some(remote)) = w.remotes.get(i) else {
+                    continue;
+                };
+                let source = remote.source.clone();
+                if take_lease(w, i, now_ms, u64::from(source.timeout_ms)) {
+                    fetches.push((i, source));
+                } else if let Some(Some(r)) = w.remotes.get_mut(i) {
+                    r.foreign_since = Some(now_ms);
+                }
+            }
+        }
+        for (i, source) in fetches {
+            let headers = vec![
+                (":method", "GET"),
+                (":path", source.path.as_str()),
+                (":authority", source.authority.as_str()),
+                ("accept", "application/json"),
+            ];
+            let call = self.dispatch_http_call(
+                &source.cluster,
+                headers,
+                None,
+                Vec::new(),
+                Duration::from_millis(u64::from(source.timeout_ms)),
+            );
+            let mut st = self.state.borrow_mut();
+            let Some(w) = st.as_mut() else { return };
+            match call {
+                Ok(token) => {
+                    w.calls.insert(token, i);
+                }
+                Err(status) => {
+                    log(
+                        LogLevel::Warn,
+                        &format!(
+                            "tokengate: providers[{i}] JWKS fetch could not start on cluster {:?} ({status:?})",
+                            source.cluster
+                        ),
+                    );
+                    w.gate.verifier_mut().on_jwks_failure(i, now);
+                    w.metrics.refresh("transport");
+                    release_lease(w, i);
+                    changed = true;
+                }
+            }
+        }
+        let _ = hostcalls::set_effective_context(self.id);
+        let expired = {
+            let st = self.state.borrow();
+            st.as_ref()
+                .is_some_and(|w| w.waiting.iter().any(|x| now_ms >= x.deadline_ms))
+        };
+        if changed || expired {
+            self.retry_waiting(now_ms);
+        }
+    }
+
+    /// Decide again for every paused request; apply what is final.
+    fn retry_waiting(&self, now_ms: u64) {
+        let now = now_ms / 1000;
+        let effects: Vec<(u32, Effect)> = {
+            let mut st = self.state.borrow_mut();
+            let Some(w) = st.as_mut() else { return };
+            let waiting = std::mem::take(&mut w.waiting);
+            let mut out = Vec::new();
+            for mut x in waiting {
+                match w.gate.decide(&x.facts, now) {
+                    Outcome::Wait(fallback) if now_ms < x.deadline_ms => {
+                        x.fallback = fallback;
+                        w.waiting.push(x);
+                    }
+                    Outcome::Wait(fallback) => {
+                        let effect = finish(w, &x.facts, Outcome::Deny(fallback), now_ms);
+                        out.push((x.context_id, effect));
+                    }
+                    outcome => {
+                        let effect = finish(w, &x.facts, outcome, now_ms);
+                        out.push((x.context_id, effect));
+                    }
+                }
+            }
+            out
+        };
+        for (context_id, effect) in effects {
+            // The stream may be gone (client went away): then there is nothing to do.
+            if hostcalls::set_effective_context(context_id).is_ok() {
+                apply(effect, true);
+            }
+        }
+        let _ = hostcalls::set_effective_context(self.id);
+    }
+}
+
+struct Http {
+    id: u32,
+    state: State,
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let now_ms = now_ms();
+        let configured = self.state.borrow().as_ref().map(|w| {
+            let config = w.gate.config();
+            let strip: Vec<String> = config.forward.iter().map(|f| f.header.clone()).collect();
+            (strip, config.needs_peer_certificate)
+        });
+        let Some((strip, needs_cert)) = configured else {
+            // Never configured: fail closed.
+            let _ = hostcalls::send_http_response(
+                503,
+                vec![("content-type", "application/json")],
+                Some(br#"{"error":"jwks_unavailable","message":"the filter is not configured"}"#),
+            );
+            return Action::Pause;
+        };
+        // Whatever the verdict, a client never gets to set the headers the origin trusts.
+        for header in &strip {
+            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, header, None);
+        }
+        let facts = request_facts(needs_cert);
+        let effect = {
+            let mut st = self.state.borrow_mut();
+            let Some(w) = st.as_mut() else {
+                return Action::Pause;
+            };
+            match w.gate.decide(&facts, now_ms / 1000) {
+                Outcome::Wait(fallback) => {
+                    if w.waiting.len() < w.gate.config().wait.max_requests {
+                        let deadline_ms =
+                            now_ms.saturating_add(w.gate.config().wait.timeout_ms);
+                        w.waiting.push(Waiting {
+                            context_id: self.id,
+                            facts,
+                            deadline_ms,
+                            fallback,
+                        });
+                        Effect::Pause
+                    } else {
+                        finish(w, &facts, Outcome::Deny(fallback), now_ms)
+                    }
+                }
+                outcome => finish(w, &facts, outcome, now_ms),
+            }
+        };
+        apply(effect, false)
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        // A paused request whose stream ended: forget it. (try_borrow: never panic in drop.)
+        if let Ok(mut st) = self.state.try_borrow_mut() {
+            if let Some(w) = st.as_mut() {
+                w.waiting.retain(|x| x.context_id != self.id);
+            }
+        }
+    }
+}
+
+/// Turn a final outcome into an effect: rate limit, report mode, metrics and the audit line.
+fn finish(w: &mut Worker, facts: &RequestFacts, outcome: Outcome, now_ms: u64) -> Effect {
+    let outcome = match outcome {
+        Outcome::Allow(allowed) => match (w.gate.config().rate_limit, allowed.client_id.as_deref()) {
+            (Some(limit), Some(client)) => match take_token(w, client, now_ms, limit) {
+                Ok(()) => Outcome::Allow(allowed),
+                Err(retry_after_s) => {
+                    let mut decision = allowed.decision;
+                    decision.verdict = Verdict::Deny;
+                    let mut denial = w.gate.denial(
+                        ErrorCode::RateLimited,
+                        "the client exceeded its request rate",
+                        &[],
+                        decision,
+                    );
+                    denial.retry_after_s = Some(retry_after_s);
+                    Outcome::Deny(denial)
+                }
+            },
+            _ => Outcome::Allow(allowed),
+        },
+        other => other,
+    };
+    let enforcing = w.gate.enforcing();
+    let strip_authorization = w.gate.config().strip_authorization;
+    match outcome {
+        Outcome::Allow(allowed) => {
+            w.metrics.allowed();
+            audit(w, &allowed.decision, 200, facts);
+            Effect::Continue {
+                headers: allowed.forward,
+                strip_authorization,
+            }
+        }
+        Outcome::Deny(denial) | Outcome::Wait(denial) => {
+            w.metrics.denied(denial.code);
+            audit(w, &denial.decision, denial.status, facts);
+            if enforcing {
+                Effect::Reply(denial)
+            } else {
+                Effect::Continue {
+                    headers: Vec::new(),
+                    strip_authorization,
+                }
+            }
+        }
+    }
+}
+
+/// Apply an effect to the current (effective) stream. `resume`: the stream was paused earlier.
+fn apply(effect: Effect, resume: bool) -> Action {
+    match effect {
+        Effect::Pause => Action::Pause,
+        Effect::Continue {
+            headers,
+            strip_authorization,
+        } => {
+            for (name, value) in &headers {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+            }
+            if strip_authorization {
+                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", None);
+            }
+            if resume {
+                let _ = hostcalls::resume_http_request();
+            }
+            Action::Continue
+        }
+        Effect::Reply(denial) => {
+            let retry_after = denial.retry_after_s.map(|s| s.to_string());
+            let mut headers = vec![
+                ("content-type", "application/json"),
+                ("cache-control", "no-store"),
+            ];
+            if let Some(v) = denial.www_authenticate.as_deref() {
+                headers.push(("www-authenticate", v));
+            }
+            if let Some(v) = retry_after.as_deref() {
+                headers.push(("retry-after", v));
+            }
+            let _ = hostcalls::send_http_response(
+                u32::from(denial.status),
+                headers,
+                Some(denial.body.as_bytes()),
+            );
+            Action::Pause
+        }
+    }
+}
+
+fn audit(w: &Worker, decision: &Decision, status: u16, facts: &RequestFacts) {
+    if w.gate.config().audit_log {
+        log(LogLevel::Info, &w.gate.audit_line(decision, status, facts));
+    }
+}
+
+fn request_facts(needs_cert: bool) -> RequestFacts {
+    let text = |name: &str| {
+        hostcalls::get_map_value_bytes(MapType::HttpRequestHeaders, name)
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
+    let mut auth = headers
+        .into_iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .map(|(_, v)| v);
+    let authorization = match (auth.next(), auth.next()) {
+        (None, _) => Authorization::Absent,
+        (Some(v), None) => Authorization::One(v),
+        (Some(_), Some(_)) => Authorization::Many,
+    };
+    let cert_thumbprint = if needs_cert {
+        hostcalls::get_property(vec!["connection", "sha256_peer_certificate_digest"])
+            .ok()
+            .flatten()
+            .and_then(|hex| gate::thumbprint_from_hex(&hex))
+    } else {
+        None
+    };
+    RequestFacts {
+        method: text(":method"),
+        path: text(":path"),
+        authorization,
+        cert_thumbprint,
+    }
+}
+
+/// Load a key set another worker published for provider `i`, or give up waiting on a fetch that
+/// worker abandoned. Returns whether the verifier's keys changed state.
+fn sync_shared(w: &mut Worker, i: usize, now_ms: u64) -> bool {
+    let Some(Some(remote)) = w.remotes.get(i) else {
+        return false;
+    };
+    let applied = remote.applied_seq;
+    let foreign_since = remote.foreign_since;
+    let seq = hostcalls::get_shared_data(&w.keys.seq(i))
+        .ok()
+        .and_then(|(v, _)| v)
+        .and_then(|v| shared::decode_u64(&v))
+        .unwrap_or(0);
+    if seq > applied {
+        let record = hostcalls::get_shared_data(&w.keys.jwks(i))
+            .ok()
+            .and_then(|(v, _)| v)
+            .and_then(|v| JwksRecord::decode(&v));
+        if let Some(record) = record {
+            let _ = w.gate.verifier_mut().on_jwks_response(
+                i,
+                record.fetched_at,
+                200,
+                record.cache_control.as_deref(),
+                &record.body,
+            );
+            if let Some(Some(r)) = w.remotes.get_mut(i) {
+                r.applied_seq = record.seq.max(seq);
+                r.foreign_since = None;
+            }
+            return true;
+        }
+    }
+    if foreign_since.is_some() {
+        let lease = hostcalls::get_shared_data(&w.keys.lease(i))
+            .ok()
+            .and_then(|(v, _)| v);
+        if !Lease::held_by_other(lease.as_deref(), w.vm_id, now_ms) {
+            // The other worker finished without publishing (its fetch failed): back off too.
+            w.gate.verifier_mut().on_jwks_failure(i, now_ms / 1000);
+            if let Some(Some(r)) = w.remotes.get_mut(i) {
+                r.foreign_since = None;
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// Claim the fetch of provider `i` for this worker, unless another worker holds it.
+fn take_lease(w: &Worker, i: usize, now_ms: u64, timeout_ms: u64) -> bool {
+    let key = w.keys.lease(i);
+    let Ok((current, cas)) = hostcalls::get_shared_data(&key) else {
+        return true;
+    };
+    if Lease::held_by_other(current.as_deref(), w.vm_id, now_ms) {
+        return false;
+    }
+    let lease = Lease {
+        owner: w.vm_id,
+        until_ms: now_ms.saturating_add(timeout_ms).saturating_add(1000),
+    };
+    if hostcalls::set_shared_data(&key, Some(&lease.encode()), cas).is_err() {
+        return false;
+    }
+    // Without a previous value there was no CAS to lose; read back to settle a race.
+    match hostcalls::get_shared_data(&key) {
+        Ok((Some(v), _)) => Lease::decode(&v).is_some_and(|l| l.owner == w.vm_id),
+        _ => true,
+    }
+}
+
+fn release_lease(w: &Worker, i: usize) {
+    let key = w.keys.lease(i);
+    if let Ok((Some(v), cas)) = hostcalls::get_shared_data(&key) {
+        if Lease::decode(&v).is_some_and(|l| l.owner == w.vm_id) {
+            let _ = hostcalls::set_shared_data(&key, Some(&[]), cas);
+        }
+    }
+}
+
+/// Make a freshly fetched key set available to every worker.
+fn publish(w: &mut Worker, i: usize, now: u64, cache_control: Option<String>, body: Vec<u8>) {
+    let seq_key = w.keys.seq(i);
+    let mut seq = 0;
+    for _ in 0..16 {
+        let Ok((current, cas)) = hostcalls::get_shared_data(&seq_key) else {
+            return;
+        };
+        seq = current
+            .as_deref()
+            .and_then(shared::decode_u64)
+            .unwrap_or(0)
+            .saturating_add(1);
+        let record = JwksRecord {
+            seq,
+            fetched_at: now,
+            cache_control: cache_control.clone(),
+            body: body.clone(),
+        };
+        if hostcalls::set_shared_data(&w.keys.jwks(i), Some(&record.encode()), None).is_err() {
+            return;
+        }
+        if hostcalls::set_shared_data(&seq_key, Some(&seq.to_le_bytes()), cas).is_ok() {
+            break;
+        }
+    }
+    if let Some(Some(r)) = w.remotes.get_mut(i) {
+        r.applied_seq = seq;
+        r.foreign_since = None;
+    }
+}
+
+/// One token from the client's shared bucket. Contention beyond a few retries lets the
+/// request through: the limit protects capacity, it is not an authorization decision.
+fn take_token(
+    w: &Worker,
+    client: &str,
+    now_ms: u64,
+    limit: crate::config::RateLimit,
+) -> Result<(), u64> {
+    let key = w.keys.bucket(client);
+    for _ in 0..8 {
+        let Ok((current, cas)) = hostcalls::get_shared_data(&key) else {
+            return Ok(());
+        };
+        let prev = current.as_deref().and_then(Bucket::decode);
+        let (bucket, verdict) = ratelimit::take(prev, now_ms, limit);
+        match hostcalls::set_shared_data(&key, Some(&bucket.encode()), cas) {
+            Ok(()) => return verdict,
+            Err(Status::CasMismatch) => continue,
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// A number unique to this VM among those sharing data (used for leases and retry jitter).
+fn next_vm_id() -> u64 {
+    for _ in 0..32 {
+        let Ok((current, cas)) = hostcalls::get_shared_data(shared::VM_COUNTER_KEY) else {
+            break;
+        };
+        let next = current
+            .as_deref()
+            .and_then(shared::decode_u64)
+            .unwrap_or(0)
+            .saturating_add(1);
+        if hostcalls::set_shared_data(shared::VM_COUNTER_KEY, Some(&next.to_le_bytes()), cas)
+            .is_ok()
+        {
+            return next;
+        }
+    }
+    now_ms()
+}
+
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn log(level: LogLevel, message: &str) {
+    let _ = hostcalls::log(level, message);
+}
