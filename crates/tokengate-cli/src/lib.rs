@@ -1,1 +1,0 @@
-//! Placeholder: built in a later change.
