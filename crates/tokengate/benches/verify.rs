@@ -1,1 +1,150 @@
-fn main() {}
+//! `cargo bench -p tokengate`: the verifier's costs, with the stock RS256 path (jwt-compact over
+//! rsa 0.9, which recomputes Montgomery constants inside `modpow` on every call) measured in the
+//! same run for comparison.
+
+use std::path::Path;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use jwt_compact::alg::{Rsa, RsaPublicKey};
+use jwt_compact::{AlgorithmExt as _, UntrustedToken};
+use serde_json::Value;
+use tokengate::{KeySet, KeySetLimits, Policy, Provider, Request, Verifier};
+
+struct Case {
+    token: String,
+    jwks: Value,
+    policy: Value,
+    now: u64,
+}
+
+fn case(file: &str, name: &str) -> Case {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/vectors")
+        .join(file);
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let c = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("vector {name}"));
+    Case {
+        token: c["token"].as_str().unwrap().to_owned(),
+        jwks: c["jwks"].clone(),
+        policy: c["policy"].clone(),
+        now: c["now"].as_u64().unwrap(),
+    }
+}
+
+fn verifier(c: &Case, cache: usize) -> Verifier {
+    let policy = Policy::from_json(&c.policy).unwrap();
+    let keys = KeySet::from_value(&c.jwks, KeySetLimits::default()).unwrap();
+    Verifier::new(vec![Provider::with_fixed_keys(policy, keys)])
+        .unwrap()
+        .with_token_cache(cache, 600)
+}
+
+#[derive(serde::Deserialize)]
+struct CognitoClaims {
+    #[allow(dead_code)]
+    client_id: String,
+}
+
+fn bench(c: &mut Criterion) {
+    let rs = case("accept.json", "cognito_rs256_access_token_is_accepted");
+    let es = first_es256_accept();
+
+    let mut v = verifier(&rs, 0);
+    let req = Request::at(rs.now);
+    assert!(v.verify(&rs.token, &req).is_ok());
+    c.bench_function("rs256_verify_uncached/tokengate", |b| {
+        b.iter(|| v.verify(black_box(&rs.token), &req).unwrap())
+    });
+
+    // The same token through jwt-compact's stock RS256 (signature + parse only: it does less
+    // policy work than tokengate, so the comparison favours it).
+    let jwk = &rs.jwks["keys"][0];
+    let n = tokengate::token::decode_segment(jwk["n"].as_str().unwrap(), "n").unwrap();
+    let e = tokengate::token::decode_segment(jwk["e"].as_str().unwrap(), "e").unwrap();
+    let stock_key = RsaPublicKey::new(
+        rsa::BigUint::from_bytes_be(&n),
+        rsa::BigUint::from_bytes_be(&e),
+    )
+    .unwrap();
+    let rs256 = Rsa::rs256();
+    c.bench_function("rs256_verify_uncached/jwt-compact_rsa0.9", |b| {
+        b.iter(|| {
+            let untrusted = UntrustedToken::new(black_box(&rs.token)).unwrap();
+            rs256
+                .validator::<CognitoClaims>(&stock_key)
+                .validate(&untrusted)
+                .unwrap()
+        })
+    });
+
+    let mut v = verifier(&es, 0);
+    let es_req = Request::at(es.now);
+    assert!(v.verify(&es.token, &es_req).is_ok());
+    c.bench_function("es256_verify_uncached/tokengate", |b| {
+        b.iter(|| v.verify(black_box(&es.token), &es_req).unwrap())
+    });
+
+    let mut v = verifier(&rs, 1024);
+    assert!(v.verify(&rs.token, &req).is_ok());
+    c.bench_function("rs256_cache_hit/tokengate", |b| {
+        b.iter(|| {
+            let ok = v.verify(black_box(&rs.token), &req).unwrap();
+            debug_assert!(ok.cached);
+            ok
+        })
+    });
+
+    let mut v = verifier(&rs, 0);
+    let malformed = rs.token.replacen('.', "!", 1);
+    c.bench_function("reject_malformed/tokengate", |b| {
+        b.iter(|| v.verify(black_box(&malformed), &req).unwrap_err())
+    });
+    let unknown = case("header.json", "kid_not_in_jwks_is_unknown");
+    let mut vu = verifier(&unknown, 0);
+    let ureq = Request::at(unknown.now);
+    assert_eq!(
+        vu.verify(&unknown.token, &ureq)
+            .unwrap_err()
+            .code()
+            .as_str(),
+        "kid_unknown"
+    );
+    c.bench_function("reject_unknown_kid/tokengate", |b| {
+        b.iter(|| vu.verify(black_box(&unknown.token), &ureq).unwrap_err())
+    });
+    let huge = "A".repeat(1 << 20);
+    c.bench_function("reject_1mib_token/tokengate", |b| {
+        b.iter(|| v.verify(black_box(&huge), &req).unwrap_err())
+    });
+}
+
+fn first_es256_accept() -> Case {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/accept.json");
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let c = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["expect"] == "accept" && c["policy"]["algorithms"] == serde_json::json!(["ES256"])
+        })
+        .expect("an ES256 accept vector");
+    Case {
+        token: c["token"].as_str().unwrap().to_owned(),
+        jwks: c["jwks"].clone(),
+        policy: c["policy"].clone(),
+        now: c["now"].as_u64().unwrap(),
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(50).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
+    targets = bench
+}
+criterion_main!(benches);

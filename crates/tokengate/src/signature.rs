@@ -19,6 +19,19 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
     0x00, 0x04, 0x20,
 ];
 
+// Limb width: wasm32 has a native 32×32→64 multiply but no 64×64→128 one (u128 products
+// become calls to a compiler-rt routine), so 32-bit limbs are several times faster there.
+#[cfg(target_family = "wasm")]
+type Limb = u32;
+#[cfg(target_family = "wasm")]
+type Wide = u64;
+#[cfg(not(target_family = "wasm"))]
+type Limb = u64;
+#[cfg(not(target_family = "wasm"))]
+type Wide = u128;
+const LIMB_BITS: u32 = Limb::BITS;
+const LIMB_BYTES: usize = (Limb::BITS / 8) as usize;
+
 /// Largest RSA modulus accepted, to bound the work a hostile JWKS can ask for.
 pub const MAX_RSA_BITS: usize = 8192;
 
@@ -80,11 +93,11 @@ pub fn verify_es256_prehash(key: &p256::ecdsa::VerifyingKey, hash: &[u8; 32], si
 #[derive(Clone, Debug)]
 pub struct RsaVerifyingKey {
     /// Modulus, little-endian 64-bit limbs.
-    n: Vec<u64>,
-    /// `-n^-1 mod 2^64`.
-    n0_inv: u64,
-    /// `R^2 mod n` with `R = 2^(64·limbs)`.
-    r2: Vec<u64>,
+    n: Vec<Limb>,
+    /// `-n^-1 mod 2^LIMB_BITS`.
+    n0_inv: Limb,
+    /// `R^2 mod n` with `R = 2^(LIMB_BITS·limbs)`.
+    r2: Vec<Limb>,
     /// Public exponent (odd, ≥ 3).
     e: u64,
     /// Modulus length in octets: the exact signature length (RFC 8017 §8.2.2 step 1).
@@ -123,12 +136,12 @@ impl RsaVerifyingKey {
         if bits > MAX_RSA_BITS || n_be.last().is_none_or(|&b| b & 1 == 0) || bits < 64 {
             return Err(RsaKeyError::Modulus);
         }
-        let n = limbs_from_be(n_be, n_be.len().div_ceil(8));
+        let n = limbs_from_be(n_be, n_be.len().div_ceil(LIMB_BYTES));
         let n0 = n.first().copied().unwrap_or(1);
         // Newton iteration doubles the correct low bits each step: 1 → 64 in six steps.
-        let mut inv: u64 = 1;
+        let mut inv: Limb = 1;
         for _ in 0..6 {
-            inv = inv.wrapping_mul(2u64.wrapping_sub(n0.wrapping_mul(inv)));
+            inv = inv.wrapping_mul((2 as Limb).wrapping_sub(n0.wrapping_mul(inv)));
         }
         let r2 = r_squared(&n);
         Ok(RsaVerifyingKey {
@@ -174,13 +187,13 @@ impl RsaVerifyingKey {
 
     /// `s^e mod n` by left-to-right square-and-multiply in Montgomery form. The exponent is
     /// public, so the data-dependent branch leaks nothing.
-    fn pow_e(&self, s: &[u64]) -> Vec<u64> {
+    fn pow_e(&self, s: &[Limb]) -> Vec<Limb> {
         let limbs = self.n.len();
-        let mut scratch = vec![0u64; limbs + 2];
-        let mut base = vec![0u64; limbs];
+        let mut scratch = vec![0 as Limb; limbs + 2];
+        let mut base = vec![0 as Limb; limbs];
         self.mont_mul(s, &self.r2, &mut base, &mut scratch);
         let mut acc = base.clone();
-        let mut tmp = vec![0u64; limbs];
+        let mut tmp = vec![0 as Limb; limbs];
         let top = 63 - self.e.leading_zeros();
         for bit in (0..top).rev() {
             self.mont_mul(&acc, &acc, &mut tmp, &mut scratch);
@@ -190,7 +203,7 @@ impl RsaVerifyingKey {
                 core::mem::swap(&mut acc, &mut tmp);
             }
         }
-        let mut one = vec![0u64; limbs];
+        let mut one = vec![0 as Limb; limbs];
         if let Some(first) = one.first_mut() {
             *first = 1;
         }
@@ -199,12 +212,12 @@ impl RsaVerifyingKey {
     }
 
     /// `out = a·b·R⁻¹ mod n` (CIOS; inputs below n, output fully reduced).
-    fn mont_mul(&self, a: &[u64], b: &[u64], out: &mut [u64], t: &mut [u64]) {
+    fn mont_mul(&self, a: &[Limb], b: &[Limb], out: &mut [Limb], t: &mut [Limb]) {
         let n = &self.n;
         let l = n.len();
         t.iter_mut().for_each(|x| *x = 0);
         for &bi in b.iter().take(l) {
-            let mut carry = 0u64;
+            let mut carry: Limb = 0;
             for (tj, &aj) in t.iter_mut().zip(a.iter()).take(l) {
                 let (lo, hi) = mac(*tj, aj, bi, carry);
                 *tj = lo;
@@ -212,7 +225,7 @@ impl RsaVerifyingKey {
             }
             let (sum, over) = t[l].overflowing_add(carry);
             t[l] = sum;
-            t[l + 1] = u64::from(over);
+            t[l + 1] = Limb::from(over);
 
             let m = t[0].wrapping_mul(self.n0_inv);
             let (_, mut carry) = mac(t[0], m, n[0], 0);
@@ -223,7 +236,7 @@ impl RsaVerifyingKey {
             }
             let (sum, over) = t[l].overflowing_add(carry);
             t[l - 1] = sum;
-            t[l] = t[l + 1] + u64::from(over);
+            t[l] = t[l + 1] + Limb::from(over);
             t[l + 1] = 0;
         }
         out.copy_from_slice(&t[..l]);
@@ -239,9 +252,9 @@ pub fn sha256(message: &[u8]) -> [u8; 32] {
 }
 
 #[inline(always)]
-fn mac(acc: u64, a: u64, b: u64, carry: u64) -> (u64, u64) {
-    let wide = u128::from(acc) + u128::from(a) * u128::from(b) + u128::from(carry);
-    (wide as u64, (wide >> 64) as u64)
+fn mac(acc: Limb, a: Limb, b: Limb, carry: Limb) -> (Limb, Limb) {
+    let wide = Wide::from(acc) + Wide::from(a) * Wide::from(b) + Wide::from(carry);
+    (wide as Limb, (wide >> LIMB_BITS) as Limb)
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -251,31 +264,31 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 
 /// Big-endian octets into `limbs` little-endian limbs (the caller guarantees they fit or has
 /// already bounded the length; excess high octets are dropped and then caught by `less_than`).
-fn limbs_from_be(bytes: &[u8], limbs: usize) -> Vec<u64> {
-    let mut out = vec![0u64; limbs];
+fn limbs_from_be(bytes: &[u8], limbs: usize) -> Vec<Limb> {
+    let mut out = vec![0 as Limb; limbs];
     for (i, &b) in bytes.iter().rev().enumerate() {
-        if let Some(limb) = out.get_mut(i / 8) {
-            *limb |= u64::from(b) << (8 * (i % 8));
+        if let Some(limb) = out.get_mut(i / LIMB_BYTES) {
+            *limb |= Limb::from(b) << (8 * (i % LIMB_BYTES));
         } else if b != 0 {
             // A value wider than the modulus: make it compare as too large.
-            out.iter_mut().for_each(|x| *x = u64::MAX);
+            out.iter_mut().for_each(|x| *x = Limb::MAX);
             break;
         }
     }
     out
 }
 
-fn limbs_to_be(limbs: &[u64], len: usize) -> Vec<u8> {
+fn limbs_to_be(limbs: &[Limb], len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
     for (i, byte) in out.iter_mut().rev().enumerate() {
-        if let Some(limb) = limbs.get(i / 8) {
-            *byte = (limb >> (8 * (i % 8))) as u8;
+        if let Some(limb) = limbs.get(i / LIMB_BYTES) {
+            *byte = (limb >> (8 * (i % LIMB_BYTES))) as u8;
         }
     }
     out
 }
 
-fn less_than(a: &[u64], b: &[u64]) -> bool {
+fn less_than(a: &[Limb], b: &[Limb]) -> bool {
     for (x, y) in a.iter().rev().zip(b.iter().rev()) {
         if x != y {
             return x < y;
@@ -284,30 +297,30 @@ fn less_than(a: &[u64], b: &[u64]) -> bool {
     false
 }
 
-fn sub_in_place(a: &mut [u64], b: &[u64]) {
+fn sub_in_place(a: &mut [Limb], b: &[Limb]) {
     let mut borrow = false;
     for (x, &y) in a.iter_mut().zip(b.iter()) {
         let (d1, b1) = x.overflowing_sub(y);
-        let (d2, b2) = d1.overflowing_sub(u64::from(borrow));
+        let (d2, b2) = d1.overflowing_sub(Limb::from(borrow));
         *x = d2;
         borrow = b1 || b2;
     }
 }
 
-/// `2^(2·64·limbs) mod n` by doubling: done once per key, so simplicity beats speed.
-fn r_squared(n: &[u64]) -> Vec<u64> {
+/// `2^(2·LIMB_BITS·limbs) mod n` by doubling: done once per key, so simplicity beats speed.
+fn r_squared(n: &[Limb]) -> Vec<Limb> {
     let limbs = n.len();
-    let mut x = vec![0u64; limbs];
+    let mut x = vec![0 as Limb; limbs];
     if let Some(first) = x.first_mut() {
         *first = 1;
     }
     if !less_than(&x, n) {
         sub_in_place(&mut x, n);
     }
-    for _ in 0..(2 * 64 * limbs) {
-        let mut carry = 0u64;
+    for _ in 0..(2 * LIMB_BITS as usize * limbs) {
+        let mut carry: Limb = 0;
         for limb in x.iter_mut() {
-            let next = *limb >> 63;
+            let next = *limb >> (LIMB_BITS - 1);
             *limb = (*limb << 1) | carry;
             carry = next;
         }
@@ -343,7 +356,7 @@ mod tests {
                 base = mulmod(base, base, n);
                 e >>= 1;
             }
-            let got = key.pow_e(&limbs_from_be(&s.to_be_bytes(), 2));
+            let got = key.pow_e(&limbs_from_be(&s.to_be_bytes(), 16 / LIMB_BYTES));
             assert_eq!(
                 limbs_to_be(&got, 16),
                 expect.to_be_bytes().to_vec(),
