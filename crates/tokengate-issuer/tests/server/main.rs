@@ -3,6 +3,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod core_accepts;
 mod discovery;
 mod rate_limit;
 mod rotation;
