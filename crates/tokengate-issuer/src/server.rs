@@ -36,7 +36,9 @@ pub(crate) fn router(issuer: Issuer) -> Router {
         );
     // Without an admin token the admin routes do not exist at all (404, not 401).
     if issuer.inner.admin_token.is_some() {
-        router = router.route("/admin/{pool}/rotate", post(rotate));
+        router = router
+            .route("/admin/{pool}/rotate", post(rotate))
+            .route("/admin/{pool}/mint", post(mint));
     }
     router.fallback(not_found).with_state(issuer)
 }
@@ -396,6 +398,61 @@ async fn rotate(
                 .into_response()
         }
         Ok(Err(error)) => server_error(&error.to_string()),
+        Err(error) => server_error(&error.to_string()),
+    }
+}
+
+/// `POST /admin/{pool}/mint` with `{"client_id", "scope"?, "issued_at"?, "lifetime_s"?}`: a
+/// signed access token with any issue time and lifetime, so demos and tests can show expired
+/// or not-yet-seen clients without waiting. No client or scope checks: admin only.
+async fn mint(
+    State(issuer): State<Issuer>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !admin_authorized(&issuer, &headers) {
+        let mut response = (
+            StatusCode::UNAUTHORIZED,
+            [(CONTENT_TYPE, JSON)],
+            json!({ "error": "unauthorized" }).to_string(),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"tokengate-issuer admin\""),
+        );
+        return response;
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct MintRequest {
+        client_id: String,
+        #[serde(default)]
+        scope: String,
+        issued_at: Option<u64>,
+        lifetime_s: Option<u64>,
+    }
+    let request: MintRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&format!("mint body: {e}")),
+    };
+    if issuer.inner.pool_index(&pool).is_none() {
+        return not_found().await;
+    }
+    let now = request
+        .issued_at
+        .unwrap_or_else(|| issuer.inner.clock.now());
+    let scopes: Vec<&str> = request.scope.split_whitespace().collect();
+    let lifetime = request.lifetime_s.unwrap_or(3600).clamp(1, 86_400);
+    match issuer.issue_token(&pool, &request.client_id, &scopes, lifetime, now) {
+        Ok(token) => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, JSON)],
+            json!({ "access_token": token, "expires_in": lifetime, "token_type": "Bearer" })
+                .to_string(),
+        )
+            .into_response(),
         Err(error) => server_error(&error.to_string()),
     }
 }

@@ -171,3 +171,41 @@ async fn scheduled_rotation_runs_once_rotate_every_s_has_passed() {
         server.issuer.signing_kid(POOL).unwrap()
     );
 }
+
+#[tokio::test]
+async fn admin_mint_signs_tokens_with_any_issue_time_and_needs_the_admin_token() {
+    let server = start(admin_config()).await;
+    let url = server.url(&format!("/admin/{POOL}/mint"));
+    let body = json!({ "client_id": "orders-reader", "scope": "orders/read", "issued_at": NOW - 7200, "lifetime_s": 600 });
+    let body = body.to_string();
+    let denied = request(
+        "POST",
+        &url,
+        &[("authorization", "Bearer wrong-token-000000000")],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(denied.status, 401);
+    let authorization = format!("Bearer {ADMIN_TOKEN}");
+    let response = request(
+        "POST",
+        &url,
+        &[("authorization", &authorization)],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let token = response.json()["access_token"].as_str().unwrap().to_owned();
+    let decoded = verify_rs256(&token, &server.jwks().await).expect("minted token verifies");
+    assert_eq!(decoded.claims["iat"], NOW - 7200);
+    assert_eq!(decoded.claims["exp"], NOW - 7200 + 600);
+    assert_eq!(decoded.claims["client_id"], "orders-reader");
+    let bad = request(
+        "POST",
+        &url,
+        &[("authorization", &authorization)],
+        b"{\"nope\":1}",
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+}
