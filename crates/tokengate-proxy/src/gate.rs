@@ -159,14 +159,6 @@ impl Gate {
         }
         let result = self.verifier.verify(token, &request);
         let mut decision = Decision::from_result(&result).route(route);
-        if let Err(e) = &result {
-            let denial = self.denial(e.code(), e.message(), &listed, decision);
-            return if e.fetch_pending() {
-                Outcome::Wait(denial)
-            } else {
-                Outcome::Deny(denial)
-            };
-        }
         if let Some(denied) = route_client_check(rule, &result) {
             decision.verdict = Verdict::Deny;
             decision.code = Some(denied);
@@ -176,6 +168,14 @@ impl Gate {
                 &listed,
                 decision,
             ));
+        }
+        if let Err(e) = &result {
+            let denial = self.denial(e.code(), e.message(), &listed, decision);
+            return if e.fetch_pending() {
+                Outcome::Wait(denial)
+            } else {
+                Outcome::Deny(denial)
+            };
         }
         let Ok(verified) = result else {
             // Unreachable: errors returned above. Fail closed all the same.
