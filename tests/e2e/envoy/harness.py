@@ -1,0 +1,342 @@
+"""Pieces for running the tokengate filter in real Envoy on loopback: a JWKS server, an origin,
+test certificates, RS256 tokens signed with the fixed TEST keys (via the openssl CLI, so no
+tokengate code signs anything), Envoy bootstrap generation and process control.
+
+Standard library + openssl + Envoy only. Everything binds to 127.0.0.1.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+KEYS = ROOT / "tests" / "vectors" / "keys"
+ENVOY = Path(os.environ.get("ENVOY_BIN", ROOT / ".venv" / "bin" / "envoy"))
+FILTER = Path(os.environ.get("TOKENGATE_PROXY_WASM", ROOT / "target" / "tokengate_proxy.opt.wasm"))
+
+ISS = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST0pool"
+POOL_PATH = "/eu-west-1_TEST0pool/.well-known/jwks.json"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class TestKey:
+    """A fixed TEST RSA key from tests/vectors/keys, with a kid of our choosing."""
+
+    def __init__(self, pem: str, kid: str):
+        self.path = KEYS / pem
+        self.kid = kid
+        out = subprocess.run(["openssl", "rsa", "-in", str(self.path), "-noout", "-modulus"],
+                             check=True, capture_output=True, text=True).stdout
+        self.n = bytes.fromhex(out.strip().split("=", 1)[1])
+
+    def jwk(self) -> dict:
+        return {"kty": "RSA", "kid": self.kid, "alg": "RS256", "use": "sig",
+                "n": b64url(self.n), "e": b64url((65537).to_bytes(3, "big"))}
+
+    def sign(self, claims: dict) -> str:
+        header = {"kid": self.kid, "alg": "RS256"}
+        signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
+                         b64url(json.dumps(claims, separators=(",", ":")).encode()))
+        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.path)],
+                             input=signing_input.encode(), check=True, capture_output=True).stdout
+        return signing_input + "." + b64url(sig)
+
+
+def claims(client_id: str, scope: str, **extra) -> dict:
+    now = int(time.time())
+    c = {"sub": client_id, "client_id": client_id, "token_use": "access", "scope": scope,
+         "iss": ISS, "iat": now - 5, "exp": now + 3600, "jti": f"{client_id}-{scope}-{time.monotonic_ns()}"}
+    c.update(extra)
+    return c
+
+
+class _Server:
+    def __init__(self, handler_cls):
+        self.port = free_port()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler_cls)
+        self.httpd.daemon_threads = True
+        self.httpd.owner = self
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class JwksServer(_Server):
+    """Serves `self.doc` at any path; counts fetches; can delay or fail."""
+
+    def __init__(self, doc: dict):
+        self.doc = doc
+        self.fetches = 0
+        self.delay_s = 0.0
+        self.status = 200
+        self.lock = threading.Lock()
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                srv = self.server.owner
+                with srv.lock:
+                    srv.fetches += 1
+                    body = json.dumps(srv.doc).encode()
+                    delay, status = srv.delay_s, srv.status
+                if delay:
+                    time.sleep(delay)
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("cache-control", "max-age=300")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        super().__init__(H)
+
+
+class Origin(_Server):
+    """Answers 200 to everything and records what reached it."""
+
+    def __init__(self):
+        self.seen = []
+        self.lock = threading.Lock()
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _any(self):
+                srv = self.server.owner
+                length = int(self.headers.get("content-length") or 0)
+                if length:
+                    self.rfile.read(length)
+                with srv.lock:
+                    srv.seen.append({"method": self.command, "path": self.path,
+                                     "headers": {k.lower(): v for k, v in self.headers.items()}})
+                body = b'{"origin":"ok"}'
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+        super().__init__(H)
+
+    def find(self, marker: str):
+        with self.lock:
+            return [r for r in self.seen if marker in r["path"]]
+
+
+def make_certs(d: Path) -> dict:
+    """CA, a server certificate for 127.0.0.1, and client certificates A and B. Returns paths and
+    the RFC 8705 thumbprints (base64url SHA-256 of the DER) of the client certificates."""
+    def run(*args):
+        subprocess.run(args, check=True, capture_output=True, cwd=d)
+
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=tokengate e2e CA")
+    out = {"ca": str(d / "ca.pem")}
+    for name, cn, ext in [("server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
+                          ("client-a", "client-a", "extendedKeyUsage=clientAuth"),
+                          ("client-b", "client-b", "extendedKeyUsage=clientAuth")]:
+        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+        (d / f"{name}.ext").write_text(ext + "\n")
+        run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+        der = subprocess.run(["openssl", "x509", "-in", f"{name}.pem", "-outform", "DER"],
+                             check=True, capture_output=True, cwd=d).stdout
+        out[name] = {"cert": str(d / f"{name}.pem"), "key": str(d / f"{name}.key"),
+                     "x5t": b64url(hashlib.sha256(der).digest())}
+    return out
+
+
+def wasm_filter(plugin_config: dict, vm_id: str = "tokengate") -> dict:
+    return {
+        "name": "envoy.filters.http.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": "tokengate",
+                "root_id": "tokengate",
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                                  "value": json.dumps(plugin_config)},
+                "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
+                              "code": {"local": {"filename": str(FILTER)}}},
+            },
+        },
+    }
+
+
+def router() -> dict:
+    return {"name": "envoy.filters.http.router",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
+
+
+def listener(name: str, port: int, http_filters: list, route: dict, tls: dict = None) -> dict:
+    hcm = {
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": name,
+            "normalize_path": True,
+            "merge_slashes": True,
+            "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
+            "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"],
+                                                "routes": [dict({"match": {"prefix": "/"}}, **route)]}]},
+            "http_filters": http_filters + [router()],
+        },
+    }
+    chain = {"filters": [hcm]}
+    if tls:
+        chain["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                "require_client_certificate": True,
+                "common_tls_context": {
+                    "tls_certificates": [{"certificate_chain": {"filename": tls["cert"]},
+                                          "private_key": {"filename": tls["key"]}}],
+                    "validation_context": {"trusted_ca": {"filename": tls["ca"]}},
+                },
+            },
+        }
+    return {"name": name,
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+            "filter_chains": [chain]}
+
+
+def cluster(name: str, port: int) -> dict:
+    return {"name": name, "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
+
+
+def bootstrap(admin_port: int, listeners: list, clusters: list) -> dict:
+    return {
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
+        # Makes `code` a tag of the per-code counters (see the filter README).
+        "stats_config": {"stats_tags": [
+            {"tag_name": "code", "regex": r"^wasmcustom\.tokengate_denied_total(\.code\.([a-z_]+))$"},
+            {"tag_name": "result", "regex": r"^wasmcustom\.tokengate_jwks_refresh_total(\.result\.([a-z_]+))$"},
+        ]},
+    }
+
+
+class Envoy:
+    """An Envoy process on a generated bootstrap. Use as a context manager."""
+
+    def __init__(self, workdir: Path, config: dict, admin_port: int, concurrency: int = 2,
+                 name: str = "envoy", log_level: str = "warning"):
+        self.workdir, self.config, self.admin_port = workdir, config, admin_port
+        self.concurrency, self.name, self.log_level = concurrency, name, log_level
+        self.log_path = workdir / f"{name}.log"
+        self.proc = None
+
+    def start(self, wait_s: float = 30.0, expect_ready: bool = True):
+        cfg = self.workdir / f"{self.name}.yaml"
+        cfg.write_text(json.dumps(self.config, indent=1))
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [str(ENVOY), "-c", str(cfg), "--concurrency", str(self.concurrency),
+             "--disable-hot-restart", "-l", self.log_level, "--component-log-level", "wasm:info",
+             "--log-format", "[%l][%n] %v"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        if not expect_ready:
+            return self
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/ready", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {wait_s}s:\n{self.log_text()[-3000:]}")
+
+    def wait_exit(self, timeout_s: float):
+        try:
+            return self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats", timeout=5) as r:
+            out = {}
+            for line in r.read().decode().splitlines():
+                k, _, v = line.partition(": ")
+                out[k] = v
+            return out
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def curl(url: str, *args: str, timeout_s: int = 10) -> dict:
+    """One request with curl; status, lower-cased headers and body."""
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", str(timeout_s), "-o", "-", "-D", "/dev/stderr",
+         "-w", "", *args, url], capture_output=True)
+    headers, status = {}, 0
+    for line in out.stderr.decode(errors="replace").splitlines():
+        if line.startswith("HTTP/"):
+            parts = line.split()
+            status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            headers = {}
+        elif ":" in line:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+    body = out.stdout.decode(errors="replace")
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    return {"status": status, "headers": headers, "body": body, "json": doc, "rc": out.returncode}
