@@ -1,1 +1,182 @@
-//! Placeholder: built in a later change.
+//! wasm-bindgen bindings of the tokengate core for JS hosts (the npm package `tokengate`).
+//!
+//! The core decides every verdict; this crate only moves bytes. Its shape follows what makes the
+//! JS side cheap:
+//!
+//! - The token is written by JS into a reused buffer in wasm memory (`TextEncoder.encodeInto`)
+//!   and passed by length: no per-call string glue.
+//! - Results are reported through a small `u32` array (`meta`) plus an output buffer that JS
+//!   reads in place. Claims of an accepted token carry an id; their JSON is only produced the
+//!   first time JS sees that id, so a verified-token cache hit moves a handful of integers.
+//! - The signature step can run in the host: [`Core::verify`] stops after steps 1–7 and hands
+//!   out the signing input, the signature and which key to use; [`Core::finish`] runs steps
+//!   8–17 with the host's answer. The pure-Rust backend of the core is the fallback.
+//!
+//! Everything except the `#[wasm_bindgen]` wrapper lives in [`Engine`], which is plain Rust and
+//! unit-tested natively.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod engine;
+
+pub use engine::{
+    Engine, Meta, Status, FLAG_AUDIT, FLAG_PURE, META_LEN, OUTCOME_INVALID, OUTCOME_PURE,
+    OUTCOME_VALID,
+};
+
+use wasm_bindgen::prelude::*;
+
+/// One verifier, built from a JSON configuration (see `js/src/core.mjs` for the format).
+#[wasm_bindgen]
+pub struct Core {
+    engine: Engine,
+}
+
+#[wasm_bindgen]
+impl Core {
+    /// Build from the configuration JSON.
+    ///
+    /// # Errors
+    /// The configuration mistake, as `field: message`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &str) -> Result<Core, JsError> {
+        Engine::new(config)
+            .map(|engine| Core { engine })
+            .map_err(|e| JsError::new(&e))
+    }
+
+    /// Static facts JS needs once: providers (issuers, JWKS URL), limits, error code names.
+    pub fn info(&self) -> String {
+        self.engine.info()
+    }
+
+    /// Make the input buffer at least `capacity` bytes and return its address.
+    pub fn input(&mut self, capacity: usize) -> usize {
+        self.engine.input(capacity) as usize
+    }
+
+    /// Address of the `meta` array (`META_LEN` × u32).
+    pub fn meta(&self) -> usize {
+        self.engine.meta_ptr() as usize
+    }
+
+    /// Verify the token in the input buffer. See [`Engine::verify`].
+    pub fn verify(
+        &mut self,
+        token_len: usize,
+        thumbprint_len: u32,
+        route_len: u32,
+        now: f64,
+        scopes_id: u32,
+        flags: u32,
+    ) -> u32 {
+        self.engine
+            .verify(token_len, thumbprint_len, route_len, now, scopes_id, flags) as u32
+    }
+
+    /// Finish a pending signature. See [`Engine::finish`].
+    pub fn finish(&mut self, pending: u32, outcome: u32, now: f64, flags: u32) -> u32 {
+        self.engine.finish(pending, outcome, now, flags) as u32
+    }
+
+    /// Forget a pending signature (its host crypto failed unexpectedly).
+    pub fn drop_pending(&mut self, pending: u32) {
+        self.engine.drop_pending(pending);
+    }
+
+    /// Write the claims JSON of an id into the output buffer; returns its length (0: unknown).
+    pub fn claims_json(&mut self, id: u32) -> usize {
+        self.engine.claims_json(id)
+    }
+
+    /// A host-level denial (no token, wrong type, no keys): error JSON in the output.
+    pub fn deny(&mut self, code: &str, message: &str, route_len: u32, flags: u32) -> u32 {
+        self.engine.deny(code, message, route_len, flags) as u32
+    }
+
+    /// The provider whose JWKS should be fetched now, or -1.
+    pub fn poll(&mut self, now: f64) -> i32 {
+        self.engine.poll(now)
+    }
+
+    /// Feed a JWKS HTTP answer; returns the number of kids taken, or -1 when refused (the
+    /// previous keys stay). The reason is then in [`Core::last_refresh_error`].
+    pub fn on_jwks_response(
+        &mut self,
+        provider: u32,
+        now: f64,
+        status: u16,
+        cache_control: Option<String>,
+        body: &[u8],
+    ) -> i32 {
+        self.engine
+            .on_jwks_response(provider, now, status, cache_control.as_deref(), body)
+    }
+
+    /// Why the last JWKS answer was refused.
+    pub fn last_refresh_error(&self) -> String {
+        self.engine.last_refresh_error().to_owned()
+    }
+
+    /// Report a failed JWKS fetch (network error, timeout).
+    pub fn on_jwks_failure(&mut self, provider: u32, now: f64) {
+        self.engine.on_jwks_failure(provider, now);
+    }
+
+    /// Install a JWKS for a provider as if just fetched.
+    ///
+    /// # Errors
+    /// Why the JWKS is unusable.
+    pub fn cache_jwks(&mut self, provider: u32, now: f64, jwks: &str) -> Result<u32, JsError> {
+        self.engine
+            .cache_jwks(provider, now, jwks)
+            .map_err(|e| JsError::new(&e))
+    }
+
+    /// Whether a provider has a usable key set at `now`.
+    pub fn has_keys(&self, provider: u32, now: f64) -> bool {
+        self.engine.has_keys(provider, now)
+    }
+
+    /// The kids of a provider's current key set, JSON array, in key-index order.
+    pub fn kids(&self, provider: u32, now: f64) -> String {
+        self.engine.kids(provider, now)
+    }
+
+    /// Counter bumped whenever a provider's key set is replaced.
+    pub fn generation(&self, provider: u32) -> u32 {
+        self.engine.generation(provider)
+    }
+
+    /// Replace the revocation lists of every provider.
+    ///
+    /// # Errors
+    /// A malformed list.
+    pub fn set_revocation(&mut self, json: &str) -> Result<(), JsError> {
+        self.engine
+            .set_revocation(json)
+            .map_err(|e| JsError::new(&e))
+    }
+
+    /// Register route scopes (`{"all": [..]}` / `{"any": [..]}`); returns their id.
+    ///
+    /// # Errors
+    /// A malformed scope requirement.
+    pub fn register_scopes(&mut self, json: &str) -> Result<u32, JsError> {
+        self.engine
+            .register_scopes(json)
+            .map_err(|e| JsError::new(&e))
+    }
+
+    /// Forget all registered route scopes.
+    pub fn clear_scopes(&mut self) {
+        self.engine.clear_scopes();
+    }
+}

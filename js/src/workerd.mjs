@@ -1,0 +1,22 @@
+// Cloudflare Workers / workerd entry. The .wasm is imported as a module (workerd and wrangler
+// both compile it ahead of time) and instantiated synchronously. Signatures are checked by
+// crypto.subtle in verify() (async); verifySync() checks them in wasm.
+import wasmModule from "../dist/wasm/tokengate_wasm_bg.wasm";
+import { initSync, Core } from "../dist/wasm/tokengate_wasm.js";
+import { createApi, TokenError } from "./core.mjs";
+import { subtleCrypto } from "./subtle.mjs";
+import { TokenClient, TokenClientError } from "./client.mjs";
+
+const wasm = initSync({ module: wasmModule });
+
+const api = createApi({
+  Core,
+  memory: wasm.memory,
+  crypto: subtleCrypto(),
+  fetch: (url, init) => globalThis.fetch(url, init),
+});
+const CognitoVerifier = api.CognitoVerifier;
+const JwtVerifier = api.JwtVerifier;
+const authorize = api.authorize;
+
+export { CognitoVerifier, JwtVerifier, TokenError, TokenClient, TokenClientError, authorize };

@@ -1,0 +1,92 @@
+// Maps a conformance case (tests/vectors/README.md) onto the package's public options, so the
+// vector run also checks the option mapping. Usable in Node, workerd and the browser (no I/O).
+
+const POLICY_FIELDS = new Set([
+  "issuers", "algorithms", "token_use", "client_ids", "scopes", "audience", "leeway_s",
+  "max_token_age_s", "claims", "revocation", "mtls_binding", "min_rsa_bits", "max_token_bytes",
+]);
+
+/** JwtVerifier.create() options for a case. */
+export function optionsFor(c, extra) {
+  const p = c.policy;
+  for (const k of Object.keys(p)) {
+    if (!POLICY_FIELDS.has(k)) throw new Error(`vector ${c.name}: unmapped policy field ${k}`);
+  }
+  const o = {
+    issuer: p.issuers,
+    jwks: c.jwks,
+    clientId: p.client_ids,
+    // The policy object defaults token_use to "access"; JwtVerifier defaults it to null.
+    tokenUse: "token_use" in p ? p.token_use : "access",
+  };
+  if (p.algorithms !== undefined) o.algorithms = p.algorithms;
+  if (p.scopes !== undefined) o.scope = p.scopes;
+  if (p.audience !== undefined) o.audience = p.audience;
+  if (p.leeway_s !== undefined) o.leewaySeconds = p.leeway_s;
+  if (p.max_token_age_s !== undefined) o.maxTokenAgeSeconds = p.max_token_age_s;
+  if (p.claims !== undefined) {
+    o.customClaims = p.claims.map((r) => ("one_of" in r ? { claim: r.claim, oneOf: r.one_of } : r));
+  }
+  if (p.revocation !== undefined) {
+    const r = p.revocation;
+    o.revocation = { jti: r.jti, clientIds: r.client_ids, issuedBefore: r.issued_before };
+  }
+  if (p.mtls_binding !== undefined) o.mtlsBinding = p.mtls_binding;
+  if (p.min_rsa_bits !== undefined) o.minRsaBits = p.min_rsa_bits;
+  if (p.max_token_bytes !== undefined) o.maxTokenBytes = p.max_token_bytes;
+  return { ...o, ...extra };
+}
+
+/** verify options for a case. */
+export function requestFor(c) {
+  const o = { now: c.now };
+  if (c.context && c.context.cert_thumbprint !== undefined) o.certThumbprint = c.context.cert_thumbprint;
+  return o;
+}
+
+/**
+ * Compare an outcome with the case: returns null when it matches, else a description.
+ * `outcome` is { claims } or { error }.
+ */
+export function mismatch(c, outcome) {
+  if (c.expect === "accept") {
+    if (outcome.error) return `expected accept, got ${outcome.error.code || outcome.error}`;
+    for (const [k, v] of Object.entries(c.expect_claims || {})) {
+      if (!jsonEqual(outcome.claims[k], v)) {
+        return `claim ${k}: expected ${JSON.stringify(v)}, got ${JSON.stringify(outcome.claims[k])}`;
+      }
+    }
+    return null;
+  }
+  if (!outcome.error) return `expected ${c.expect}, got accept`;
+  if (outcome.error.name !== "TokenError") return `expected TokenError ${c.expect}, got ${outcome.error}`;
+  if (outcome.error.code !== c.expect) return `expected ${c.expect}, got ${outcome.error.code}`;
+  return null;
+}
+
+/** Run one case through a freshly created verifier; `how` is "sync" or "async". */
+export async function runCase(api, c, how, extra) {
+  let v;
+  try {
+    v = api.JwtVerifier.create(optionsFor(c, extra));
+  } catch (error) {
+    return { error: { name: "ConfigError", code: `config error: ${error.message}` } };
+  }
+  const req = requestFor(c);
+  try {
+    const claims = how === "sync" ? v.verifySync(c.token, req) : await v.verify(c.token, req);
+    return { claims };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** JSON equality that ignores member order. */
+export function jsonEqual(a, b) {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k], b[k]));
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the npm package's generated files into js/dist:
+#   js/dist/wasm/tokengate_wasm.js + tokengate_wasm_bg.wasm   (wasm-bindgen --target web, wasm-opt -Oz)
+#   js/dist/node.cjs                                          (CommonJS entry, from the ESM sources)
+# Needs: rust target wasm32-unknown-unknown, wasm-bindgen CLI at the Cargo.lock version, and
+# `npm ci` in js/ (for binaryen's wasm-opt). scripts/setup.sh installs all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/js/dist/wasm
+WASM_OPT=$ROOT/js/node_modules/.bin/wasm-opt
+
+say() { printf '[build-js] %s\n' "$*"; }
+
+[ -x "$WASM_OPT" ] || { echo "build-js: $WASM_OPT missing: run scripts/setup.sh (npm ci in js/)" >&2; exit 1; }
+want=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3; exit}' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "build-js: wasm-bindgen CLI is '${have:-missing}', Cargo.lock has $want: run scripts/setup.sh" >&2
+  exit 1
+fi
+
+say "cargo build --release --target wasm32-unknown-unknown -p tokengate-wasm"
+cargo build --quiet --release --target wasm32-unknown-unknown -p tokengate-wasm
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+say "wasm-bindgen $want --target web"
+wasm-bindgen --target web --out-dir "$tmp" --out-name tokengate_wasm \
+  "$ROOT/target/wasm32-unknown-unknown/release/tokengate_wasm.wasm"
+
+say "wasm-opt -Oz (binaryen $("$WASM_OPT" --version | awk '{print $3}'))"
+# The feature set rustc's wasm32-unknown-unknown target emits by default; wasm-opt must keep it.
+"$WASM_OPT" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-reference-types --enable-multivalue --enable-mutable-globals \
+  --strip-debug --strip-producers \
+  "$tmp/tokengate_wasm_bg.wasm" -o "$tmp/opt.wasm"
+
+mkdir -p "$OUT"
+cp "$tmp/tokengate_wasm.js" "$OUT/tokengate_wasm.js"
+cp "$tmp/opt.wasm" "$OUT/tokengate_wasm_bg.wasm"
+
+say "dist/node.cjs"
+node "$ROOT/js/scripts/make-cjs.mjs"
+
+raw=$(wc -c <"$OUT/tokengate_wasm_bg.wasm")
+gz=$(gzip -9c "$OUT/tokengate_wasm_bg.wasm" | wc -c)
+say "js/dist/wasm/tokengate_wasm_bg.wasm: $raw bytes, $gz gzipped (budget 122880)"
