@@ -1,0 +1,293 @@
+// Hand-written types for the `tokengate` package. They describe every runtime entry (Node ESM
+// and CJS, workerd/worker, browser) alike; test/types/consumer.ts checks them with tsc and
+// test/api.test.mjs checks that the runtime exports exactly these names.
+
+/** The stable rejection codes (never renamed; new ones are only added). */
+export type ErrorCode =
+  | "token_missing"
+  | "token_malformed"
+  | "token_too_large"
+  | "alg_not_allowed"
+  | "header_unsupported"
+  | "kid_missing"
+  | "kid_unknown"
+  | "key_unusable"
+  | "signature_invalid"
+  | "token_expired"
+  | "token_not_yet_valid"
+  | "token_issued_in_future"
+  | "claim_missing"
+  | "claim_invalid"
+  | "issuer_mismatch"
+  | "token_use_mismatch"
+  | "client_not_allowed"
+  | "audience_mismatch"
+  | "token_revoked"
+  | "binding_mismatch"
+  | "scope_insufficient"
+  | "rate_limited"
+  | "jwks_unavailable";
+
+/** The verified payload. Frozen: the same object may be returned for the same token. */
+export interface Claims {
+  readonly iss?: string;
+  readonly sub?: string;
+  readonly client_id?: string;
+  readonly token_use?: string;
+  readonly scope?: string;
+  readonly exp?: number;
+  readonly iat?: number;
+  readonly nbf?: number;
+  readonly auth_time?: number;
+  readonly jti?: string;
+  readonly aud?: string | readonly string[];
+  readonly [claim: string]: unknown;
+}
+
+/** A JWK Set (RFC 7517 §5). */
+export interface Jwks {
+  readonly keys: readonly { readonly [member: string]: unknown }[];
+}
+
+/** Required scopes: a string or array means all of them. */
+export type ScopeRequirement =
+  | string
+  | readonly string[]
+  | { readonly all: readonly string[] }
+  | { readonly any: readonly string[] };
+
+/** A rule on a claim, checked after every other step (missing claim: claim_missing). */
+export type ClaimRule =
+  | { readonly claim: string; readonly equals: unknown }
+  | { readonly claim: string; readonly oneOf: readonly unknown[] }
+  | { readonly claim: string; readonly contains: string };
+
+export interface RevocationList {
+  readonly jti?: readonly string[];
+  readonly clientIds?: readonly string[];
+  /** Per client id: tokens with `iat` before this time (seconds or Date) are revoked. */
+  readonly issuedBefore?: { readonly [clientId: string]: number | Date };
+}
+
+/** What one issuer's tokens must satisfy (shared by both verifier kinds). */
+export interface PolicyOptions {
+  /** Allowed `client_id` values; `null` accepts any client (an explicit choice). */
+  clientId: string | readonly string[] | null;
+  /** Required scopes (a string or array: all of them). */
+  scope?: ScopeRequirement | null;
+  /** When set, `aud` must contain one of these. */
+  audience?: string | readonly string[] | null;
+  /** Clock skew allowed on exp / nbf / iat, in whole seconds. Default 0. */
+  leewaySeconds?: number;
+  /** When set, `now - iat` must not exceed it (plus leeway). */
+  maxTokenAgeSeconds?: number | null;
+  customClaims?: readonly ClaimRule[];
+  /** RFC 8705 certificate binding (`cnf.x5t#S256`). Default "off". */
+  mtlsBinding?: "off" | "when_present" | "required";
+  /** Smallest RSA modulus accepted. Default 2048. */
+  minRsaBits?: number;
+  /** Longer tokens are refused before any parsing. Default 16384. */
+  maxTokenBytes?: number;
+  /** Keys known up front (refreshed from jwksUri when that is set too). */
+  jwks?: Jwks | string;
+  jwksUri?: string;
+}
+
+export interface CognitoPoolOptions extends PolicyOptions {
+  /** e.g. "eu-west-1_AbCdEf123": both issuer forms and the JWKS URL are derived from it. */
+  userPoolId: string;
+  /** "access", "id", or null to not check `token_use`. */
+  tokenUse: "access" | "id" | null;
+}
+
+interface JwtIssuerBase extends PolicyOptions {
+  /** Accepted `iss` values, compared byte for byte. */
+  issuer: string | readonly string[];
+  /** Default ["RS256"]. */
+  algorithms?: readonly ("RS256" | "ES256")[];
+  /** Default null (not checked): generic issuers do not emit `token_use`. */
+  tokenUse?: "access" | "id" | null;
+}
+
+export type JwtIssuerOptions = JwtIssuerBase &
+  ({ jwksUri: string; jwks?: Jwks | string } | { jwks: Jwks | string; jwksUri?: string });
+
+/** The audit record passed to onDecision. It never contains the token. */
+export interface DecisionRecord {
+  decision: "allow" | "deny";
+  code: ErrorCode | null;
+  iss: string | null;
+  client_id: string | null;
+  scopes: string | null;
+  kid: string | null;
+  /** Hex SHA-256 of `jti`. */
+  jti_sha256: string | null;
+  route: string | null;
+  cached: boolean;
+}
+
+/** A fetch-compatible function (the global `fetch` fits). */
+export type FetchFunction = (input: string, init?: any) => Promise<any>;
+
+export interface VerifierOptions {
+  /** The verified-token cache; `false` disables it. Default 4096 entries, 600 s. */
+  cache?: false | { maxEntries?: number; maxTtlSeconds?: number };
+  jwksCache?: {
+    refreshSeconds?: number;
+    maxStaleSeconds?: number;
+    timeoutMs?: number;
+    maxBytes?: number;
+    maxKeys?: number;
+    unknownKidCooldownSeconds?: number;
+  };
+  /** `realm` of WWW-Authenticate challenges. */
+  realm?: string;
+  /** Called once per verify/verifySync/authorize decision. Exceptions it throws are ignored. */
+  onDecision?: (record: DecisionRecord) => void;
+  /** "native" (default): node:crypto or crypto.subtle checks signatures; "wasm": the core does. */
+  crypto?: "native" | "wasm";
+  fetch?: FetchFunction;
+  revocation?: RevocationList;
+}
+
+export interface VerifyOptions {
+  /** The time, in seconds since the epoch (tests). Default: the clock. */
+  now?: number;
+  /** Scopes this route requires in addition to the verifier's. */
+  scope?: ScopeRequirement;
+  /** base64url SHA-256 of the client certificate (RFC 8705 §3.1). */
+  certThumbprint?: string;
+  /** Route name for the audit record. */
+  route?: string;
+}
+
+/** A Node IncomingMessage, a Fetch API Request, or anything with headers. */
+export type RequestLike =
+  | { readonly headers: { get(name: string): string | null } }
+  | { readonly headers: { readonly [name: string]: string | readonly string[] | undefined } };
+
+export type AuthorizeResult =
+  | { ok: true; status: 200; claims: Claims; headers: { [name: string]: string } }
+  | {
+      ok: false;
+      status: 401 | 403 | 429 | 503;
+      claims: null;
+      /** content-type, cache-control, and www-authenticate or retry-after. */
+      headers: { [name: string]: string };
+      /** JSON: {"error": code, "message": …}. */
+      body: string;
+      error: TokenError;
+    };
+
+export type RevokeRequest = { jti: string } | { clientId: string; issuedBefore?: number | Date };
+
+/** The methods both verifier classes have. */
+export interface TokenVerifier {
+  /** Verify, fetching or refreshing the JWKS as needed. Rejects with TokenError. */
+  verify(token: string | null | undefined, options?: VerifyOptions): Promise<Claims>;
+  /** Verify with cached keys only (no I/O). Throws TokenError. */
+  verifySync(token: string | null | undefined, options?: VerifyOptions): Claims;
+  /** Fetch every remote issuer's JWKS now. Rejects with TokenError jwks_unavailable. */
+  hydrate(): Promise<void>;
+  /** Install a JWKS (for `issuer`, required when several are configured). */
+  cacheJwks(jwks: Jwks | string, issuer?: string): void;
+  revoke(what: RevokeRequest): void;
+  /** Replace every revocation at once. */
+  setRevocation(list: RevocationList): void;
+  /** Check a request's `Authorization: Bearer` header; never rejects with TokenError. */
+  authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
+}
+
+export declare class CognitoVerifier implements TokenVerifier {
+  private constructor();
+  static create(props: CognitoPoolOptions & VerifierOptions): CognitoVerifier;
+  static create(props: readonly CognitoPoolOptions[], options?: VerifierOptions): CognitoVerifier;
+  verify(token: string | null | undefined, options?: VerifyOptions): Promise<Claims>;
+  verifySync(token: string | null | undefined, options?: VerifyOptions): Claims;
+  hydrate(): Promise<void>;
+  cacheJwks(jwks: Jwks | string, issuer?: string): void;
+  revoke(what: RevokeRequest): void;
+  setRevocation(list: RevocationList): void;
+  authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
+}
+
+export declare class JwtVerifier implements TokenVerifier {
+  private constructor();
+  static create(props: JwtIssuerOptions & VerifierOptions): JwtVerifier;
+  static create(props: readonly JwtIssuerOptions[], options?: VerifierOptions): JwtVerifier;
+  verify(token: string | null | undefined, options?: VerifyOptions): Promise<Claims>;
+  verifySync(token: string | null | undefined, options?: VerifyOptions): Claims;
+  hydrate(): Promise<void>;
+  cacheJwks(jwks: Jwks | string, issuer?: string): void;
+  revoke(what: RevokeRequest): void;
+  setRevocation(list: RevocationList): void;
+  authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
+}
+
+/** `verifier.authorize(req, options)` as a function. */
+export declare function authorize(
+  verifier: CognitoVerifier | JwtVerifier,
+  req: RequestLike,
+  options?: VerifyOptions,
+): Promise<AuthorizeResult>;
+
+export declare class TokenError extends Error {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: { status?: number; wwwAuthenticate?: string | null; claims?: Claims | null },
+  );
+  readonly name: "TokenError";
+  readonly code: ErrorCode;
+  /** 401, 403 (scope_insufficient), 429 or 503 (jwks_unavailable). */
+  readonly status: 401 | 403 | 429 | 503;
+  /** The WWW-Authenticate value to send, or null (429, 503). */
+  readonly wwwAuthenticate: string | null;
+  /** The claims, when the signature was valid and a later check failed. */
+  readonly claims: Claims | null;
+}
+
+export interface TokenClientOptions {
+  tokenEndpoint: string;
+  clientId: string;
+  clientSecret: string;
+  scope?: string | readonly string[] | null;
+  /** Default "client_secret_basic". */
+  authMethod?: "client_secret_basic" | "client_secret_post";
+  /** Per request. Default 5000. */
+  timeoutMs?: number;
+  /** Retries after 5xx, network errors and 429. Default 3. */
+  maxRetries?: number;
+  /** A longer 429 Retry-After is not waited for. Default 30. */
+  maxRetryAfterSeconds?: number;
+  /** Refresh this long before expiry (at most half the lifetime). Default 60. */
+  refreshSkewSeconds?: number;
+  fetch?: FetchFunction;
+}
+
+/** The client side of OAuth2 client credentials (RFC 6749 §4.4). */
+export declare class TokenClient {
+  constructor(options: TokenClientOptions);
+  /** The cached access token, or a new one; concurrent callers share one request. */
+  getToken(): Promise<string>;
+  /** Drop the cached token. */
+  invalidate(): void;
+  /** Endpoint, client id and scope (never the secret). */
+  toJSON(): { tokenEndpoint: string; clientId: string; scope: string | null };
+}
+
+export type TokenClientErrorCode =
+  | "token_endpoint_error"
+  | "token_endpoint_unreachable"
+  | "token_response_invalid"
+  | "rate_limited";
+
+export declare class TokenClientError extends Error {
+  constructor(code: string, message: string, details?: { status?: number | null; retryAfter?: number | null });
+  readonly name: "TokenClientError";
+  /** One of TokenClientErrorCode, or the OAuth `error` the endpoint sent (e.g. invalid_client). */
+  readonly code: TokenClientErrorCode | (string & {});
+  readonly status: number | null;
+  /** Seconds, for rate_limited. */
+  readonly retryAfter: number | null;
+}
