@@ -12,6 +12,7 @@ const modules = [
   ["http", "src/http.mjs"],
   ["core", "src/core.mjs"],
   ["client", "src/client.mjs"],
+  ["nodecrypto", "src/node-crypto.mjs"],
   ["node", "src/node.mjs"],
 ];
 const byPath = new Map(modules.map(([name, file]) => [join(root, file), name]));
