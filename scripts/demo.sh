@@ -1,48 +1,196 @@
 #!/usr/bin/env bash
-# The main job in one command: tokengate decides which machine-to-machine requests may pass.
-# This version runs the `tokengate` CLI (the same core every host embeds) over a short story
-# of Cognito-shaped client-credentials tokens from the committed TEST vectors, printing each
-# verdict and its reason code. Exits 0 only if every verdict is the expected one.
+# The main job in one command: machines get OAuth2 client-credentials tokens from a local
+# Cognito-compatible issuer, and the edges that run tokengate — real Envoy with the proxy-wasm
+# filter, and the sample Cloudflare worker in real workerd — let through only what their scopes
+# allow. Starts everything on 127.0.0.1 (free ports), plays the story in demo/story.mjs, prints
+# each request with both edges' verdicts, and stops everything it started.
+#
+#   scripts/demo.sh            the story, then stop (exit 0 only if every verdict matched)
+#   scripts/demo.sh --quick    the same story with minimal output (scripts/test-demo.sh)
+#   scripts/demo.sh --serve    start the stack, print the URLs (and the page's), run until Ctrl-C
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh >/dev/null
-cargo build --quiet -p tokengate-cli
-CLI=target/debug/tokengate
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+ROOT=$PWD
 
-# story: what happens | vector file | vector case | expected verdict
-story=(
-  "orders-reader calls GET /orders|accept.json|cognito_rs256_access_token_is_accepted|accept"
-  "a client that lacks the route's scope|scopes.json|scope_prefix_extension_is_insufficient|scope_insufficient"
-  "a client outside the allow-list|claims.json|client_id_not_in_list_is_not_allowed|client_not_allowed"
-  "a token whose scope claim was edited|signature.json|tampered_payload_scope_is_invalid|signature_invalid"
-  "alg none, the oldest trick|attacks.json|alg_none_with_kid_and_junk_signature_is_not_allowed|alg_not_allowed"
-  "RS256 key used as an HS256 secret|attacks.json|hs256_keyed_with_public_key_pem_is_not_allowed|alg_not_allowed"
-  "after a key rotation: the new key signs|accept.json|rotation_new_key_is_accepted|accept"
-)
-
-pass=0; fail=0
-printf '%-46s %-20s %s\n' "request" "verdict" "expected"
-for line in "${story[@]}"; do
-  IFS='|' read -r title file name expect <<<"$line"
-  node -e '
-    const [file, name, dir] = process.argv.slice(1);
-    const doc = JSON.parse(require("fs").readFileSync(`tests/vectors/${file}`, "utf8"));
-    const c = doc.cases.find((c) => c.name === name);
-    if (!c) { console.error(`no vector ${name} in ${file}`); process.exit(2); }
-    const fs = require("fs");
-    fs.writeFileSync(`${dir}/token`, c.token);
-    fs.writeFileSync(`${dir}/jwks.json`, JSON.stringify(c.jwks));
-    fs.writeFileSync(`${dir}/policy.json`, JSON.stringify(c.policy));
-    fs.writeFileSync(`${dir}/now`, String(c.now));
-  ' "$file" "$name" "$WORK"
-  out=$("$CLI" verify --jwks "$WORK/jwks.json" --policy "$WORK/policy.json" --now "$(cat "$WORK/now")" \
-        --token-file "$WORK/token" 2>/dev/null || true)
-  verdict=$(node -e 'const o = JSON.parse(process.argv[1]); console.log(o.valid ? "accept" : o.error)' "$out")
-  if [ "$verdict" = "$expect" ]; then mark=ok; pass=$((pass+1)); else mark=MISMATCH; fail=$((fail+1)); fi
-  printf '%-46s %-20s %s %s\n' "$title" "$verdict" "$expect" "$mark"
+MODE=story
+for a in "$@"; do
+  case "$a" in
+    --quick) MODE=quick ;;
+    --serve) MODE=serve ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument $a (try --help)" >&2; exit 2 ;;
+  esac
 done
-echo
-echo "demo: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+
+say() { if [ "$MODE" != quick ]; then printf '[demo] %s\n' "$*"; fi; }
+die() { printf '[demo] error: %s\n' "$*" >&2; exit 1; }
+
+# ---- processes: each in its own process group, all stopped on exit, Ctrl-C or SIGTERM --------
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tokengate-demo.XXXXXX")
+GROUPS_STARTED=()   # process group ids (setsid leaders)
+NAMES=()
+WAITING=""         # a foreground-like child we `wait` for (so signals are handled at once)
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [ -n "$WAITING" ]; then kill -TERM "$WAITING" 2>/dev/null || true; fi
+  local pg
+  for pg in "${GROUPS_STARTED[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  # Up to 5 s for a graceful stop, then SIGKILL whatever is left.
+  local deadline=$((SECONDS + 5)) alive
+  while :; do
+    alive=0
+    for pg in "${GROUPS_STARTED[@]}"; do kill -0 -- "-$pg" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] || [ "$SECONDS" -ge "$deadline" ] && break
+    sleep 0.1
+  done
+  for pg in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "$status" -ne 0 ] && [ "${KEEP_LOGS:-0}" = 0 ]; then
+    # On failure, show the end of each log before it goes.
+    for f in "$WORK"/*.log; do
+      [ -s "$f" ] || continue
+      printf '\n---- %s (tail) ----\n' "$(basename "$f")" >&2
+      tail -n 15 "$f" >&2
+    done
+  fi
+  if [ "${KEEP_LOGS:-0}" = 1 ]; then echo "[demo] logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# start NAME CMD...: runs CMD in a new session (so its whole process group can be stopped),
+# stdout+stderr to $WORK/NAME.log.
+start() {
+  local name=$1
+  shift
+  setsid "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+  GROUPS_STARTED+=("$!")
+  NAMES+=("$name")
+}
+
+# wait_for_line NAME REGEX TIMEOUT_S: the first line of NAME's log matching REGEX.
+wait_for_line() {
+  local name=$1 re=$2 timeout=$3 pid=${GROUPS_STARTED[-1]} deadline line
+  deadline=$((SECONDS + timeout))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    line=$(grep -m1 -E "$re" "$WORK/$name.log" 2>/dev/null || true)
+    if [ -n "$line" ]; then printf '%s\n' "$line"; return 0; fi
+    kill -0 "$pid" 2>/dev/null || die "$name exited during start-up:
+$(tail -n 20 "$WORK/$name.log")"
+    sleep 0.1
+  done
+  die "$name not ready within ${timeout}s:
+$(tail -n 20 "$WORK/$name.log")"
+}
+
+# wait_for_http NAME URL TIMEOUT_S: until URL answers 200.
+wait_for_http() {
+  local name=$1 url=$2 timeout=$3 pid=${GROUPS_STARTED[-1]} deadline
+  deadline=$((SECONDS + timeout))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)" = 200 ]; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || die "$name exited during start-up:
+$(tail -n 20 "$WORK/$name.log")"
+    sleep 0.2
+  done
+  die "$name not ready within ${timeout}s ($url):
+$(tail -n 20 "$WORK/$name.log")"
+}
+
+# free_ports N: N distinct free loopback ports (held open together while picked).
+free_ports() {
+  node -e '
+    const net = require("node:net");
+    const n = Number(process.argv[1]);
+    const servers = [];
+    const next = () => {
+      if (servers.length === n) {
+        console.log(servers.map((s) => s.address().port).join(" "));
+        servers.forEach((s) => s.close());
+        return;
+      }
+      const s = net.createServer().listen(0, "127.0.0.1", () => { servers.push(s); next(); });
+    };
+    next();
+  ' "$1"
+}
+
+json_field() { node -e 'console.log(JSON.parse(process.argv[1])[process.argv[2]])' "$1" "$2"; }
+
+# ---- setup and builds -------------------------------------------------------------------------
+quiet() { if [ "$MODE" = quick ]; then "$@" >"$WORK/build.log" 2>&1 || { cat "$WORK/build.log" >&2; return 1; }; else "$@"; fi; }
+
+say "setup"
+quiet bash scripts/setup.sh
+say "build: tokengate-issuer, the Envoy filter, the npm package"
+quiet cargo build --quiet -p tokengate-issuer
+quiet bash scripts/build-proxy.sh
+quiet bash scripts/build-js.sh
+ENVOY_BIN=$ROOT/.venv/bin/envoy
+[ -x "$ENVOY_BIN" ] || die "$ENVOY_BIN missing: run scripts/setup.sh"
+
+# ---- the stack --------------------------------------------------------------------------------
+say "starting the stack on 127.0.0.1 (logs in $WORK)"
+
+start issuer "$ROOT/target/debug/tokengate-issuer" serve --config "$ROOT/demo/issuer.toml" --listen 127.0.0.1:0
+ISSUER=$(wait_for_line issuer '^listening on http://' 20 | sed 's/^listening on //')
+POOL=$(node -p 'require("./demo/policy.json").pool')
+say "issuer   $ISSUER/$POOL"
+
+start origin node "$ROOT/demo/origin.mjs" --port 0
+ORIGIN=$(json_field "$(wait_for_line origin '^\{"origin"' 10)" origin)
+say "origin   $ORIGIN"
+
+read -r ENVOY_PORT ENVOY_ADMIN_PORT < <(free_ports 2)
+node demo/envoy-config.mjs --issuer "$ISSUER" --origin "$ORIGIN" --listen "$ENVOY_PORT" \
+  --admin "$ENVOY_ADMIN_PORT" --wasm target/tokengate_proxy.opt.wasm >"$WORK/envoy.json"
+start envoy "$ENVOY_BIN" -c "$WORK/envoy.json" --concurrency 2 --disable-hot-restart \
+  -l warning --component-log-level wasm:info --log-format '[%l][%n] %v'
+wait_for_http envoy "http://127.0.0.1:$ENVOY_ADMIN_PORT/ready" 30
+ENVOY=http://127.0.0.1:$ENVOY_PORT
+say "Envoy    $ENVOY (admin http://127.0.0.1:$ENVOY_ADMIN_PORT)"
+
+# ---- the story, or serve until Ctrl-C ---------------------------------------------------------
+if [ "$MODE" = serve ]; then
+  cat <<EOF
+
+tokengate demo stack (127.0.0.1 only):
+  issuer          $ISSUER/$POOL   (token endpoint: $ISSUER/$POOL/oauth2/token)
+  Envoy + filter  $ENVOY/orders
+  origin          $ORIGIN
+
+Try:
+  TOKEN=\$(curl -s -u orders-reader:orders-reader-secret -d grant_type=client_credentials \\
+          $ISSUER/$POOL/oauth2/token | node -p 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  curl -i -H "authorization: Bearer \$TOKEN" $ENVOY/orders
+
+Ctrl-C stops everything.
+EOF
+  while :; do
+    for i in "${!GROUPS_STARTED[@]}"; do
+      kill -0 "${GROUPS_STARTED[$i]}" 2>/dev/null || die "${NAMES[$i]} stopped unexpectedly:
+$(tail -n 20 "$WORK/${NAMES[$i]}.log")"
+    done
+    sleep 1 &
+    WAITING=$!
+    wait "$WAITING" || true
+    WAITING=""
+  done
+fi
+
+say "the story"
+[ "$MODE" = story ] && echo
+story_args=(--issuer "$ISSUER" --envoy "$ENVOY")
+[ "$MODE" = quick ] && story_args+=(--quick)
+# In the background and waited for: bash runs the INT/TERM traps only once a foreground child
+# has exited, but interrupts `wait` at once. timeout(1) bounds the story and passes TERM on.
+timeout 180 node demo/story.mjs "${story_args[@]}" &
+WAITING=$!
+story_status=0
+wait "$WAITING" || story_status=$?
+WAITING=""
+exit "$story_status"

@@ -1,0 +1,216 @@
+// The demo's story: machines get tokens with client credentials (TokenClient, the npm package's
+// Node entry) and call GET/POST /orders through each edge that runs tokengate — Envoy with the
+// proxy-wasm filter and the Cloudflare worker in workerd. Every step sends the same request to
+// every edge and checks the verdict (status + reason code) against what the story expects.
+//
+//   node demo/story.mjs --issuer URL --envoy URL [--worker URL] [--quick]
+// Exit status 0 only if every verdict matched.
+import { TokenClient } from "../js/src/node.mjs";
+import { readFileSync } from "node:fs";
+
+const policy = JSON.parse(readFileSync(new URL("./policy.json", import.meta.url), "utf8"));
+const opt = (name) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const quick = process.argv.includes("--quick");
+const issuer = opt("issuer");
+const adminToken = opt("admin-token") ?? "tokengate-demo-admin-token";
+const edges = [
+  ["Envoy", opt("envoy")],
+  ["worker", opt("worker")],
+].filter(([, url]) => url);
+if (!issuer || edges.length === 0) {
+  console.error("usage: node demo/story.mjs --issuer URL --envoy URL [--worker URL] [--quick]");
+  process.exit(2);
+}
+const pool = policy.pool;
+const tokenEndpoint = `${issuer}/${pool}/oauth2/token`;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+const SECRETS = {
+  "orders-reader": "orders-reader-secret",
+  "orders-writer": "orders-writer-secret",
+  "not-allowed-client": "not-allowed-secret",
+  "revoked-client": "revoked-secret",
+};
+const client = (id) => new TokenClient({ tokenEndpoint, clientId: id, clientSecret: SECRETS[id], timeoutMs: 5000 });
+
+// ---------------------------------------------------------------------------------------------
+
+const results = [];
+const W = { n: 3, request: 32, verdict: 25, expected: 23 };
+const tty = process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code, s) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
+let stepNo = 0;
+
+function header() {
+  if (quick) return;
+  const cells = ["", "request", ...edges.map(([name]) => name), "expected"];
+  const widths = [W.n, W.request, ...edges.map(() => W.verdict), W.expected];
+  console.log(cells.map((c, i) => c.padEnd(widths[i])).join(" "));
+  console.log("-".repeat(widths.reduce((a, b) => a + b + 1, 0) + 1));
+}
+
+/** One HTTP request to an edge; the verdict is the status plus the reason code. */
+async function send(base, method, path, token) {
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
+  const res = await fetch(base + path, { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const text = await res.text();
+  let body = null;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = null;
+  }
+  const challenge = res.headers.get("www-authenticate");
+  const oauthError = /error="([^"]+)"/.exec(challenge ?? "")?.[1] ?? null;
+  // The reason code is the JSON body's "error"; the RFC 6750 challenge is the fallback.
+  const code = res.status === 200 ? "ok" : body?.error ?? oauthError ?? "?";
+  let detail;
+  if (res.status === 200) {
+    const f = body?.forwarded ?? {};
+    detail = f["x-tokengate-client-id"]
+      ? `origin saw client_id=${f["x-tokengate-client-id"]} scope="${f["x-tokengate-scope"] ?? ""}"`
+      : "origin answered";
+  } else if (challenge) {
+    detail = `WWW-Authenticate: ${challenge}`;
+  } else if (res.headers.get("retry-after")) {
+    detail = `Retry-After: ${res.headers.get("retry-after")}`;
+  }
+  return { status: res.status, code, detail };
+}
+
+/**
+ * A story step: the same request to every edge (`run(edgeUrl)` returns {status, code, detail});
+ * each verdict must equal `expect`.
+ */
+async function step(title, request, expect, run) {
+  stepNo += 1;
+  const verdicts = [];
+  for (const [name, base] of edges) {
+    let v;
+    try {
+      v = await run(base, name);
+    } catch (e) {
+      v = { status: 0, code: "error", detail: e.message };
+    }
+    const ok = v.status === expect.status && v.code === expect.code;
+    results.push({ title, edge: name, ok });
+    verdicts.push({ name, v, ok });
+  }
+  const allOk = verdicts.every((x) => x.ok);
+  const want = `${expect.status} ${expect.code}`;
+  if (quick) {
+    if (!allOk) {
+      const got = verdicts.map((x) => `${x.name} ${x.v.status} ${x.v.code}${x.v.detail ? ` (${x.v.detail})` : ""}`);
+      console.log(`MISMATCH ${stepNo}. ${title}: expected ${want}; ${got.join("; ")}`);
+    }
+    return;
+  }
+  const cells = verdicts.map((x) => paint(x.ok ? 32 : 31, `${x.v.status} ${x.v.code}`.padEnd(W.verdict)));
+  const mark = allOk ? paint(32, "✓") : paint(31, "✗ MISMATCH");
+  console.log(`${String(stepNo).padStart(2)}. ${request.padEnd(W.request)} ${cells.join(" ")} ${want.padEnd(W.expected)} ${mark}`);
+  const details = [...new Set(verdicts.map((x) => x.v.detail).filter(Boolean))];
+  const detail =
+    details.length <= 1 ? details[0] : verdicts.map((x) => `${x.name}: ${x.v.detail ?? "-"}`).join("; ");
+  console.log(paint(2, `    └ ${title}${detail ? ` — ${detail}` : ""}`));
+}
+
+async function mint(body) {
+  const res = await fetch(`${issuer}/admin/${pool}/mint`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  if (!res.ok) throw new Error(`admin mint answered ${res.status}`);
+  return (await res.json()).access_token;
+}
+
+async function rotate() {
+  const res = await fetch(`${issuer}/admin/${pool}/rotate?immediate=true`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}` },
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!res.ok) throw new Error(`admin rotate answered ${res.status}`);
+  return res.json();
+}
+
+const kidOf = (token) => JSON.parse(Buffer.from(token.split(".")[0], "base64url")).kid;
+const short = (kid) => `${kid.slice(0, 8)}…`;
+
+// ---------------------------------------------------------------------------------------------
+
+const reader = client("orders-reader");
+const writer = client("orders-writer");
+const readerToken = await reader.getToken();
+const writerToken = await writer.getToken();
+const OK = { status: 200, code: "ok" };
+
+header();
+
+await step("orders-reader (scope orders/read) reads the orders", "GET  /orders  orders-reader", OK,
+  (base) => send(base, "GET", "/orders", readerToken));
+
+await step("creating an order needs orders/write", "POST /orders  orders-reader",
+  { status: 403, code: "scope_insufficient" }, (base) => send(base, "POST", "/orders", readerToken));
+
+await step("orders-writer (orders/read orders/write) creates one", "POST /orders  orders-writer", OK,
+  (base) => send(base, "POST", "/orders", writerToken));
+
+await step("no Authorization header", "GET  /orders  (no token)", { status: 401, code: "token_missing" },
+  (base) => send(base, "GET", "/orders"));
+
+const outsider = await client("not-allowed-client").getToken();
+await step("a valid token from the same pool, client not in the allow-list", "GET  /orders  not-allowed-client",
+  { status: 401, code: "client_not_allowed" }, (base) => send(base, "GET", "/orders", outsider));
+
+const now = Math.floor(Date.now() / 1000);
+const expired = await mint({ client_id: "orders-reader", scope: "orders/read", issued_at: now - 7200, lifetime_s: 3600 });
+await step("minted 2 h ago for 1 h (issuer admin API)", "GET  /orders  expired token",
+  { status: 401, code: "token_expired" }, (base) => send(base, "GET", "/orders", expired));
+
+const revoked = await client("revoked-client").getToken();
+await step("the issuer still signs for it; the edges revoke its client_id", "GET  /orders  revoked-client",
+  { status: 401, code: "token_revoked" }, (base) => send(base, "GET", "/orders", revoked));
+
+const tampered = (() => {
+  const [h, p, s] = readerToken.split(".");
+  const claims = JSON.parse(Buffer.from(p, "base64url"));
+  claims.scope = "orders/read orders/write";
+  return [h, Buffer.from(JSON.stringify(claims)).toString("base64url"), s].join(".");
+})();
+await step("orders-reader's token with orders/write added to the payload", "POST /orders  edited token",
+  { status: 401, code: "signature_invalid" }, (base) => send(base, "POST", "/orders", tampered));
+
+// Key rotation: the issuer publishes a new key and signs with it at once; the edges learn the
+// new kid on first sight (one JWKS refetch) and keep accepting the old key's tokens.
+const rotated = await rotate();
+const fresh = await client("orders-reader").getToken();
+const kids = `kid ${short(kidOf(readerToken))} → ${short(kidOf(fresh))}`;
+await step(`key rotated (admin rotate ?immediate=true), ${kids}`, "GET  /orders  new-key token", OK,
+  (base) => send(base, "GET", "/orders", fresh));
+await step("the token from before the rotation still passes", "GET  /orders  old-key token", OK,
+  (base) => send(base, "GET", "/orders", readerToken));
+if (rotated.signing_kid !== kidOf(fresh)) console.log(`note: the issuer reports signing kid ${rotated.signing_kid}`);
+
+// A burst: the per-client limit (policy.json) lets `burst` requests through, then answers 429.
+const BURST = policy.rate_limit.burst * 2 + 5;
+const limit = `${policy.rate_limit.per_client_per_s}/s, burst ${policy.rate_limit.burst}`;
+await step(`${BURST} requests at once, per-client limit ${limit}`, `GET  /orders  ${BURST}× orders-writer`,
+  { status: 429, code: "rate_limited" }, async (base) => {
+    const all = await Promise.all(Array.from({ length: BURST }, () => send(base, "GET", "/orders", writerToken)));
+    const counts = {};
+    for (const v of all) counts[v.status] = (counts[v.status] ?? 0) + 1;
+    const v = all.find((x) => x.status === 429) ?? all[all.length - 1];
+    const summary = Object.entries(counts).map(([st, n]) => `${n}×${st}`).join(" ");
+    return { ...v, detail: `${summary}; ${v.detail ?? ""}` };
+  });
+
+const passed = results.filter((r) => r.ok).length;
+const failed = results.length - passed;
+if (!quick) console.log();
+console.log(`demo: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
