@@ -80,10 +80,17 @@ impl<'t> Jws<'t> {
     /// # Errors
     /// `token_malformed`.
     pub fn payload_object(&self) -> Result<JsonObject, Error> {
-        parse_object(&self.payload).map_err(|e| {
-            Error::with_message(ErrorCode::TokenMalformed, alloc::format!("payload: {e}"))
-        })
+        parse_payload(&self.payload)
     }
+}
+
+/// Parse decoded payload bytes as a strict JSON object (pipeline step 9).
+///
+/// # Errors
+/// `token_malformed`.
+pub fn parse_payload(payload: &[u8]) -> Result<JsonObject, Error> {
+    parse_object(payload)
+        .map_err(|e| Error::with_message(ErrorCode::TokenMalformed, alloc::format!("payload: {e}")))
 }
 
 /// Decode one strict base64url segment: RFC 7515 §2 alphabet, no padding, no whitespace,

@@ -12,7 +12,7 @@ use crate::jwks::KeySet;
 use crate::keycache::{FetchRequest, KeyCache, Lookup, RefreshError};
 use crate::policy::{Algorithm, MtlsBinding, Policy, Revocation, Scopes};
 use crate::signature::{PublicKey, PureRust, SignatureBackend};
-use crate::token::{parse_object, Jws};
+use crate::token::{parse_object, parse_payload, Jws};
 use crate::tokencache::{CachedToken, TokenCache, DEFAULT_CAPACITY, DEFAULT_MAX_TTL_S};
 
 /// One issuer (or one Cognito pool with both issuer forms): its policy and its keys.
@@ -405,9 +405,7 @@ impl<B: SignatureBackend> Verifier<B> {
                 "the signature does not verify",
             ));
         }
-        let map = parse_object(&pending.payload).map_err(|e| {
-            Error::with_message(ErrorCode::TokenMalformed, alloc::format!("payload: {e}"))
-        })?;
+        let map = parse_payload(&pending.payload)?;
         let claims = Arc::new(Claims::new(map));
         let policy = match self.providers.get(pending.provider) {
             Some(p) => &p.policy,
@@ -421,10 +419,6 @@ impl<B: SignatureBackend> Verifier<B> {
             exp,
             req.now,
         );
-        let policy = match self.providers.get(pending.provider) {
-            Some(p) => &p.policy,
-            None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
-        };
         check_policy(policy, &claims, req).map_err(|e| e.with_claims(claims.clone()))?;
         Ok(Verified {
             claims,
