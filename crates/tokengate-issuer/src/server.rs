@@ -1,14 +1,17 @@
-//! HTTP routes: token endpoint, JWKS, discovery, admin rotation.
+//! HTTP routes: token endpoint, JWKS, discovery, admin rotation; CORS for the public routes.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, AUTHORIZATION, CACHE_CONTROL,
+    CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,12 +30,21 @@ const JSON: &str = "application/json;charset=UTF-8";
 
 pub(crate) fn router(issuer: Issuer) -> Router {
     let mut router = Router::new()
-        .route("/oauth2/token", post(token_for_default_pool))
-        .route("/{pool}/oauth2/token", post(token_for_pool))
-        .route("/{pool}/.well-known/jwks.json", get(jwks))
+        .route(
+            "/oauth2/token",
+            post(token_for_default_pool).options(preflight_post),
+        )
+        .route(
+            "/{pool}/oauth2/token",
+            post(token_for_pool).options(preflight_post),
+        )
+        .route(
+            "/{pool}/.well-known/jwks.json",
+            get(jwks).options(preflight_get),
+        )
         .route(
             "/{pool}/.well-known/openid-configuration",
-            get(openid_configuration),
+            get(openid_configuration).options(preflight_get),
         );
     // Without an admin token the admin routes do not exist at all (404, not 401).
     if issuer.inner.admin_token.is_some() {
@@ -40,7 +52,50 @@ pub(crate) fn router(issuer: Issuer) -> Router {
             .route("/admin/{pool}/rotate", post(rotate))
             .route("/admin/{pool}/mint", post(mint));
     }
-    router.fallback(not_found).with_state(issuer)
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn(cors))
+        .with_state(issuer)
+}
+
+/// Lets browser pages (the demo's token debugger) call the token endpoint and read the JWKS and
+/// discovery documents, as they can with Cognito's. Admin routes get no CORS headers, so no page
+/// can call them. `*` never carries cookies; clients send their own `Authorization`.
+async fn cors(request: Request, next: Next) -> Response {
+    let public = !request.uri().path().starts_with("/admin/");
+    let mut response = next.run(request).await;
+    if public {
+        let headers = response.headers_mut();
+        headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        headers.insert(
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("retry-after, www-authenticate"),
+        );
+    }
+    response
+}
+
+/// CORS preflight (Fetch standard §3.2.2) for the token endpoint: `Authorization` (Basic) and
+/// the form `Content-Type` may be sent.
+async fn preflight_post() -> Response {
+    preflight("POST, OPTIONS")
+}
+
+/// CORS preflight for the JWKS and discovery documents.
+async fn preflight_get() -> Response {
+    preflight("GET, OPTIONS")
+}
+
+fn preflight(methods: &'static str) -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (ACCESS_CONTROL_ALLOW_METHODS, methods),
+            (ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type"),
+            (ACCESS_CONTROL_MAX_AGE, "600"),
+        ],
+    )
+        .into_response()
 }
 
 /// Rotate pools whose `rotate_every_s` has passed. Rotations run one after another, so a slow

@@ -4,6 +4,7 @@
 mod support;
 
 mod core_accepts;
+mod cors;
 mod discovery;
 mod rate_limit;
 mod rotation;
