@@ -25,7 +25,7 @@ trap 'rm -f "$log"' EXIT
 set +e
 node --test --test-reporter=tap --test-timeout=120000 \
   test/vectors.test.mjs test/api.test.mjs test/jwks.test.mjs test/client.test.mjs \
-  test/package.test.mjs test/workerd.test.mjs >"$log" 2>&1
+  test/package.test.mjs test/workerd.test.mjs test/chromium.test.mjs >"$log" 2>&1
 status=$?
 set -e
 grep -E '^(ok|not ok) ' "$log" || true
