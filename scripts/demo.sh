@@ -145,6 +145,10 @@ start origin node "$ROOT/demo/origin.mjs" --port 0
 ORIGIN=$(json_field "$(wait_for_line origin '^\{"origin"' 10)" origin)
 say "origin   $ORIGIN"
 
+start web node "$ROOT/demo/web.mjs" --issuer "$ISSUER" --port 0
+WEB=$(json_field "$(wait_for_line web '^\{"web"' 10)" web)
+say "page     $WEB/"
+
 read -r ENVOY_PORT ENVOY_ADMIN_PORT < <(free_ports 2)
 node demo/envoy-config.mjs --issuer "$ISSUER" --origin "$ORIGIN" --listen "$ENVOY_PORT" \
   --admin "$ENVOY_ADMIN_PORT" --wasm target/tokengate_proxy.opt.wasm >"$WORK/envoy.json"
@@ -162,6 +166,7 @@ tokengate demo stack (127.0.0.1 only):
   issuer          $ISSUER/$POOL   (token endpoint: $ISSUER/$POOL/oauth2/token)
   Envoy + filter  $ENVOY/orders
   origin          $ORIGIN
+  page            $WEB/   (token debugger: the npm package's browser entry)
 
 Try:
   TOKEN=\$(curl -s -u orders-reader:orders-reader-secret -d grant_type=client_credentials \\
