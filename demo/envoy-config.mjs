@@ -2,8 +2,9 @@
 // tokengate filter in front of the origin, and a cluster to the issuer that the filter fetches
 // the JWKS through. The policy comes from demo/policy.json.
 //
-//   node demo/envoy-config.mjs --issuer http://127.0.0.1:P --listen PORT --admin PORT \
-//        --origin http://127.0.0.1:P --wasm target/tokengate_proxy.opt.wasm > envoy.json
+//   node demo/envoy-config.mjs --issuer http://127.0.0.1:P --iss ISSUER --listen PORT \
+//        --admin PORT --origin http://127.0.0.1:P --wasm target/tokengate_proxy.opt.wasm > envoy.json
+// --issuer is where the issuer server listens (the JWKS cluster); --iss the tokens' `iss`.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
@@ -21,7 +22,7 @@ const plugin = {
   providers: [
     {
       name: "demo-pool",
-      issuer: `${issuer.origin}/${policy.pool}`,
+      issuer: arg("iss"),
       jwks: {
         cluster: "issuer",
         path: `/${policy.pool}/.well-known/jwks.json`,

@@ -34,8 +34,13 @@ const CLIENTS = [
   { id: "revoked-client", secret: "revoked-secret", scopes: ["orders/read"] },
 ];
 
+// The tokens' `iss` is whatever the issuer's discovery document says (demo/issuer.toml sets a
+// Cognito-style issuer); the JWKS and token endpoint are this local server's.
+const discovery = await (
+  await fetch(`${issuer}/${policy.pool}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) })
+).json();
 const config = {
-  issuer: `${issuer}/${policy.pool}`,
+  issuer: discovery.issuer,
   jwksUri: `${issuer}/${policy.pool}/.well-known/jwks.json`,
   tokenEndpoint: `${issuer}/${policy.pool}/oauth2/token`,
   clients: CLIENTS,

@@ -139,7 +139,10 @@ say "starting the stack on 127.0.0.1 (logs in $WORK)"
 start issuer "$ROOT/target/debug/tokengate-issuer" serve --config "$ROOT/demo/issuer.toml" --listen 127.0.0.1:0
 ISSUER=$(wait_for_line issuer '^listening on http://' 20 | sed 's/^listening on //')
 POOL=$(node -p 'require("./demo/policy.json").pool')
-say "issuer   $ISSUER/$POOL"
+# The tokens' iss (demo/issuer.toml gives the pool a Cognito-style issuer).
+ISS=$(curl -sf --max-time 5 "$ISSUER/$POOL/.well-known/openid-configuration" | node -p 'JSON.parse(require("fs").readFileSync(0)).issuer')
+JWKS=$ISSUER/$POOL/.well-known/jwks.json
+say "issuer   $ISSUER/$POOL  (iss $ISS)"
 
 start origin node "$ROOT/demo/origin.mjs" --port 0
 ORIGIN=$(json_field "$(wait_for_line origin '^\{"origin"' 10)" origin)
@@ -150,13 +153,31 @@ WEB=$(json_field "$(wait_for_line web '^\{"web"' 10)" web)
 say "page     $WEB/"
 
 read -r ENVOY_PORT ENVOY_ADMIN_PORT < <(free_ports 2)
-node demo/envoy-config.mjs --issuer "$ISSUER" --origin "$ORIGIN" --listen "$ENVOY_PORT" \
+node demo/envoy-config.mjs --issuer "$ISSUER" --iss "$ISS" --origin "$ORIGIN" --listen "$ENVOY_PORT" \
   --admin "$ENVOY_ADMIN_PORT" --wasm target/tokengate_proxy.opt.wasm >"$WORK/envoy.json"
 start envoy "$ENVOY_BIN" -c "$WORK/envoy.json" --concurrency 2 --disable-hot-restart \
   -l warning --component-log-level wasm:info --log-format '[%l][%n] %v'
 wait_for_http envoy "http://127.0.0.1:$ENVOY_ADMIN_PORT/ready" 30
 ENVOY=http://127.0.0.1:$ENVOY_PORT
 say "Envoy    $ENVOY (admin http://127.0.0.1:$ENVOY_ADMIN_PORT)"
+
+WORKERD_BIN=$ROOT/js/node_modules/.bin/workerd
+[ -x "$WORKERD_BIN" ] || die "$WORKERD_BIN missing: run scripts/setup.sh (npm ci in js/)"
+read -r WORKER_PORT < <(free_ports 1)
+mkdir -p "$WORK/workerd"
+node demo/workerd-config.mjs --dir "$WORK/workerd" --port "$WORKER_PORT" --iss "$ISS" --jwks "$JWKS" \
+  --origin "$ORIGIN" >/dev/null
+start workerd "$WORKERD_BIN" serve "$WORK/workerd/config.capnp" --verbose
+WORKER=http://127.0.0.1:$WORKER_PORT
+# Any HTTP answer means the worker is up (it answers 401 without a token).
+deadline=$((SECONDS + 30))
+until curl -s -o /dev/null --max-time 1 "$WORKER/health"; do
+  kill -0 "${GROUPS_STARTED[-1]}" 2>/dev/null || die "workerd exited during start-up:
+$(tail -n 20 "$WORK/workerd.log")"
+  [ "$SECONDS" -lt "$deadline" ] || die "workerd not ready within 30s"
+  sleep 0.2
+done
+say "worker   $WORKER (workerd)"
 
 # ---- the story, or serve until Ctrl-C ---------------------------------------------------------
 if [ "$MODE" = serve ]; then
@@ -165,6 +186,7 @@ if [ "$MODE" = serve ]; then
 tokengate demo stack (127.0.0.1 only):
   issuer          $ISSUER/$POOL   (token endpoint: $ISSUER/$POOL/oauth2/token)
   Envoy + filter  $ENVOY/orders
+  worker          $WORKER/orders   (workerd)
   origin          $ORIGIN
   page            $WEB/   (token debugger: the npm package's browser entry)
 
@@ -189,7 +211,7 @@ fi
 
 say "the story"
 [ "$MODE" = story ] && echo
-story_args=(--issuer "$ISSUER" --envoy "$ENVOY")
+story_args=(--issuer "$ISSUER" --envoy "$ENVOY" --worker "$WORKER")
 [ "$MODE" = quick ] && story_args+=(--quick)
 # In the background and waited for: bash runs the INT/TERM traps only once a foreground child
 # has exited, but interrupts `wait` at once. timeout(1) bounds the story and passes TERM on.

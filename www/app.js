@@ -270,13 +270,6 @@ async function main() {
     ? `issuer ${config.issuer} · token endpoint ${config.tokenEndpoint} · JWKS ${config.jwksUri}`
     : "no local issuer configured: paste a token and fill in the policy";
 
-  // The JWKS URL follows the issuer until someone edits it.
-  let jwksEdited = false;
-  $("jwks-uri").addEventListener("input", () => (jwksEdited = true));
-  $("issuer").addEventListener("input", () => {
-    if (!jwksEdited) $("jwks-uri").value = `${$("issuer").value.trim().replace(/\/$/, "")}/.well-known/jwks.json`;
-  });
-
   $("policy").addEventListener("submit", (e) => {
     e.preventDefault();
     verify();
