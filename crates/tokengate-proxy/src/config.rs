@@ -171,12 +171,7 @@ impl Config {
         let default = match obj.get("default").map(Value::as_str) {
             None | Some(Some("deny")) => Default::Deny,
             Some(Some("authenticated")) => Default::Authenticated,
-            Some(_) => {
-                return Err(err(
-                    "default",
-                    "must be \"deny\" or \"authenticated\"",
-                ))
-            }
+            Some(_) => return Err(err("default", "must be \"deny\" or \"authenticated\"")),
         };
         let forward = match obj.get("forward") {
             None => Vec::new(),
@@ -209,8 +204,14 @@ impl Config {
             Some(v) => {
                 let o = object("wait", v, &["max_requests", "timeout_ms"])?;
                 Wait {
-                    max_requests: int_or(o, "wait.max_requests", "max_requests", 1000, 0, 1_000_000)?
-                        as usize,
+                    max_requests: int_or(
+                        o,
+                        "wait.max_requests",
+                        "max_requests",
+                        1000,
+                        0,
+                        1_000_000,
+                    )? as usize,
                     timeout_ms: int_or(o, "wait.timeout_ms", "timeout_ms", 5000, 1, 600_000)?,
                 }
             }
@@ -368,9 +369,22 @@ fn provider(
         .ok_or_else(|| err(&jwks_at, "is required (cluster + path, and/or inline keys)"))?;
     let jwks = object(&jwks_at, jwks, JWKS_FIELDS)?;
     let limits = KeySetLimits {
-        max_bytes: int_or(jwks, &format!("{jwks_at}.max_bytes"), "max_bytes", 64 * 1024, 1024, 1 << 20)?
-            as usize,
-        max_keys: int_or(jwks, &format!("{jwks_at}.max_keys"), "max_keys", 100, 1, 1000)? as usize,
+        max_bytes: int_or(
+            jwks,
+            &format!("{jwks_at}.max_bytes"),
+            "max_bytes",
+            64 * 1024,
+            1024,
+            1 << 20,
+        )? as usize,
+        max_keys: int_or(
+            jwks,
+            &format!("{jwks_at}.max_keys"),
+            "max_keys",
+            100,
+            1,
+            1000,
+        )? as usize,
     };
     let inline = match jwks.get("keys") {
         None => None,
@@ -396,13 +410,16 @@ fn provider(
                 Some(Value::String(a)) if !a.is_empty() && a.chars().all(is_header_text) => {
                     a.clone()
                 }
-                Some(_) => {
-                    return Err(err(format!("{jwks_at}.authority"), "must be a host name"))
-                }
+                Some(_) => return Err(err(format!("{jwks_at}.authority"), "must be a host name")),
             };
-            let timeout_ms =
-                int_or(jwks, &format!("{jwks_at}.timeout_ms"), "timeout_ms", 2000, 10, 60_000)?
-                    as u32;
+            let timeout_ms = int_or(
+                jwks,
+                &format!("{jwks_at}.timeout_ms"),
+                "timeout_ms",
+                2000,
+                10,
+                60_000,
+            )? as u32;
             Some(RemoteJwks {
                 cluster: cluster.clone(),
                 path: path.clone(),
@@ -417,7 +434,12 @@ fn provider(
             ))
         }
         (Some(_), _) => return Err(err(format!("{jwks_at}.cluster"), "must be a string")),
-        (None, Some(_)) => return Err(err(format!("{jwks_at}.cluster"), "is required with \"path\"")),
+        (None, Some(_)) => {
+            return Err(err(
+                format!("{jwks_at}.cluster"),
+                "is required with \"path\"",
+            ))
+        }
     };
     if remote.is_none() && inline.is_none() {
         return Err(err(
@@ -428,7 +450,14 @@ fn provider(
     let defaults = KeyCacheConfig::default();
     let timeout_ms = remote.as_ref().map_or(2000, |r| r.timeout_ms);
     let cache = KeyCacheConfig {
-        refresh_s: int_or(jwks, &format!("{jwks_at}.refresh_s"), "refresh_s", 900, 60, 86_400)?,
+        refresh_s: int_or(
+            jwks,
+            &format!("{jwks_at}.refresh_s"),
+            "refresh_s",
+            900,
+            60,
+            86_400,
+        )?,
         max_stale_s: int_or(
             jwks,
             &format!("{jwks_at}.max_stale_s"),
@@ -461,16 +490,18 @@ fn provider(
 
 fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
     let at = format!("rules[{index}]");
-    let obj = object(&at, value, &["name", "match", "allow", "scopes", "client_ids"])?;
+    let obj = object(
+        &at,
+        value,
+        &["name", "match", "allow", "scopes", "client_ids"],
+    )?;
     let name = match obj.get("name") {
         None => at.clone(),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(_) => return Err(err(format!("{at}.name"), "must be a non-empty string")),
     };
     let m_at = format!("{at}.match");
-    let m = obj
-        .get("match")
-        .ok_or_else(|| err(&m_at, "is required"))?;
+    let m = obj.get("match").ok_or_else(|| err(&m_at, "is required"))?;
     let m = object(&m_at, m, &["prefix", "exact", "methods"])?;
     let path = match (m.get("prefix"), m.get("exact")) {
         (Some(Value::String(p)), None) if p.starts_with('/') => PathMatch::Prefix(p.clone()),
@@ -479,10 +510,16 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
             return Err(err(&m_at, "give either \"prefix\" or \"exact\", not both"))
         }
         (Some(_), None) => {
-            return Err(err(format!("{m_at}.prefix"), "must be a string starting with \"/\""))
+            return Err(err(
+                format!("{m_at}.prefix"),
+                "must be a string starting with \"/\"",
+            ))
         }
         (None, Some(_)) => {
-            return Err(err(format!("{m_at}.exact"), "must be a string starting with \"/\""))
+            return Err(err(
+                format!("{m_at}.exact"),
+                "must be a string starting with \"/\"",
+            ))
         }
         (None, None) => return Err(err(&m_at, "needs \"prefix\" or \"exact\"")),
     };
@@ -491,7 +528,10 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
         Some(v) => {
             let list = strings(&format!("{m_at}.methods"), v)?;
             if list.is_empty() {
-                return Err(err(format!("{m_at}.methods"), "must list at least one method"));
+                return Err(err(
+                    format!("{m_at}.methods"),
+                    "must list at least one method",
+                ));
             }
             for (i, method) in list.iter().enumerate() {
                 if method.is_empty() || !method.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -521,7 +561,8 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
         }
         (None, Some(Value::Null)) | (None, None) => Access::Token(None),
         (None, Some(s)) => {
-            let scopes = Scopes::from_json(&format!("{at}.scopes"), s).map_err(|e| err(e.field, e.message))?;
+            let scopes = Scopes::from_json(&format!("{at}.scopes"), s)
+                .map_err(|e| err(e.field, e.message))?;
             let listed = scopes.listed();
             if listed.is_empty() {
                 return Err(err(format!("{at}.scopes"), "must list at least one scope"));
@@ -546,7 +587,10 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
             }
             let list = strings(&format!("{at}.client_ids"), v)?;
             if list.is_empty() {
-                return Err(err(format!("{at}.client_ids"), "must list at least one client"));
+                return Err(err(
+                    format!("{at}.client_ids"),
+                    "must list at least one client",
+                ));
             }
             Some(list.into_iter().collect::<BTreeSet<_>>())
         }
@@ -743,18 +787,54 @@ mod tests {
             ("{}", "providers"),
             (r#"{"providers": [], "x": 1}"#, "x"),
             (r#"{"providers": []}"#, "providers"),
-            (r#"{"providers": [{"issuer": "i", "jwks": {"keys": []}}]}"#, "providers[0].client_ids"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {}}]}"#, "providers[0].jwks"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"cluster": "c"}}]}"#, "providers[0].jwks.path"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "algorithms": ["HS256"], "jwks": {"keys": []}}]}"#, "providers[0].algorithms[0]"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "mtls_binding": "on"}"#, "mtls_binding"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "rules": [{"match": {"prefix": "x"}}]}"#, "rules[0].match.prefix"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "rules": [{"match": {"prefix": "/x", "methods": ["get"]}}]}"#, "rules[0].match.methods[0]"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "rules": [{"match": {"prefix": "/x"}, "scopes": {"all": []}}]}"#, "rules[0].scopes"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "forward": {"sub": "authorization"}}"#, "forward.sub"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "rate_limit": {"burst": 3}}"#, "rate_limit.per_client_per_s"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "mode": "audit"}"#, "mode"),
-            (r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "wait": {"timeout_ms": 0}}"#, "wait.timeout_ms"),
+            (
+                r#"{"providers": [{"issuer": "i", "jwks": {"keys": []}}]}"#,
+                "providers[0].client_ids",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {}}]}"#,
+                "providers[0].jwks",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"cluster": "c"}}]}"#,
+                "providers[0].jwks.path",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "algorithms": ["HS256"], "jwks": {"keys": []}}]}"#,
+                "providers[0].algorithms[0]",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "mtls_binding": "on"}"#,
+                "mtls_binding",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "rules": [{"match": {"prefix": "x"}}]}"#,
+                "rules[0].match.prefix",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "rules": [{"match": {"prefix": "/x", "methods": ["get"]}}]}"#,
+                "rules[0].match.methods[0]",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "rules": [{"match": {"prefix": "/x"}, "scopes": {"all": []}}]}"#,
+                "rules[0].scopes",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "forward": {"sub": "authorization"}}"#,
+                "forward.sub",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "rate_limit": {"burst": 3}}"#,
+                "rate_limit.per_client_per_s",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "mode": "audit"}"#,
+                "mode",
+            ),
+            (
+                r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}], "wait": {"timeout_ms": 0}}"#,
+                "wait.timeout_ms",
+            ),
         ];
         for (cfg, field) in cases {
             let e = parse(cfg).expect_err(cfg);

@@ -176,7 +176,11 @@ mod tests {
 
     #[test]
     fn leases_expire_and_belong_to_someone() {
-        let l = Lease { owner: 1, until_ms: 100 }.encode();
+        let l = Lease {
+            owner: 1,
+            until_ms: 100,
+        }
+        .encode();
         assert!(Lease::held_by_other(Some(&l), 2, 99));
         assert!(!Lease::held_by_other(Some(&l), 1, 99));
         assert!(!Lease::held_by_other(Some(&l), 2, 100));

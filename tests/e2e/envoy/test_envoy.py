@@ -225,7 +225,8 @@ def run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b):
           r["status"] == 503 and r["json"]["error"] == "jwks_unavailable" and not origin.find("probe=dead"), r)
     check("  ... with Retry-After", r["headers"].get("retry-after", "").isdigit(), r["headers"])
 
-    # Metrics and audit log.
+    # Metrics and audit log. Counters reach Envoy on the filter's next tick (100 ms).
+    time.sleep(0.5)
     stats = envoy.stats()
     get = lambda k: int(stats.get(k, "0") or 0)  # noqa: E731
     check("metric tokengate_allowed_total counts", get("wasmcustom.tokengate_allowed_total") >= 10,

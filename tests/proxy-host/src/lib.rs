@@ -313,11 +313,14 @@ impl Callout {
     }
 }
 
+/// A local reply: status, headers, body.
+type LocalReply = (u32, Vec<(String, String)>, String);
+
 #[derive(Default)]
 struct Stream {
     headers: Vec<(String, Vec<u8>)>,
     properties: HashMap<String, Vec<u8>>,
-    reply: Option<(u32, Vec<(String, String)>, String)>,
+    reply: Option<LocalReply>,
     resumed: bool,
     paused: bool,
 }
@@ -419,9 +422,7 @@ impl Vm {
         name: &str,
         params: P,
     ) -> Result<R> {
-        let f: TypedFunc<P, R> = self
-            .instance
-            .get_typed_func(&mut self.store, name)?;
+        let f: TypedFunc<P, R> = self.instance.get_typed_func(&mut self.store, name)?;
         f.call(&mut self.store, params)
     }
 
@@ -437,6 +438,25 @@ impl Vm {
     pub fn tick(&mut self) -> Result<()> {
         self.store.data_mut().effective = self.root_id;
         self.call::<i32, ()>("proxy_on_tick", self.root_id as i32)
+    }
+
+    /// Move the shared clock forward and fire `on_tick` once, as Envoy's timer would have done
+    /// meanwhile (the filter reads the time on ticks and callouts, not per request).
+    ///
+    /// # Errors
+    /// On a trap.
+    pub fn advance_ms(&mut self, ms: u64) -> Result<()> {
+        self.store.data().env.advance_ms(ms);
+        self.tick()
+    }
+
+    /// Set the shared clock (seconds) and fire `on_tick` once.
+    ///
+    /// # Errors
+    /// On a trap.
+    pub fn set_time(&mut self, now_s: u64) -> Result<()> {
+        self.store.data().env.set_time(now_s);
+        self.tick()
     }
 
     /// Send request headers through the filter; returns the stream's context id.
@@ -457,7 +477,8 @@ impl Vm {
         );
         self.call::<(i32, i32), ()>("proxy_on_context_create", (id as i32, self.root_id as i32))?;
         self.store.data_mut().effective = id;
-        let action = self.call::<(i32, i32, i32), i32>("proxy_on_request_headers", (id as i32, count, 1))?;
+        let action =
+            self.call::<(i32, i32, i32), i32>("proxy_on_request_headers", (id as i32, count, 1))?;
         self.store.data_mut().effective = self.root_id;
         if let Some(s) = self.store.data_mut().streams.get_mut(&id) {
             s.paused = action != 0;
@@ -517,10 +538,27 @@ impl Vm {
     ///
     /// # Errors
     /// On a trap or an unknown token.
-    pub fn answer(&mut self, token: u32, status: u16, headers: &[(&str, &str)], body: &[u8]) -> Result<()> {
-        let mut h: Vec<(String, Vec<u8>)> = vec![(":status".into(), status.to_string().into_bytes())];
-        h.extend(headers.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())));
-        self.deliver(token, Some(CallResponse { headers: h, body: body.to_vec() }))
+    pub fn answer(
+        &mut self,
+        token: u32,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<()> {
+        let mut h: Vec<(String, Vec<u8>)> =
+            vec![(":status".into(), status.to_string().into_bytes())];
+        h.extend(
+            headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())),
+        );
+        self.deliver(
+            token,
+            Some(CallResponse {
+                headers: h,
+                body: body.to_vec(),
+            }),
+        )
     }
 
     /// Fail a callout (reset / timeout / no healthy upstream: Envoy reports no headers).
@@ -634,11 +672,15 @@ fn deserialize_map(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let u32_at = |i: usize| -> Option<usize> {
         Some(u32::from_le_bytes(bytes.get(i..i + 4)?.try_into().ok()?) as usize)
     };
-    let Some(n) = u32_at(0) else { return Vec::new() };
+    let Some(n) = u32_at(0) else {
+        return Vec::new();
+    };
     let mut p = 4 + n * 8;
     let mut out = Vec::new();
     for i in 0..n {
-        let (Some(kl), Some(vl)) = (u32_at(4 + i * 8), u32_at(8 + i * 8)) else { break };
+        let (Some(kl), Some(vl)) = (u32_at(4 + i * 8), u32_at(8 + i * 8)) else {
+            break;
+        };
         let k = bytes.get(p..p + kl).unwrap_or_default();
         p += kl + 1;
         let v = bytes.get(p..p + vl).unwrap_or_default();
@@ -649,7 +691,11 @@ fn deserialize_map(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
 }
 
 /// The header map `map_type` of the effective context.
-fn with_map<R>(caller: &mut C<'_>, map_type: i32, f: impl FnOnce(&mut Vec<(String, Vec<u8>)>) -> R) -> Option<R> {
+fn with_map<R>(
+    caller: &mut C<'_>,
+    map_type: i32,
+    f: impl FnOnce(&mut Vec<(String, Vec<u8>)>) -> R,
+) -> Option<R> {
     let st = caller.data_mut();
     match map_type {
         REQUEST_HEADERS => {
@@ -662,29 +708,55 @@ fn with_map<R>(caller: &mut C<'_>, map_type: i32, f: impl FnOnce(&mut Vec<(Strin
 }
 
 fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap("env", "proxy_log", |mut c: C<'_>, level: i32, ptr: i32, len: i32| -> Result<i32> {
-        let message = read_str(&mut c, ptr, len)?;
-        let vm = c.data().vm;
-        c.data().env.lock().logs.push(LogLine { level, vm, message });
-        Ok(OK)
-    })?;
-    linker.func_wrap("env", "proxy_get_log_level", |mut c: C<'_>, ret: i32| -> Result<i32> {
-        write_u32(&mut c, ret, 1)?;
-        Ok(OK)
-    })?;
-    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut c: C<'_>, ret: i32| -> Result<i32> {
-        let now = c.data().env.lock().now_ns;
-        write(&mut c, ret, &now.to_le_bytes())?;
-        Ok(OK)
-    })?;
-    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut c: C<'_>, ms: i32| -> Result<i32> {
-        c.data_mut().tick_ms = ms as u32;
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_log",
+        |mut c: C<'_>, level: i32, ptr: i32, len: i32| -> Result<i32> {
+            let message = read_str(&mut c, ptr, len)?;
+            let vm = c.data().vm;
+            c.data()
+                .env
+                .lock()
+                .logs
+                .push(LogLine { level, vm, message });
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_log_level",
+        |mut c: C<'_>, ret: i32| -> Result<i32> {
+            write_u32(&mut c, ret, 1)?;
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_current_time_nanoseconds",
+        |mut c: C<'_>, ret: i32| -> Result<i32> {
+            let now = c.data().env.lock().now_ns;
+            write(&mut c, ret, &now.to_le_bytes())?;
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_tick_period_milliseconds",
+        |mut c: C<'_>, ms: i32| -> Result<i32> {
+            c.data_mut().tick_ms = ms as u32;
+            Ok(OK)
+        },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_buffer_bytes",
-        |mut c: C<'_>, kind: i32, start: i32, max: i32, ret_ptr: i32, ret_size: i32| -> Result<i32> {
+        |mut c: C<'_>,
+         kind: i32,
+         start: i32,
+         max: i32,
+         ret_ptr: i32,
+         ret_size: i32|
+         -> Result<i32> {
             let data = match kind {
                 PLUGIN_CONFIGURATION => c.data().plugin_config.clone(),
                 VM_CONFIGURATION => Vec::new(),
@@ -725,7 +797,13 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_header_map_value",
-        |mut c: C<'_>, map_type: i32, kp: i32, kl: i32, ret_ptr: i32, ret_size: i32| -> Result<i32> {
+        |mut c: C<'_>,
+         map_type: i32,
+         kp: i32,
+         kl: i32,
+         ret_ptr: i32,
+         ret_size: i32|
+         -> Result<i32> {
             let key = read_str(&mut c, kp, kl)?.to_ascii_lowercase();
             let value = with_map(&mut c, map_type, |m| {
                 m.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
@@ -767,7 +845,8 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "proxy_remove_header_map_value",
         |mut c: C<'_>, map_type: i32, kp: i32, kl: i32| -> Result<i32> {
             let key = read_str(&mut c, kp, kl)?.to_ascii_lowercase();
-            Ok(with_map(&mut c, map_type, |m| m.retain(|(k, _)| *k != key)).map_or(NOT_FOUND, |_| OK))
+            Ok(with_map(&mut c, map_type, |m| m.retain(|(k, _)| *k != key))
+                .map_or(NOT_FOUND, |_| OK))
         },
     )?;
     linker.func_wrap(
@@ -793,7 +872,13 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_get_shared_data",
-        |mut c: C<'_>, kp: i32, kl: i32, ret_ptr: i32, ret_size: i32, ret_cas: i32| -> Result<i32> {
+        |mut c: C<'_>,
+         kp: i32,
+         kl: i32,
+         ret_ptr: i32,
+         ret_size: i32,
+         ret_cas: i32|
+         -> Result<i32> {
             let key = read_str(&mut c, kp, kl)?;
             let entry = c.data().env.lock().shared.get(&key).cloned();
             match entry {
@@ -811,7 +896,11 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "proxy_set_shared_data",
         |mut c: C<'_>, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> Result<i32> {
             let key = read_str(&mut c, kp, kl)?;
-            let value = if vp == 0 { Vec::new() } else { read(&mut c, vp, vl)? };
+            let value = if vp == 0 {
+                Vec::new()
+            } else {
+                read(&mut c, vp, vl)?
+            };
             let env = c.data().env.clone();
             let mut s = env.lock();
             let cas = cas as u32;
@@ -828,21 +917,38 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_continue_stream", |mut c: C<'_>, _kind: i32| -> Result<i32> {
-        let id = c.data().effective;
-        match c.data_mut().streams.get_mut(&id) {
-            Some(s) => {
-                s.resumed = true;
-                Ok(OK)
+    linker.func_wrap(
+        "env",
+        "proxy_continue_stream",
+        |mut c: C<'_>, _kind: i32| -> Result<i32> {
+            let id = c.data().effective;
+            match c.data_mut().streams.get_mut(&id) {
+                Some(s) => {
+                    s.resumed = true;
+                    Ok(OK)
+                }
+                None => Ok(NOT_FOUND),
             }
-            None => Ok(NOT_FOUND),
-        }
-    })?;
-    linker.func_wrap("env", "proxy_close_stream", |_c: C<'_>, _kind: i32| -> Result<i32> { Ok(OK) })?;
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_close_stream",
+        |_c: C<'_>, _kind: i32| -> Result<i32> { Ok(OK) },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_send_local_response",
-        |mut c: C<'_>, status: i32, _dp: i32, _dl: i32, bp: i32, bl: i32, hp: i32, hl: i32, _grpc: i32| -> Result<i32> {
+        |mut c: C<'_>,
+         status: i32,
+         _dp: i32,
+         _dl: i32,
+         bp: i32,
+         bl: i32,
+         hp: i32,
+         hl: i32,
+         _grpc: i32|
+         -> Result<i32> {
             let body = String::from_utf8_lossy(&read(&mut c, bp, bl)?).into_owned();
             let headers = deserialize_map(&read(&mut c, hp, hl)?)
                 .into_iter()
@@ -861,7 +967,18 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_http_call",
-        |mut c: C<'_>, up: i32, ul: i32, hp: i32, hl: i32, _bp: i32, _bl: i32, _tp: i32, _tl: i32, timeout: i32, ret: i32| -> Result<i32> {
+        |mut c: C<'_>,
+         up: i32,
+         ul: i32,
+         hp: i32,
+         hl: i32,
+         _bp: i32,
+         _bl: i32,
+         _tp: i32,
+         _tl: i32,
+         timeout: i32,
+         ret: i32|
+         -> Result<i32> {
             let cluster = read_str(&mut c, up, ul)?;
             let headers = deserialize_map(&read(&mut c, hp, hl)?)
                 .into_iter()
@@ -882,16 +999,20 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_set_effective_context", |mut c: C<'_>, id: i32| -> Result<i32> {
-        let id = id as u32;
-        let st = c.data_mut();
-        if id == st.root_id || st.streams.contains_key(&id) {
-            st.effective = id;
-            Ok(OK)
-        } else {
-            Ok(BAD_ARGUMENT)
-        }
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_set_effective_context",
+        |mut c: C<'_>, id: i32| -> Result<i32> {
+            let id = id as u32;
+            let st = c.data_mut();
+            if id == st.root_id || st.streams.contains_key(&id) {
+                st.effective = id;
+                Ok(OK)
+            } else {
+                Ok(BAD_ARGUMENT)
+            }
+        },
+    )?;
     linker.func_wrap("env", "proxy_done", |_c: C<'_>| -> Result<i32> { Ok(OK) })?;
     linker.func_wrap(
         "env",
@@ -910,66 +1031,94 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap("env", "proxy_increment_metric", |c: C<'_>, id: i32, by: i64| -> Result<i32> {
-        let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
-            return Ok(NOT_FOUND);
-        };
-        *c.data().env.lock().metrics.entry(name).or_insert(0) += by;
-        Ok(OK)
-    })?;
-    linker.func_wrap("env", "proxy_record_metric", |c: C<'_>, id: i32, v: i64| -> Result<i32> {
-        let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
-            return Ok(NOT_FOUND);
-        };
-        c.data().env.lock().metrics.insert(name, v);
-        Ok(OK)
-    })?;
-    linker.func_wrap("env", "proxy_get_metric", |mut c: C<'_>, id: i32, ret: i32| -> Result<i32> {
-        let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
-            return Ok(NOT_FOUND);
-        };
-        let v = c.data().env.lock().metrics.get(&name).copied().unwrap_or(0);
-        write(&mut c, ret, &(v as u64).to_le_bytes())?;
-        Ok(OK)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_increment_metric",
+        |c: C<'_>, id: i32, by: i64| -> Result<i32> {
+            let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
+                return Ok(NOT_FOUND);
+            };
+            *c.data().env.lock().metrics.entry(name).or_insert(0) += by;
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_record_metric",
+        |c: C<'_>, id: i32, v: i64| -> Result<i32> {
+            let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
+                return Ok(NOT_FOUND);
+            };
+            c.data().env.lock().metrics.insert(name, v);
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_get_metric",
+        |mut c: C<'_>, id: i32, ret: i32| -> Result<i32> {
+            let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
+                return Ok(NOT_FOUND);
+            };
+            let v = c.data().env.lock().metrics.get(&name).copied().unwrap_or(0);
+            write(&mut c, ret, &(v as u64).to_le_bytes())?;
+            Ok(OK)
+        },
+    )?;
     Ok(())
 }
 
 fn define_wasi(linker: &mut Linker<HostState>) -> Result<()> {
     const M: &str = "wasi_snapshot_preview1";
-    linker.func_wrap(M, "fd_write", |mut c: C<'_>, _fd: i32, iovs: i32, n: i32, ret: i32| -> Result<i32> {
-        let mut total = 0u32;
-        for i in 0..n {
-            let iov = read(&mut c, iovs + i * 8, 8)?;
-            let ptr = u32::from_le_bytes([iov[0], iov[1], iov[2], iov[3]]);
-            let len = u32::from_le_bytes([iov[4], iov[5], iov[6], iov[7]]);
-            let data = read(&mut c, ptr as i32, len as i32)?;
-            c.data_mut().stdout.extend_from_slice(&data);
-            total += len;
-        }
-        write_u32(&mut c, ret, total)?;
-        Ok(0)
-    })?;
-    linker.func_wrap(M, "environ_sizes_get", |mut c: C<'_>, count: i32, size: i32| -> Result<i32> {
-        write_u32(&mut c, count, 0)?;
-        write_u32(&mut c, size, 0)?;
-        Ok(0)
-    })?;
-    linker.func_wrap(M, "environ_get", |_c: C<'_>, _a: i32, _b: i32| -> Result<i32> { Ok(0) })?;
-    linker.func_wrap(M, "random_get", |mut c: C<'_>, buf: i32, len: i32| -> Result<i32> {
-        // Deterministic: runs are reproducible; nothing in the filter needs secrecy from it.
-        let mut bytes = Vec::with_capacity(len as u32 as usize);
-        let mut x = c.data().random;
-        for _ in 0..len {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            bytes.push(x as u8);
-        }
-        c.data_mut().random = x;
-        write(&mut c, buf, &bytes)?;
-        Ok(0)
-    })?;
+    linker.func_wrap(
+        M,
+        "fd_write",
+        |mut c: C<'_>, _fd: i32, iovs: i32, n: i32, ret: i32| -> Result<i32> {
+            let mut total = 0u32;
+            for i in 0..n {
+                let iov = read(&mut c, iovs + i * 8, 8)?;
+                let ptr = u32::from_le_bytes([iov[0], iov[1], iov[2], iov[3]]);
+                let len = u32::from_le_bytes([iov[4], iov[5], iov[6], iov[7]]);
+                let data = read(&mut c, ptr as i32, len as i32)?;
+                c.data_mut().stdout.extend_from_slice(&data);
+                total += len;
+            }
+            write_u32(&mut c, ret, total)?;
+            Ok(0)
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "environ_sizes_get",
+        |mut c: C<'_>, count: i32, size: i32| -> Result<i32> {
+            write_u32(&mut c, count, 0)?;
+            write_u32(&mut c, size, 0)?;
+            Ok(0)
+        },
+    )?;
+    linker.func_wrap(
+        M,
+        "environ_get",
+        |_c: C<'_>, _a: i32, _b: i32| -> Result<i32> { Ok(0) },
+    )?;
+    linker.func_wrap(
+        M,
+        "random_get",
+        |mut c: C<'_>, buf: i32, len: i32| -> Result<i32> {
+            // Deterministic: runs are reproducible; nothing in the filter needs secrecy from it.
+            let mut bytes = Vec::with_capacity(len as u32 as usize);
+            let mut x = c.data().random;
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                bytes.push(x as u8);
+            }
+            c.data_mut().random = x;
+            write(&mut c, buf, &bytes)?;
+            Ok(0)
+        },
+    )?;
     linker.func_wrap(M, "proc_exit", |_c: C<'_>, code: i32| -> Result<()> {
         Err(Error::msg(format!("the filter called proc_exit({code})")))
     })?;

@@ -22,7 +22,9 @@ const BUDGET_RAW_BYTES: u64 = 704 * 1024;
 fn the_filter_imports_only_proxy_wasm_and_a_few_wasi_calls() {
     let f = common::filter();
     let imports = f.imports();
-    assert!(imports.iter().any(|(m, n)| m == "env" && n == "proxy_http_call"));
+    assert!(imports
+        .iter()
+        .any(|(m, n)| m == "env" && n == "proxy_http_call"));
     let unexpected: Vec<_> = imports
         .iter()
         .filter(|(m, n)| {
@@ -38,7 +40,14 @@ fn the_filter_fits_its_size_budget() {
     let f = common::filter();
     let size = std::fs::metadata(f.path()).unwrap().len();
     let name = f.path().file_name().unwrap().to_string_lossy().into_owned();
-    let budget = if name.contains(".opt.") { BUDGET_OPT_BYTES } else { BUDGET_RAW_BYTES };
+    let budget = if name.contains(".opt.") {
+        BUDGET_OPT_BYTES
+    } else {
+        BUDGET_RAW_BYTES
+    };
     println!("{name}: {size} bytes (budget {budget})");
-    assert!(size <= budget, "{name} is {size} bytes, over the {budget}-byte budget");
+    assert!(
+        size <= budget,
+        "{name} is {size} bytes, over the {budget}-byte budget"
+    );
 }

@@ -28,35 +28,48 @@ fn requests_pause_while_keys_load_and_resume_when_they_arrive() {
     let first = vm.send(Request::get("/orders").bearer(&t)).unwrap();
     let second = vm.send(Request::get("/orders").bearer(&t)).unwrap();
     let anonymous = vm.request(Request::get("/health")).unwrap();
-    assert!(matches!(anonymous, Response::Forwarded(_)), "anonymous routes never wait");
+    assert!(
+        matches!(anonymous, Response::Forwarded(_)),
+        "anonymous routes never wait"
+    );
     assert_eq!(vm.response(first), Response::Paused);
     vm.tick().unwrap();
     let calls = vm.callouts();
     assert_eq!(calls.len(), 1, "one fetch however many requests wait");
     let call = &calls[0];
     assert_eq!(call.cluster, "idp");
-    assert_eq!(call.header(":path"), Some("/eu-west-1_TEST0pool/.well-known/jwks.json"));
+    assert_eq!(
+        call.header(":path"),
+        Some("/eu-west-1_TEST0pool/.well-known/jwks.json")
+    );
     assert_eq!(call.header(":authority"), Some("cognito-idp.test"));
     assert_eq!(call.header(":method"), Some("GET"));
     assert_eq!(call.timeout_ms, 1000);
-    env.advance_ms(40);
-    vm.answer(call.token, 200, &[("cache-control", "max-age=300")], &jwks_body(&[key_a()]))
-        .unwrap();
+    vm.advance_ms(40).unwrap();
+    vm.answer(
+        call.token,
+        200,
+        &[("cache-control", "max-age=300")],
+        &jwks_body(&[key_a()]),
+    )
+    .unwrap();
     for id in [first, second] {
         let r = vm.response(id);
         assert!(matches!(r, Response::Forwarded(_)), "{r:?}");
         assert_eq!(r.header("x-tokengate-client-id").as_deref(), Some(CLIENT));
         vm.end(id).unwrap();
     }
+    vm.tick().unwrap();
     assert_eq!(env.metric("tokengate_jwks_refresh_total.result.ok"), 1);
-    assert_eq!(env.metric("tokengate_allowed_total"), 3, "two tokens and one anonymous");
+    assert_eq!(
+        env.metric("tokengate_allowed_total"),
+        3,
+        "two tokens and one anonymous"
+    );
     // Fresh keys: no more fetches until max-age has passed.
-    env.advance_ms(299_000);
-    vm.tick().unwrap();
+    vm.advance_ms(299_000).unwrap();
     assert!(vm.callouts().is_empty());
-    env.advance_ms(2_000);
-    assert_eq!(vm.callouts().len(), 0);
-    vm.tick().unwrap();
+    vm.advance_ms(2_000).unwrap();
     assert_eq!(vm.callouts().len(), 1, "max-age=300 refresh");
 }
 
@@ -64,7 +77,9 @@ fn requests_pause_while_keys_load_and_resume_when_they_arrive() {
 fn a_paused_request_that_is_denied_gets_its_answer_on_resume() {
     let env = Env::at(NOW);
     let mut vm = start(&env, &remote_config(json!({})));
-    let id = vm.send(Request::new("POST", "/orders").bearer(&token("orders/read"))).unwrap();
+    let id = vm
+        .send(Request::new("POST", "/orders").bearer(&token("orders/read")))
+        .unwrap();
     let call = one_callout(&mut vm);
     vm.answer(call, 200, &[], &jwks_body(&[key_a()])).unwrap();
     assert_denied(&vm.response(id), 403, "scope_insufficient");
@@ -81,18 +96,30 @@ fn workers_share_one_fetch_through_shared_data() {
     let r2 = w2.send(Request::get("/orders").bearer(&t)).unwrap();
     let call = one_callout(&mut w1);
     w2.tick().unwrap();
-    assert!(w2.callouts().is_empty(), "worker 2 waits for worker 1's fetch (lease)");
+    assert!(
+        w2.callouts().is_empty(),
+        "worker 2 waits for worker 1's fetch (lease)"
+    );
     w1.answer(call, 200, &[], &jwks_body(&[key_a()])).unwrap();
     assert!(matches!(w1.response(r1), Response::Forwarded(_)));
     assert_eq!(w2.response(r2), Response::Paused);
     w2.tick().unwrap();
-    assert!(matches!(w2.response(r2), Response::Forwarded(_)), "loaded from shared data");
+    assert!(
+        matches!(w2.response(r2), Response::Forwarded(_)),
+        "loaded from shared data"
+    );
     assert!(w2.callouts().is_empty());
     // A worker started later needs no fetch either.
     let mut w3 = start(&env, &config);
     w3.tick().unwrap();
     assert!(w3.callouts().is_empty());
-    assert!(matches!(w3.request(Request::get("/orders").bearer(&t)).unwrap(), Response::Forwarded(_)));
+    assert!(matches!(
+        w3.request(Request::get("/orders").bearer(&t)).unwrap(),
+        Response::Forwarded(_)
+    ));
+    for w in [&mut w1, &mut w2, &mut w3] {
+        w.tick().unwrap();
+    }
     assert_eq!(env.metric("tokengate_jwks_refresh_total.result.ok"), 1);
 }
 
@@ -108,36 +135,54 @@ fn no_keys_at_all_means_503_jwks_unavailable_never_a_pass() {
     assert_denied(&r, 503, "jwks_unavailable");
     assert_eq!(r.header("retry-after").as_deref(), Some("5"));
     assert_eq!(r.header("www-authenticate"), None);
-    assert_eq!(env.metric("tokengate_jwks_refresh_total.result.transport"), 1);
+    vm.tick().unwrap();
+    assert_eq!(
+        env.metric("tokengate_jwks_refresh_total.result.transport"),
+        1
+    );
     // During the backoff requests are answered at once.
     let r = vm.request(Request::get("/orders").bearer(&t)).unwrap();
     assert_denied(&r, 503, "jwks_unavailable");
     // After it, a retry; a bad answer (not a key set) is no better.
-    env.advance_ms(1_500);
+    vm.advance_ms(1_500).unwrap();
     let id = vm.send(Request::get("/orders").bearer(&t)).unwrap();
     let call = one_callout(&mut vm);
-    vm.answer(call, 200, &[], b"<html>maintenance</html>").unwrap();
+    vm.answer(call, 200, &[], b"<html>maintenance</html>")
+        .unwrap();
     assert_denied(&vm.response(id), 503, "jwks_unavailable");
-    assert_eq!(env.metric("tokengate_jwks_refresh_total.result.invalid_jwks"), 1);
+    vm.tick().unwrap();
+    assert_eq!(
+        env.metric("tokengate_jwks_refresh_total.result.invalid_jwks"),
+        1
+    );
     // And an HTTP error.
-    env.advance_ms(5_000);
+    vm.advance_ms(5_000).unwrap();
     let id = vm.send(Request::get("/orders").bearer(&t)).unwrap();
     let call = one_callout(&mut vm);
     vm.answer(call, 502, &[], b"").unwrap();
     assert_denied(&vm.response(id), 503, "jwks_unavailable");
-    assert_eq!(env.metric("tokengate_jwks_refresh_total.result.http_error"), 1);
+    vm.tick().unwrap();
+    assert_eq!(
+        env.metric("tokengate_jwks_refresh_total.result.http_error"),
+        1
+    );
 }
 
 #[test]
 fn a_pause_is_bounded_in_time() {
     let env = Env::at(NOW);
-    let mut vm = start(&env, &remote_config(json!({"wait": {"timeout_ms": 500, "max_requests": 10}})));
-    let id = vm.send(Request::get("/orders").bearer(&token("orders/read"))).unwrap();
+    let mut vm = start(
+        &env,
+        &remote_config(json!({"wait": {"timeout_ms": 500, "max_requests": 10}})),
+    );
+    let id = vm
+        .send(Request::get("/orders").bearer(&token("orders/read")))
+        .unwrap();
     vm.tick().unwrap();
-    env.advance_ms(400);
+    vm.advance_ms(400).unwrap();
     vm.tick().unwrap();
     assert_eq!(vm.response(id), Response::Paused);
-    env.advance_ms(100);
+    vm.advance_ms(100).unwrap();
     vm.tick().unwrap();
     assert_denied(&vm.response(id), 503, "jwks_unavailable");
 }
@@ -175,14 +220,18 @@ fn refresh_failures_keep_the_last_good_keys_until_max_stale() {
     vm.answer(call, 200, &[], &jwks_body(&[key_a()])).unwrap();
     assert!(matches!(vm.response(id), Response::Forwarded(_)));
     // Refresh due at 900 s: it fails, the old keys still serve.
-    env.set_time(NOW + 901);
+    vm.set_time(NOW + 901).unwrap();
     let call = one_callout(&mut vm);
     vm.answer(call, 500, &[], b"oops").unwrap();
-    assert_eq!(env.metric("tokengate_jwks_refresh_total.result.http_error"), 1);
+    vm.tick().unwrap();
+    assert_eq!(
+        env.metric("tokengate_jwks_refresh_total.result.http_error"),
+        1
+    );
     let r = vm.request(Request::get("/orders").bearer(&t)).unwrap();
     assert!(matches!(r, Response::Forwarded(_)), "{r:?}");
     // Past max_stale the keys are no longer used: fail closed.
-    env.set_time(NOW + 1201);
+    vm.set_time(NOW + 1201).unwrap();
     let id = vm.send(Request::get("/orders").bearer(&t)).unwrap();
     let r = vm.response(id);
     if r == Response::Paused {
@@ -191,7 +240,7 @@ fn refresh_failures_keep_the_last_good_keys_until_max_stale() {
     }
     assert_denied(&vm.response(id), 503, "jwks_unavailable");
     // Recovery: the next good fetch serves again.
-    env.set_time(NOW + 1300);
+    vm.set_time(NOW + 1300).unwrap();
     let id = vm.send(Request::get("/orders").bearer(&t)).unwrap();
     let call = one_callout(&mut vm);
     vm.answer(call, 200, &[], &jwks_body(&[key_a()])).unwrap();
@@ -208,24 +257,31 @@ fn an_unknown_kid_triggers_one_refetch_then_verifies_with_the_rotated_key() {
     vm.answer(call, 200, &[], &jwks_body(&[key_a()])).unwrap();
     vm.end(id).unwrap();
     // The issuer rotates: tokens signed with key b appear before our refresh is due.
-    env.advance_ms(10_000);
+    vm.advance_ms(10_000).unwrap();
     let rotated = key_b().sign(&claims("orders/read", json!({})));
     let id = vm.send(Request::get("/orders").bearer(&rotated)).unwrap();
     assert_eq!(vm.response(id), Response::Paused);
     let call = one_callout(&mut vm);
-    vm.answer(call, 200, &[], &jwks_body(&[key_a(), key_b()])).unwrap();
-    assert!(matches!(vm.response(id), Response::Forwarded(_)), "{:?}", vm.response(id));
+    vm.answer(call, 200, &[], &jwks_body(&[key_a(), key_b()]))
+        .unwrap();
+    assert!(
+        matches!(vm.response(id), Response::Forwarded(_)),
+        "{:?}",
+        vm.response(id)
+    );
     // Within the cooldown another unknown kid is refused at once, without a fetch.
     let mut forged = claims("orders/read", json!({}));
     forged["jti"] = json!("other");
     let unknown = tokengate_like_token_with_kid("never-published", &forged);
-    let r = vm.request(Request::get("/orders").bearer(&unknown)).unwrap();
+    let r = vm
+        .request(Request::get("/orders").bearer(&unknown))
+        .unwrap();
     assert_denied(&r, 401, "kid_unknown");
     vm.tick().unwrap();
     assert!(vm.callouts().is_empty());
     // The old key was withdrawn at the next refresh: its cached tokens are verified afresh
     // and refused.
-    env.advance_ms(900_000);
+    vm.advance_ms(900_000).unwrap();
     let call = one_callout(&mut vm);
     vm.answer(call, 200, &[], &jwks_body(&[key_b()])).unwrap();
     let id = vm.send(Request::get("/orders").bearer(&old)).unwrap();
@@ -248,11 +304,13 @@ fn inline_keys_serve_at_once_and_are_refreshed_remotely() {
     let mut cfg: serde_json::Value = serde_json::from_str(&remote_config(json!({}))).unwrap();
     cfg["providers"][0]["jwks"]["keys"] = jwks(&[key_a()])["keys"].clone();
     let mut vm = start(&env, &cfg.to_string());
-    let r = vm.request(Request::get("/orders").bearer(&token("orders/read"))).unwrap();
+    let r = vm
+        .request(Request::get("/orders").bearer(&token("orders/read")))
+        .unwrap();
     assert!(matches!(r, Response::Forwarded(_)), "{r:?}");
     vm.tick().unwrap();
     assert!(vm.callouts().is_empty(), "seeded keys count as fresh");
-    env.advance_ms(900_000);
+    vm.advance_ms(900_000).unwrap();
     vm.tick().unwrap();
     assert_eq!(vm.callouts().len(), 1);
 }

@@ -14,19 +14,42 @@ fn rate_limit_is_a_token_bucket_per_client_shared_by_workers() {
     let mut w2 = start(&env, &cfg);
     let a = token("orders/read");
     let b = key_a().sign(&claims("orders/read", json!({"client_id": "client-b"})));
-    assert!(matches!(w1.request(Request::get("/orders").bearer(&a)).unwrap(), Response::Forwarded(_)));
-    assert!(matches!(w2.request(Request::get("/orders").bearer(&a)).unwrap(), Response::Forwarded(_)));
-    assert!(matches!(w1.request(Request::get("/orders").bearer(&a)).unwrap(), Response::Forwarded(_)));
+    assert!(matches!(
+        w1.request(Request::get("/orders").bearer(&a)).unwrap(),
+        Response::Forwarded(_)
+    ));
+    assert!(matches!(
+        w2.request(Request::get("/orders").bearer(&a)).unwrap(),
+        Response::Forwarded(_)
+    ));
+    assert!(matches!(
+        w1.request(Request::get("/orders").bearer(&a)).unwrap(),
+        Response::Forwarded(_)
+    ));
     let r = w2.request(Request::get("/orders").bearer(&a)).unwrap();
     assert_denied(&r, 429, "rate_limited");
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
     assert_eq!(r.header("www-authenticate"), None);
     // Another client has its own bucket.
-    assert!(matches!(w2.request(Request::get("/orders").bearer(&b)).unwrap(), Response::Forwarded(_)));
+    assert!(matches!(
+        w2.request(Request::get("/orders").bearer(&b)).unwrap(),
+        Response::Forwarded(_)
+    ));
     // Refill at the sustained rate.
     env.advance_ms(1_000);
-    assert!(matches!(w1.request(Request::get("/orders").bearer(&a)).unwrap(), Response::Forwarded(_)));
-    assert_denied(&w1.request(Request::get("/orders").bearer(&a)).unwrap(), 429, "rate_limited");
+    w1.tick().unwrap();
+    w2.tick().unwrap();
+    assert!(matches!(
+        w1.request(Request::get("/orders").bearer(&a)).unwrap(),
+        Response::Forwarded(_)
+    ));
+    assert_denied(
+        &w1.request(Request::get("/orders").bearer(&a)).unwrap(),
+        429,
+        "rate_limited",
+    );
+    w1.tick().unwrap();
+    w2.tick().unwrap();
     assert_eq!(env.metric("tokengate_denied_total.code.rate_limited"), 2);
     // Anonymous routes and refused tokens do not draw from any bucket.
     for _ in 0..5 {
@@ -37,7 +60,10 @@ fn rate_limit_is_a_token_bucket_per_client_shared_by_workers() {
 #[test]
 fn slow_rates_ask_clients_to_wait_longer() {
     let env = Env::at(NOW);
-    let mut vm = start(&env, &config(json!({"rate_limit": {"per_client_per_s": 0.2, "burst": 1}})));
+    let mut vm = start(
+        &env,
+        &config(json!({"rate_limit": {"per_client_per_s": 0.2, "burst": 1}})),
+    );
     let a = token("orders/read");
     vm.request(Request::get("/orders").bearer(&a)).unwrap();
     let r = vm.request(Request::get("/orders").bearer(&a)).unwrap();
@@ -48,17 +74,30 @@ fn slow_rates_ask_clients_to_wait_longer() {
 #[test]
 fn report_mode_decides_logs_and_counts_but_lets_everything_through() {
     let env = Env::at(NOW);
-    let mut vm = start(&env, &config(json!({"mode": "report", "rate_limit": {"per_client_per_s": 1, "burst": 1}})));
+    let mut vm = start(
+        &env,
+        &config(json!({"mode": "report", "rate_limit": {"per_client_per_s": 1, "burst": 1}})),
+    );
     env.clear_logs();
     let t = token("orders/read");
     let cases = [
         (Request::get("/orders"), "token_missing", 401),
-        (Request::get("/orders").bearer("garbage"), "token_malformed", 401),
-        (Request::new("POST", "/orders").bearer(&t), "scope_insufficient", 403),
+        (
+            Request::get("/orders").bearer("garbage"),
+            "token_malformed",
+            401,
+        ),
+        (
+            Request::new("POST", "/orders").bearer(&t),
+            "scope_insufficient",
+            403,
+        ),
     ];
     for (req, code, status) in cases {
         let r = vm.request(req).unwrap();
-        let Response::Forwarded(headers) = &r else { panic!("{code}: {r:?}") };
+        let Response::Forwarded(headers) = &r else {
+            panic!("{code}: {r:?}")
+        };
         assert!(
             !headers.iter().any(|(k, _)| k.starts_with("x-tokengate-")),
             "{code}: no claims forwarded for a denied request"
@@ -69,19 +108,27 @@ fn report_mode_decides_logs_and_counts_but_lets_everything_through() {
         assert_eq!(line["code"], code);
         assert_eq!(line["status"], status);
         assert_eq!(line["mode"], "report");
-        assert_eq!(env.metric(&format!("tokengate_denied_total.code.{code}")), 1);
+        vm.tick().unwrap();
+        assert_eq!(
+            env.metric(&format!("tokengate_denied_total.code.{code}")),
+            1
+        );
     }
     // Allowed requests are forwarded with claims as in enforce mode; the rate limit only reports.
     let r = vm.request(Request::get("/orders").bearer(&t)).unwrap();
     assert_eq!(r.header("x-tokengate-client-id").as_deref(), Some(CLIENT));
     let r = vm.request(Request::get("/orders").bearer(&t)).unwrap();
     assert!(matches!(r, Response::Forwarded(_)));
+    vm.tick().unwrap();
     assert_eq!(env.metric("tokengate_denied_total.code.rate_limited"), 1);
     assert_eq!(env.metric("tokengate_allowed_total"), 1);
 }
 
 fn bound_token(cert: &[u8], scope: &str) -> String {
-    key_a().sign(&claims(scope, json!({"cnf": {"x5t#S256": sha256_b64url(cert)}})))
+    key_a().sign(&claims(
+        scope,
+        json!({"cnf": {"x5t#S256": sha256_b64url(cert)}}),
+    ))
 }
 
 #[test]
@@ -94,27 +141,44 @@ fn mtls_binding_compares_cnf_with_the_peer_certificate() {
 
     let mut vm = start(&env, &config(json!({"mtls_binding": "when_present"})));
     let with = |req: Request, cert: &[u8]| req.peer_certificate_sha256(&sha256_hex(cert));
-    let r = vm.request(with(Request::get("/orders").bearer(&bound), cert_a)).unwrap();
+    let r = vm
+        .request(with(Request::get("/orders").bearer(&bound), cert_a))
+        .unwrap();
     assert!(matches!(r, Response::Forwarded(_)), "{r:?}");
-    let r = vm.request(with(Request::get("/orders").bearer(&bound), cert_b)).unwrap();
+    let r = vm
+        .request(with(Request::get("/orders").bearer(&bound), cert_b))
+        .unwrap();
     assert_denied(&r, 401, "binding_mismatch");
     let r = vm.request(Request::get("/orders").bearer(&bound)).unwrap();
     assert_denied(&r, 401, "binding_mismatch");
     let r = vm.request(Request::get("/orders").bearer(&plain)).unwrap();
-    assert!(matches!(r, Response::Forwarded(_)), "when_present: unbound tokens pass");
+    assert!(
+        matches!(r, Response::Forwarded(_)),
+        "when_present: unbound tokens pass"
+    );
     // A malformed digest property counts as no certificate.
     let r = vm
-        .request(Request::get("/orders").bearer(&bound).peer_certificate_sha256("zz"))
+        .request(
+            Request::get("/orders")
+                .bearer(&bound)
+                .peer_certificate_sha256("zz"),
+        )
         .unwrap();
     assert_denied(&r, 401, "binding_mismatch");
 
     let mut vm = start(&env, &config(json!({"mtls_binding": "required"})));
-    let r = vm.request(with(Request::get("/orders").bearer(&plain), cert_a)).unwrap();
+    let r = vm
+        .request(with(Request::get("/orders").bearer(&plain), cert_a))
+        .unwrap();
     assert_denied(&r, 401, "binding_mismatch");
-    let r = vm.request(with(Request::get("/orders").bearer(&bound), cert_a)).unwrap();
+    let r = vm
+        .request(with(Request::get("/orders").bearer(&bound), cert_a))
+        .unwrap();
     assert!(matches!(r, Response::Forwarded(_)));
 
     let mut vm = start(&env, &config(json!({"mtls_binding": "off"})));
-    let r = vm.request(with(Request::get("/orders").bearer(&bound), cert_b)).unwrap();
+    let r = vm
+        .request(with(Request::get("/orders").bearer(&bound), cert_b))
+        .unwrap();
     assert!(matches!(r, Response::Forwarded(_)), "off: cnf ignored");
 }

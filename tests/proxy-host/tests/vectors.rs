@@ -42,7 +42,9 @@ fn every_vector_gets_the_same_verdict_and_code_through_the_filter() {
     let mut failures = Vec::new();
     for file in &files {
         let doc: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        let Some(cases) = doc["cases"].as_array() else { continue };
+        let Some(cases) = doc["cases"].as_array() else {
+            continue;
+        };
         for case in cases {
             total += 1;
             let name = format!(
@@ -93,6 +95,14 @@ fn every_vector_gets_the_same_verdict_and_code_through_the_filter() {
         }
     }
     assert!(total > 0, "no vectors found");
-    println!("{total} vectors replayed through the filter, {} failed", failures.len());
-    assert!(failures.is_empty(), "{} of {total} vectors differ:\n{}", failures.len(), failures.join("\n"));
+    println!(
+        "{total} vectors replayed through the filter, {} failed",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {total} vectors differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

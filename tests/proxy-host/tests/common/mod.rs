@@ -147,7 +147,10 @@ pub fn start(env: &Env, config: &str) -> Vm {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn sha256_b64url(bytes: &[u8]) -> String {

@@ -1,0 +1,69 @@
+//! Per-verification cost of the built filter inside the wasmtime host: a cache miss (RS256
+//! signature + policy) and a verified-token cache hit, each net of the host's own per-request
+//! cost (measured on an anonymous route that runs the same ABI calls without verification).
+//!
+//! cargo run --release -p tokengate-proxy-host --example verify_cost
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use serde_json::json;
+use tokengate_proxy_host::{Env, Request, Response};
+
+fn per_request_us(mut f: impl FnMut(usize), n: usize) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        f(i);
+    }
+    start.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
+fn main() {
+    let env = Env::at(NOW);
+    let cfg =
+        config(json!({"audit_log": false, "token_cache": {"capacity": 4096, "max_ttl_s": 600}}));
+    let mut vm = start(&env, &cfg);
+    let misses = 400;
+    let tokens: Vec<String> = (0..misses)
+        .map(|i| key_a().sign(&claims("orders/read", json!({"jti": format!("bench-{i}")}))))
+        .collect();
+    let hit = token("orders/read");
+    let ok = |r: Response| assert!(matches!(r, Response::Forwarded(_)), "{r:?}");
+    // Warm up the JIT'd code paths.
+    for _ in 0..200 {
+        ok(vm.request(Request::get("/health")).unwrap());
+        ok(vm.request(Request::get("/orders").bearer(&hit)).unwrap());
+    }
+    // Same headers (the token too) on an anonymous route: everything but the verification.
+    let base = per_request_us(
+        |_| ok(vm.request(Request::get("/health").bearer(&hit)).unwrap()),
+        5000,
+    );
+    let hit_us = per_request_us(
+        |_| ok(vm.request(Request::get("/orders").bearer(&hit)).unwrap()),
+        5000,
+    );
+    let miss_us = per_request_us(
+        |i| {
+            ok(vm
+                .request(Request::get("/orders").bearer(&tokens[i]))
+                .unwrap())
+        },
+        misses,
+    );
+    println!("filter: {}", filter().path().display());
+    println!("| wasmtime host, per request | total µs | net of host overhead µs |");
+    println!("| --- | ---: | ---: |");
+    println!("| anonymous route, same headers (host + ABI baseline) | {base:.1} | – |");
+    println!(
+        "| token, verified-token cache hit | {hit_us:.1} | {:.1} |",
+        hit_us - base
+    );
+    println!(
+        "| token, cache miss (RS256 verify) | {miss_us:.1} | {:.1} |",
+        miss_us - base
+    );
+}
