@@ -25,6 +25,8 @@
 )]
 
 mod engine;
+#[cfg(any(target_arch = "wasm32", test))]
+mod memcmp;
 
 pub use engine::{
     Engine, Meta, Status, FLAG_AUDIT, FLAG_PURE, META_LEN, OUTCOME_INVALID, OUTCOME_PURE,
