@@ -41,6 +41,8 @@ const plugin = {
   realm: "tokengate-demo",
   rate_limit: policy.rate_limit,
   revocation: { jti: [], client_ids: policy.revoked_client_ids, issued_before: {} },
+  // The origin gets the claims it needs as headers, never the token (as from the worker).
+  strip_authorization: true,
 };
 
 const cluster = (name, url) => ({

@@ -47,7 +47,9 @@ cleanup() {
   done
   for pg in "${GROUPS_STARTED[@]}"; do kill -KILL -- "-$pg" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [ "$status" -ne 0 ] && [ "${KEEP_LOGS:-0}" = 0 ]; then
+  if [ -n "$INTERRUPTED" ]; then
+    say "stopped everything it started"
+  elif [ "$status" -ne 0 ] && [ "${KEEP_LOGS:-0}" = 0 ]; then
     # On failure, show the end of each log before it goes.
     for f in "$WORK"/*.log; do
       [ -s "$f" ] || continue
@@ -58,9 +60,10 @@ cleanup() {
   if [ "${KEEP_LOGS:-0}" = 1 ]; then echo "[demo] logs kept in $WORK" >&2; else rm -rf "$WORK"; fi
   exit "$status"
 }
+INTERRUPTED=""
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'INTERRUPTED=1; exit 130' INT
+trap 'INTERRUPTED=1; exit 143' TERM
 
 # start NAME CMD...: runs CMD in a new session (so its whole process group can be stopped),
 # stdout+stderr to $WORK/NAME.log.
