@@ -189,7 +189,8 @@ export interface TokenVerifier {
   verifySync(token: string | null | undefined, options?: VerifyOptions): Claims;
   /** Fetch every remote issuer's JWKS now. Rejects with TokenError jwks_unavailable. */
   hydrate(): Promise<void>;
-  /** Install a JWKS (for `issuer`, required when several are configured). */
+  /** Install a JWKS as if just fetched, for `issuer` (an issuer or a Cognito user pool id;
+   * required when several issuers are configured). Throws TypeError for an unusable JWKS. */
   cacheJwks(jwks: Jwks | string, issuer?: string): void;
   revoke(what: RevokeRequest): void;
   /** Replace every revocation at once. */

@@ -491,12 +491,16 @@ export function createApi(rt) {
       }
     }
 
-    /** Install a JWKS for an issuer (the only one when there is one) as if just fetched. */
+    /** Install a JWKS for an issuer or Cognito pool id (optional with one issuer), as if fetched now. */
     cacheJwks(jwks, issuer) {
       const doc = parseJwks(jwks, "cacheJwks(jwks)");
       let index = 0;
       if (issuer !== undefined) {
+        // An issuer, or (as aws-jwt-verify takes it) a Cognito user pool id.
         index = this.#providers.findIndex((p) => p.issuers.includes(issuer));
+        if (index < 0 && typeof issuer === "string" && /^[\w-]+_\w+$/.test(issuer)) {
+          index = this.#providers.findIndex((p) => p.issuers.some((i) => i.endsWith(`/${issuer}`)));
+        }
         if (index < 0) throw configError(`cacheJwks: ${JSON.stringify(issuer)} is not a configured issuer`);
       } else if (this.#providers.length > 1) {
         throw configError("cacheJwks: several issuers are configured; pass the issuer");

@@ -255,7 +255,7 @@ test("several Cognito pools in one verifier; both issuer forms; cacheJwks needs 
   assert.throws(() => v.cacheJwks(f.jwks()), /pass the issuer/);
   assert.throws(() => v.cacheJwks(f.jwks(), "https://nope"), /not a configured issuer/);
   assert.throws(() => v.cacheJwks({ keys: [] }, otherIss), /no usable/);
-  v.cacheJwks(f.jwks("rsa-a", "rsa-b"), otherIss);
+  v.cacheJwks(f.jwks("rsa-a", "rsa-b"), other); // a pool id works too, as in aws-jwt-verify
   assert.equal(v.verifySync(f.signToken(f.cognitoClaims({ iss: otherIss, client_id: "otherclient" }), { key: "rsa-a" })).iss, otherIss);
 });
 

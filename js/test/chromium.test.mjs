@@ -16,7 +16,7 @@ const PKG = fileURLToPath(new URL("..", import.meta.url));
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const TYPES = { ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm", ".html": "text/html", ".json": "application/json" };
 const manifest = JSON.parse(readFileSync(join(PKG, "package.json"), "utf8"));
-const entry = manifest.exports["."].browser; // "./src/browser.mjs"
+const entry = manifest.exports["."].browser.default; // "./src/browser.mjs"
 
 let site, context, profile;
 const fixture = {

@@ -42,6 +42,8 @@ test("the tarball holds the entries, the types and the optimised wasm, and no te
     "README.md",
     "index.d.ts",
     "dist/node.cjs",
+    "dist/index.d.cts",
+    "examples/worker/worker.mjs",
     "dist/wasm/tokengate_wasm.js",
     "dist/wasm/tokengate_wasm_bg.wasm",
     "src/node.mjs",
@@ -103,14 +105,15 @@ for (const style of ["esm", "cjs"]) {
   });
 }
 
-test("index.d.ts type-checks a consumer of the installed package (tsc --noEmit)", () => {
+test("the types check an ESM and a CommonJS consumer of the installed package (tsc --noEmit)", () => {
   const app = join(scratch, "app");
-  copyFileSync(fileURLToPath(new URL("./types/consumer.ts", import.meta.url)), join(app, "consumer.ts"));
+  copyFileSync(fileURLToPath(new URL("./types/consumer.ts", import.meta.url)), join(app, "consumer.mts"));
+  copyFileSync(fileURLToPath(new URL("./types/consumer.ts", import.meta.url)), join(app, "consumer.cts"));
   writeFileSync(
     join(app, "tsconfig.json"),
     JSON.stringify({
       compilerOptions: { strict: true, noEmit: true, module: "nodenext", moduleResolution: "nodenext", target: "es2022", lib: ["es2022"], types: [] },
-      files: ["consumer.ts"],
+      files: ["consumer.mts", "consumer.cts"],
     }),
   );
   const tsc = join(PKG, "node_modules/.bin/tsc");
