@@ -625,7 +625,7 @@ export function createApi(rt) {
     }
 
     #scopesId(scope) {
-      const key = typeof scope === "string" ? scope : JSON.stringify(scope);
+      const key = typeof scope === "string" ? `s${scope}` : `j${JSON.stringify(scope)}`;
       let id = this.#scopeIds.get(key);
       if (id === undefined) {
         const req = scopeRequirement(scope, "options.scope");

@@ -156,6 +156,22 @@ test("scope_insufficient is a 403 whose challenge lists the verifier's and the r
   assert.equal(bad.claims, null, "no claims without a valid signature");
 });
 
+test("many distinct route scopes (beyond the registry size) keep their meaning", () => {
+  const v = cognito();
+  const token = f.signToken(f.cognitoClaims({ scope: "orders/read s1050" }));
+  for (let i = 0; i < 1100; i++) {
+    const want = `s${i}`;
+    let code = "accept";
+    try {
+      v.verifySync(token, { scope: [want] });
+    } catch (e) {
+      code = e.code;
+    }
+    assert.equal(code, i === 1050 ? "accept" : "scope_insufficient", want);
+  }
+  assert.equal(tokenError(() => v.verifySync(token, { scope: '["s1050"]' })).code, "scope_insufficient");
+});
+
 test("options.now and other per-request options are checked", () => {
   const v = cognito();
   const token = f.signToken(f.cognitoClaims());

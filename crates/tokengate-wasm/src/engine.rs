@@ -119,7 +119,8 @@ pub struct Engine {
     meta: Vec<u32>,
     pending: Vec<(u32, Pending)>,
     next_pending: u32,
-    scopes: Vec<Scopes>,
+    scopes: HashMap<u32, Scopes>,
+    next_scopes_id: u32,
     claims_ids: ClaimsIds,
     last_refresh_error: String,
 }
@@ -197,7 +198,8 @@ impl Engine {
             meta: vec![0; META_LEN],
             pending: Vec::new(),
             next_pending: 0,
-            scopes: Vec::new(),
+            scopes: HashMap::new(),
+            next_scopes_id: 0,
             claims_ids: ClaimsIds::default(),
             last_refresh_error: String::new(),
         })
@@ -522,7 +524,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Register route scopes; their id for [`Engine::verify`].
+    /// Register route scopes; their id for [`Engine::verify`]. Ids are never reused, so a
+    /// verification still pending when the set is cleared fails closed instead of meeting
+    /// another route's scopes.
     ///
     /// # Errors
     /// A malformed requirement, or too many registered.
@@ -532,11 +536,15 @@ impl Engine {
         if self.scopes.len() >= MAX_SCOPES {
             return Err("scope: too many distinct route scope sets".into());
         }
-        self.scopes.push(scopes);
-        Ok(self.scopes.len() as u32)
+        self.next_scopes_id = self
+            .next_scopes_id
+            .checked_add(1)
+            .ok_or("scope: route scope ids exhausted")?;
+        self.scopes.insert(self.next_scopes_id, scopes);
+        Ok(self.next_scopes_id)
     }
 
-    /// Forget the registered route scopes.
+    /// Forget the registered route scopes (their ids stay retired).
     pub fn clear_scopes(&mut self) {
         self.scopes.clear();
     }
@@ -738,13 +746,13 @@ fn split_input(
     Some((token, thumbprint, route))
 }
 
-fn route_scopes(scopes: &[Scopes], id: u32) -> Result<Option<&Scopes>, Error> {
+fn route_scopes(scopes: &HashMap<u32, Scopes>, id: u32) -> Result<Option<&Scopes>, Error> {
     if id == 0 {
         return Ok(None);
     }
     // An unknown id must not drop the route's requirement: fail closed.
     scopes
-        .get(id as usize - 1)
+        .get(&id)
         .map(Some)
         .ok_or_else(|| Error::new(ErrorCode::ScopeInsufficient, "unknown route scopes"))
 }
@@ -969,6 +977,20 @@ mod tests {
         e.input_mut()[..3].copy_from_slice(b"a.b");
         assert_eq!(e.verify(3, u32::MAX, u32::MAX, 0.0, 42, 0), Status::Error);
         assert_eq!(error_doc(&e)["code"], "scope_insufficient");
+    }
+
+    #[test]
+    fn cleared_route_scope_ids_are_retired_and_fail_closed() {
+        let mut e = engine(json!({}));
+        let a = e.register_scopes("{\"all\": [\"a\"]}").unwrap();
+        e.clear_scopes();
+        let b = e.register_scopes("{\"all\": [\"b\"]}").unwrap();
+        assert_ne!(a, b);
+        e.input(3);
+        e.input_mut()[..3].copy_from_slice(b"a.b");
+        assert_eq!(e.verify(3, u32::MAX, u32::MAX, 0.0, a, 0), Status::Error);
+        assert_eq!(error_doc(&e)["code"], "scope_insufficient");
+        assert!(e.register_scopes("{\"all\": \"a\"}").is_err());
     }
 
     #[test]
