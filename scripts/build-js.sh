@@ -35,11 +35,15 @@ cargo build --quiet --release --target wasm32-unknown-unknown -p tokengate-wasm 
   --config "profile.release.package.base64.opt-level=3" \
   --config "profile.release.package.serde_json.opt-level=3"
 
+# Wherever cargo puts its output (CARGO_TARGET_DIR, .cargo/config): ask it.
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 say "wasm-bindgen $want --target web"
 wasm-bindgen --target web --out-dir "$tmp" --out-name tokengate_wasm \
-  "$ROOT/target/wasm32-unknown-unknown/release/tokengate_wasm.wasm"
+  "$TARGET_DIR/wasm32-unknown-unknown/release/tokengate_wasm.wasm"
 
 say "wasm-opt -Oz (binaryen $("$WASM_OPT" --version | awk '{print $3}'))"
 # The feature set rustc's wasm32-unknown-unknown target emits by default; wasm-opt must keep it.
