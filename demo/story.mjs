@@ -74,7 +74,9 @@ async function send(base, method, path, token) {
       ? `origin saw client_id=${f["x-tokengate-client-id"]} scope="${f["x-tokengate-scope"] ?? ""}"`
       : "origin answered";
   } else if (challenge) {
-    detail = `WWW-Authenticate: ${challenge}`;
+    // The realm is the same on every line; the error and scope parameters are the news.
+    const params = challenge.replace(/^Bearer\s+/, "").replace(/realm="[^"]*"(,\s*)?/, "");
+    detail = `WWW-Authenticate: Bearer ${params || "(realm only)"}`;
   } else if (res.headers.get("retry-after")) {
     detail = `Retry-After: ${res.headers.get("retry-after")}`;
   }

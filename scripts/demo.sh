@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job in one command: machines get OAuth2 client-credentials tokens from a local
 # Cognito-compatible issuer, and the edges that run tokengate — real Envoy with the proxy-wasm
-# filter, and the sample Cloudflare worker in real workerd — let through only what their scopes
-# allow. Starts everything on 127.0.0.1 (free ports), plays the story in demo/story.mjs, prints
-# each request with both edges' verdicts, and stops everything it started.
+# filter, and a Cloudflare worker (demo/worker: the sample worker plus revocation and a rate
+# limit) in real workerd — let through only what their scopes allow. Starts everything on
+# 127.0.0.1 (free ports), plays the story in demo/story.mjs, prints each request with both
+# edges' verdicts, and stops everything it started.
 #
 #   scripts/demo.sh            the story, then stop (exit 0 only if every verdict matched)
 #   scripts/demo.sh --quick    the same story with minimal output (scripts/test-demo.sh)
@@ -17,7 +18,7 @@ for a in "$@"; do
   case "$a" in
     --quick) MODE=quick ;;
     --serve) MODE=serve ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $a (try --help)" >&2; exit 2 ;;
   esac
 done
