@@ -14,11 +14,15 @@ cargo build --release --target wasm32-wasip1 -p tokengate-proxy
 if [ -x "$WASM_OPT" ]; then
   # Features come from the module's target_features section (what rustc emitted), so wasm-opt
   # introduces nothing Envoy's V8 would not already have to run.
-  "$WASM_OPT" -Oz --strip-debug --strip-producers "$RAW" -o "$OUT.tmp"
-  mv "$OUT.tmp" "$OUT"
+  # A private temporary file: several builds may run at once in one tree (tests, demo, bench).
+  TMP=$(mktemp --suffix=.wasm target/tokengate_proxy.XXXXXX)
+  "$WASM_OPT" -Oz --strip-debug --strip-producers "$RAW" -o "$TMP"
+  mv "$TMP" "$OUT"
 else
   echo "[build-proxy] warning: $WASM_OPT not found (run scripts/setup.sh to install npm binaryen);" \
        "copying the unoptimised module to $OUT" >&2
-  cp "$RAW" "$OUT"
+  TMP=$(mktemp --suffix=.wasm target/tokengate_proxy.XXXXXX)
+  cp "$RAW" "$TMP"
+  mv "$TMP" "$OUT"
 fi
 printf '[build-proxy] %s: %s bytes (unoptimised %s)\n' "$OUT" "$(stat -c %s "$OUT")" "$(stat -c %s "$RAW")"

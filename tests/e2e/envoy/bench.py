@@ -50,14 +50,16 @@ def jwt_authn(jwks_port: int) -> dict:
     }
 
 
-def tokengate() -> dict:
+def tokengate(anonymous: bool = False) -> dict:
+    rule = {"match": {"prefix": "/"}, "allow": "anonymous"} if anonymous else \
+        {"match": {"prefix": "/"}, "scopes": {"all": ["orders/read"]}}
     return h.wasm_filter({
         "providers": [{"issuer": h.ISS, "jwks": {"cluster": "jwks", "path": h.POOL_PATH},
                        "client_ids": [f"bench-{i}" for i in range(16)], "algorithms": ["RS256"]}],
-        "rules": [{"match": {"prefix": "/"}, "scopes": {"all": ["orders/read"]}}],
+        "rules": [rule],
         "forward": {"client_id": "x-tokengate-client-id"},
         "audit_log": False,
-    }, vm_id="tokengate-bench")
+    }, vm_id="tokengate-bench-anon" if anonymous else "tokengate-bench")
 
 
 def wrk(port: int, seconds: int, script: Path = None, conns: int = 16) -> dict:
@@ -103,11 +105,12 @@ def main():
     warm_lua, miss_lua = work / "warm.lua", work / "miss.lua"
     warm_lua.write_text(LUA % warm_file)
     miss_lua.write_text(LUA % miss_file)
-    ports = {k: h.free_port() for k in ["admin", "none", "jwt", "tg"]}
+    ports = {k: h.free_port() for k in ["admin", "none", "jwt", "tg", "tg0"]}
     ok = {"direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
     listeners = [h.listener("none", ports["none"], [], ok),
                  h.listener("jwt", ports["jwt"], [jwt_authn(jwks.port)], ok),
-                 h.listener("tg", ports["tg"], [tokengate()], ok)]
+                 h.listener("tg", ports["tg"], [tokengate()], ok),
+                 h.listener("tg0", ports["tg0"], [tokengate(anonymous=True)], ok)]
     envoy = h.Envoy(work, h.bootstrap(ports["admin"], listeners, [h.cluster("jwks", jwks.port)]),
                     ports["admin"], concurrency=1, name="envoy-bench")
     rows = []
@@ -126,6 +129,7 @@ def main():
         runs = [("(a) no auth filter", "none", None),
                 ("(b) jwt_authn, warm (16 tokens)", "jwt", warm_lua),
                 ("(c) tokengate, warm (16 tokens)", "tg", warm_lua),
+                ("(c0) tokengate, anonymous route (fixed filter cost)", "tg0", warm_lua),
                 ("(b) jwt_authn, cache miss (unique tokens)", "jwt", miss_lua),
                 ("(c) tokengate, cache miss (unique tokens)", "tg", miss_lua)]
         best = {}
@@ -147,7 +151,8 @@ def main():
         envoy.stop()
         jwks.close()
         shutil.rmtree(work, ignore_errors=True)
-    by = {r["name"][:3] + ("w" if "warm" in r["name"] else "m" if "miss" in r["name"] else ""): r for r in rows}
+    by = {r["name"][:3] + ("w" if "warm" in r["name"] else "m" if "miss" in r["name"] else ""): r
+          for r in rows if not r["name"].startswith("(c0)")}
     lines = [f"Envoy 1.40 (--concurrency 1), wrk -t1 -c16 -d{a.seconds}s on loopback, direct_response route, "
              f"RS256 2048-bit, best of {a.rounds} interleaved rounds (miss: 1 round); {time.strftime('%Y-%m-%d')}", "",
              "| setup | req/s | avg ms | p50 ms | p99 ms | non-2xx |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
