@@ -342,8 +342,9 @@ export function createApi(rt) {
   const memory = rt.memory;
   let U8 = new Uint8Array(memory.buffer);
   let U32 = new Uint32Array(memory.buffer);
+  // Growing a (non-shared) wasm memory detaches its old buffer: a zero length means "stale".
   function views() {
-    if (U8.byteLength === 0 || U8.buffer !== memory.buffer) {
+    if (U8.byteLength === 0) {
       U8 = new Uint8Array(memory.buffer);
       U32 = new Uint32Array(memory.buffer);
     }
@@ -355,6 +356,8 @@ export function createApi(rt) {
     #inPtr = 0;
     #inCap = 0;
     #inView = null;
+    #inToken = null;
+    #inTokenLen = 0;
     #maxChars;
     #providers;
     #keyTables;
@@ -592,10 +595,14 @@ export function createApi(rt) {
       if (token.length > this.#maxChars) token = token.slice(0, this.#maxChars + 1);
       let len;
       if (tp === undefined && route === undefined) {
+        // The same token as last time (a client reusing its token) is already in the buffer.
+        if (token === this.#inToken) return core.verify(this.#inTokenLen, NONE, NONE, now, scopesId, flags);
         if (token.length * 3 > this.#inCap) this.#grow(token.length * 3);
         let view = this.#inView;
         if (view.byteLength === 0) view = this.#refreshInput();
         len = encoder.encodeInto(token, view).written;
+        this.#inToken = token;
+        this.#inTokenLen = len;
         return core.verify(len, NONE, NONE, now, scopesId, flags);
       }
       len = this.#write(token, 0);
@@ -605,6 +612,7 @@ export function createApi(rt) {
     }
 
     #write(s, at) {
+      this.#inToken = null;
       const need = at + s.length * 3;
       if (need > this.#inCap) this.#grow(need);
       let view = this.#inView;
@@ -613,6 +621,7 @@ export function createApi(rt) {
     }
 
     #grow(cap) {
+      this.#inToken = null;
       this.#inCap = Math.max(cap, this.#inCap * 2);
       this.#inPtr = this.#core.input(this.#inCap);
       this.#refreshInput();
@@ -788,8 +797,10 @@ export function createApi(rt) {
       views();
       const ptr = U32[m + 2];
       const claims = deepFreeze(JSON.parse(decoder.decode(U8.subarray(ptr, ptr + U32[m + 3]))));
-      if (this.#claims.size >= MAX_CLAIMS_CACHED) this.#claims.clear();
-      this.#claims.set(id, claims);
+      if (id !== 0) {
+        if (this.#claims.size >= MAX_CLAIMS_CACHED) this.#claims.clear();
+        this.#claims.set(id, claims);
+      }
       return claims;
     }
 

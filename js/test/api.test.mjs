@@ -156,6 +156,34 @@ test("scope_insufficient is a 403 whose challenge lists the verifier's and the r
   assert.equal(bad.claims, null, "no claims without a valid signature");
 });
 
+test("the reused input buffer never mixes up tokens, per-request strings or sizes", () => {
+  const v = cognito({ cache: false });
+  const a = f.signToken(f.cognitoClaims({ jti: "a" }));
+  const b = f.signToken(f.cognitoClaims({ jti: "b", pad: "x".repeat(5000) }));
+  const sequence = [
+    [a, undefined, "a"],
+    [a.slice(), undefined, "a"], // equal content, another string
+    [b, { route: "/r" }, "b"],
+    [a, undefined, "a"],
+    [b, undefined, "b"],
+    [a.slice(0, -10) + (a.at(-10) === "A" ? "B" : "A") + a.slice(-9), undefined, "signature_invalid"],
+    [a, { certThumbprint: "x" }, "a"],
+    [undefined, { route: "/health" }, "token_missing"],
+    [a, undefined, "a"],
+    ["x".repeat(20000), undefined, "token_too_large"],
+    [a, undefined, "a"],
+  ];
+  for (const [token, options, want] of sequence) {
+    let got;
+    try {
+      got = v.verifySync(token, options).jti;
+    } catch (e) {
+      got = e.code;
+    }
+    assert.equal(got, want);
+  }
+});
+
 test("many distinct route scopes (beyond the registry size) keep their meaning", () => {
   const v = cognito();
   const token = f.signToken(f.cognitoClaims({ scope: "orders/read s1050" }));

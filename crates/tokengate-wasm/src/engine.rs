@@ -23,8 +23,9 @@ pub const META_LEN: usize = 16;
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[repr(u32)]
 pub enum Status {
-    /// Accepted: `meta[1]` claims id, `meta[2..4]` claims JSON (ptr, len; len 0 when JS has
-    /// seen this id before), `meta[4]` provider, `meta[5]` 1 when the token cache answered.
+    /// Accepted: `meta[1]` claims id (0: not retained), `meta[2..4]` claims JSON (ptr, len;
+    /// len 0 when JS has seen this id before), `meta[4]` provider, `meta[5]` 1 when the token
+    /// cache answered.
     Accept = 0,
     /// The host must check a signature: `meta[1]` pending id, `[2]` provider, `[3]` key index
     /// (position of the kid in [`Engine::kids`]), `[4]` alg (0 RS256, 1 ES256), `[5]` signing
@@ -639,7 +640,14 @@ impl Engine {
         let status =
             match result {
                 Ok(v) => {
-                    let (id, new) = self.claims_ids.id_for(&v.claims);
+                    // Claims the token cache holds (a second reference) get an id so JS keeps
+                    // one object for them; others (cache disabled or full) get id 0 and are
+                    // not retained on either side.
+                    let (id, new) = if Arc::strong_count(&v.claims) > 1 {
+                        self.claims_ids.id_for(&v.claims)
+                    } else {
+                        (0, true)
+                    };
                     if new {
                         self.out = payload.unwrap_or_else(|| claims_bytes(&v.claims));
                     }
@@ -991,6 +999,17 @@ mod tests {
         assert_eq!(e.verify(3, u32::MAX, u32::MAX, 0.0, a, 0), Status::Error);
         assert_eq!(error_doc(&e)["code"], "scope_insufficient");
         assert!(e.register_scopes("{\"all\": \"a\"}").is_err());
+    }
+
+    #[test]
+    fn claims_ids_are_stable_per_claims_object() {
+        let mut ids = ClaimsIds::default();
+        let claims = Arc::new(Claims::new(Map::new()));
+        let held = claims.clone();
+        assert_eq!(ids.id_for(&claims), (1, true));
+        assert_eq!(ids.id_for(&held), (1, false));
+        let other = Arc::new(Claims::new(Map::new()));
+        assert_eq!(ids.id_for(&other), (2, true));
     }
 
     #[test]
