@@ -1,19 +1,4 @@
-//! wasm-bindgen bindings of the tokengate core for JS hosts (the npm package `tokengate`).
-//!
-//! The core decides every verdict; this crate only moves bytes. Its shape follows what makes the
-//! JS side cheap:
-//!
-//! - The token is written by JS into a reused buffer in wasm memory (`TextEncoder.encodeInto`)
-//!   and passed by length: no per-call string glue.
-//! - Results are reported through a small `u32` array (`meta`) plus an output buffer that JS
-//!   reads in place. Claims of an accepted token carry an id; their JSON is only produced the
-//!   first time JS sees that id, so a verified-token cache hit moves a handful of integers.
-//! - The signature step can run in the host: [`Core::verify`] stops after steps 1–7 and hands
-//!   out the signing input, the signature and which key to use; [`Core::finish`] runs steps
-//!   8–17 with the host's answer. The pure-Rust backend of the core is the fallback.
-//!
-//! Everything except the `#[wasm_bindgen]` wrapper lives in [`Engine`], which is plain Rust and
-//! unit-tested natively.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(
     not(test),
     deny(
@@ -35,7 +20,7 @@ pub use engine::{
 
 use wasm_bindgen::prelude::*;
 
-/// One verifier, built from a JSON configuration (see `js/src/core.mjs` for the format).
+/// One verifier, built from a JSON configuration (format in the crate documentation).
 #[wasm_bindgen]
 pub struct Core {
     engine: Engine,
