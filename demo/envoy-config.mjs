@@ -32,6 +32,7 @@ const plugin = {
       token_use: policy.token_use,
       client_ids: policy.client_ids,
       algorithms: ["RS256"],
+      leeway_s: policy.leeway_s,
     },
   ],
   rules: policy.rules,

@@ -46,6 +46,7 @@ const bindings = [
   text("JWKS_URI", arg("jwks")),
   text("ORIGIN", arg("origin")),
   text("REALM", "tokengate-demo"),
+  text("LEEWAY_S", policy.leeway_s),
   text("REVOKED_CLIENT_IDS", policy.revoked_client_ids.join(",")),
   text("RATE_PER_S", policy.rate_limit.per_client_per_s),
   text("RATE_BURST", policy.rate_limit.burst),

@@ -1,6 +1,7 @@
 // The demo's Cloudflare Worker: the sample worker (js/examples/worker/worker.mjs) plus the two
 // parts of the demo's edge policy (demo/policy.json) that the sample does not take from its
 // environment, so that it can be asked exactly what Envoy is asked:
+//   LEEWAY_S             clock leeway for exp/nbf/iat (the package's `leewaySeconds` option)
 //   REVOKED_CLIENT_IDS   revoked client ids (the package's `revocation` option) → token_revoked
 //   RATE_PER_S, RATE_BURST  a per-client token bucket after verification → 429 rate_limited
 //     (in this isolate; on Cloudflare a rate-limiting binding or rule would do this)
@@ -37,6 +38,7 @@ export default {
       tokenUse: "access",
       clientId: list(env.CLIENT_IDS),
       jwksUri: env.JWKS_URI || undefined, // default: the pool's Cognito JWKS URL
+      leewaySeconds: Number(env.LEEWAY_S || 0),
       realm: env.REALM || "orders",
       revocation: { clientIds: list(env.REVOKED_CLIENT_IDS) },
     });
