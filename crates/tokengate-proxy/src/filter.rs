@@ -419,7 +419,7 @@ impl Root {
 
     /// Decide again for every paused request; apply what is final.
     fn retry_waiting(&self, now_ms: u64) {
-        let now = now_ms / 1000;
+        let now = decision_time_s(now_ms);
         let effects: Vec<(u32, Effect)> = {
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else { return };
@@ -486,7 +486,7 @@ impl HttpContext for Http {
             let Some(w) = st.as_mut() else {
                 return Action::Pause;
             };
-            match w.gate.decide(&facts, now_ms / 1000) {
+            match w.gate.decide(&facts, decision_time_s(now_ms)) {
                 Outcome::Wait(fallback) => {
                     if w.waiting.len() < w.gate.config().wait.max_requests {
                         let deadline_ms = now_ms.saturating_add(w.gate.config().wait.timeout_ms);
@@ -815,6 +815,14 @@ fn next_vm_id() -> u64 {
         }
     }
     now_ms()
+}
+
+/// The time a request is judged at, in whole seconds. The VM clock is refreshed only on each
+/// tick, so it may lag by up to one tick: rounding up keeps a token issued this very second
+/// (`iat` = the issuer's current second) from looking issued in the future, at the price of
+/// judging `exp` at most one second early — the safe direction.
+fn decision_time_s(clock_ms: u64) -> u64 {
+    clock_ms.div_ceil(1000)
 }
 
 fn now_ms() -> u64 {

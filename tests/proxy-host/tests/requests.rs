@@ -465,3 +465,33 @@ fn bad_configurations_are_refused_with_one_line_naming_the_field() {
         }
     }
 }
+
+#[test]
+fn a_token_issued_this_second_passes_while_the_vm_clock_lags_by_part_of_a_tick() {
+    // The filter refreshes its clock on the tick, so at 05.950 real time it may still read
+    // 04.950: a token with iat = 05 must not look issued in the future with zero leeway.
+    let env = Env::at(NOW);
+    let mut vm = start(
+        &env,
+        &config(json!({"providers": [{
+            "issuer": ISS,
+            "jwks": {"keys": jwks(&[key_a()])["keys"]},
+            "client_ids": [CLIENT], "algorithms": ["RS256"], "leeway_s": 0
+        }]})),
+    );
+    env.set_time(NOW - 1);
+    env.advance_ms(950);
+    vm.tick().unwrap();
+    let fresh = key_a().sign(&claims("orders/read", json!({"iat": NOW, "jti": "fresh"})));
+    let r = vm.request(Request::get("/orders").bearer(&fresh)).unwrap();
+    assert!(matches!(r, Response::Forwarded(_)), "{r:?}");
+    // The same rounding never lets a token through a whole second after exp.
+    let expiring = key_a().sign(&claims(
+        "orders/read",
+        json!({"exp": NOW, "jti": "expiring"}),
+    ));
+    let r = vm
+        .request(Request::get("/orders").bearer(&expiring))
+        .unwrap();
+    assert_denied(&r, 401, "token_expired");
+}
