@@ -412,17 +412,7 @@ async fn rotate(
     headers: HeaderMap,
 ) -> Response {
     if !admin_authorized(&issuer, &headers) {
-        let mut response = (
-            StatusCode::UNAUTHORIZED,
-            [(CONTENT_TYPE, JSON)],
-            json!({ "error": "unauthorized" }).to_string(),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"tokengate-issuer admin\""),
-        );
-        return response;
+        return admin_denied();
     }
     let rotation = match immediate_flag(uri.query()) {
         Ok(true) => Rotation::Immediate,
@@ -467,17 +457,7 @@ async fn mint(
     body: axum::body::Bytes,
 ) -> Response {
     if !admin_authorized(&issuer, &headers) {
-        let mut response = (
-            StatusCode::UNAUTHORIZED,
-            [(CONTENT_TYPE, JSON)],
-            json!({ "error": "unauthorized" }).to_string(),
-        )
-            .into_response();
-        response.headers_mut().insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"tokengate-issuer admin\""),
-        );
-        return response;
+        return admin_denied();
     }
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -510,6 +490,20 @@ async fn mint(
             .into_response(),
         Err(error) => server_error(&error.to_string()),
     }
+}
+
+fn admin_denied() -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        [(CONTENT_TYPE, JSON)],
+        json!({ "error": "unauthorized" }).to_string(),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tokengate-issuer admin\""),
+    );
+    response
 }
 
 fn admin_authorized(issuer: &Issuer, headers: &HeaderMap) -> bool {
