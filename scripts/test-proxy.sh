@@ -6,8 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/build-proxy.sh
-cargo test -p tokengate-proxy
-TOKENGATE_PROXY_WASM="$PWD/target/tokengate_proxy.opt.wasm" cargo test -p tokengate-proxy-host
+# scripts/test.sh has already run these in its workspace-wide `cargo test` (on the artifact
+# built just before); running them again per package would rebuild wasmtime with other features.
+if [ "${TOKENGATE_WORKSPACE_TESTED:-}" != 1 ]; then
+  cargo test -p tokengate-proxy
+  TOKENGATE_PROXY_WASM="$PWD/target/tokengate_proxy.opt.wasm" cargo test -p tokengate-proxy-host
+fi
 
 if [ "${TOKENGATE_SKIP_ENVOY:-}" = 1 ]; then
   echo "[test-proxy] Envoy e2e skipped (TOKENGATE_SKIP_ENVOY=1)"

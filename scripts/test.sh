@@ -21,7 +21,8 @@ step "build deployable artifacts"
 bash scripts/build.sh
 
 step "cargo test (workspace)"
-cargo test --workspace --quiet
+TOKENGATE_PROXY_WASM="$PWD/target/tokengate_proxy.opt.wasm" cargo test --workspace --quiet
+export TOKENGATE_WORKSPACE_TESTED=1
 
 for suite in test-js test-proxy test-demo; do
   if [ -f "scripts/$suite.sh" ]; then
