@@ -652,6 +652,22 @@ fn give(caller: &mut C<'_>, data: &[u8], ret_ptr: i32, ret_size: i32) -> Result<
     write_u32(caller, ret_size, data.len() as u32)
 }
 
+/// `give` a value that may be absent: the ABI answers `NotFound` without writing anything.
+fn give_found(
+    caller: &mut C<'_>,
+    value: Option<&[u8]>,
+    ret_ptr: i32,
+    ret_size: i32,
+) -> Result<i32> {
+    match value {
+        Some(v) => {
+            give(caller, v, ret_ptr, ret_size)?;
+            Ok(OK)
+        }
+        None => Ok(NOT_FOUND),
+    }
+}
+
 fn serialize_map(pairs: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&(pairs.len() as u32).to_le_bytes());
@@ -809,13 +825,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
                 m.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
             })
             .flatten();
-            match value {
-                Some(v) => {
-                    give(&mut c, &v, ret_ptr, ret_size)?;
-                    Ok(OK)
-                }
-                None => Ok(NOT_FOUND),
-            }
+            give_found(&mut c, value.as_deref(), ret_ptr, ret_size)
         },
     )?;
     linker.func_wrap(
@@ -860,13 +870,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
                 .streams
                 .get(&id)
                 .and_then(|s| s.properties.get(&path).cloned());
-            match value {
-                Some(v) => {
-                    give(&mut c, &v, ret_ptr, ret_size)?;
-                    Ok(OK)
-                }
-                None => Ok(NOT_FOUND),
-            }
+            give_found(&mut c, value.as_deref(), ret_ptr, ret_size)
         },
     )?;
     linker.func_wrap(
