@@ -249,6 +249,10 @@ export declare class TokenError extends Error {
 }
 
 export interface TokenClientOptions {
+  /**
+   * An https URL (http only for loopback: 127.0.0.0/8, [::1], localhost), without user:password@.
+   * Redirects are never followed: a 3xx answer rejects with token_endpoint_redirected.
+   */
   tokenEndpoint: string;
   clientId: string;
   clientSecret: string;
@@ -263,7 +267,13 @@ export interface TokenClientOptions {
   maxRetryAfterSeconds?: number;
   /** Refresh this long before expiry (at most half the lifetime). Default 60. */
   refreshSkewSeconds?: number;
+  /** Called with `redirect: "manual"`; an answer it reached through a redirect is refused. */
   fetch?: FetchFunction;
+  /**
+   * Accept an http:// tokenEndpoint that is not loopback, sending the client secret (and the
+   * token back) in clear text over the network. Only for test networks. Default false.
+   */
+  allowInsecureHttp?: boolean;
 }
 
 /** The client side of OAuth2 client credentials (RFC 6749 §4.4). */
@@ -279,6 +289,7 @@ export declare class TokenClient {
 
 export type TokenClientErrorCode =
   | "token_endpoint_error"
+  | "token_endpoint_redirected"
   | "token_endpoint_unreachable"
   | "token_response_invalid"
   | "rate_limited";

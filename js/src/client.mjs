@@ -1,12 +1,15 @@
 // The client side of OAuth2 client credentials (RFC 6749 §4.4): one cached token, one request
 // for many concurrent callers, retries on 5xx and network errors, 429 Retry-After honoured.
 // The client secret is held in a private field and never appears in messages or errors.
+// Redirects are never followed (credentials would be re-sent to wherever the Location points),
+// and the secret goes over plain http only to loopback unless allowInsecureHttp is set.
 import { fetchCapped } from "./http.mjs";
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
 /** A token endpoint failure. `code` is the OAuth `error` (e.g. invalid_client) or one of
- * token_endpoint_error, token_endpoint_unreachable, token_response_invalid, rate_limited. */
+ * token_endpoint_error, token_endpoint_redirected, token_endpoint_unreachable,
+ * token_response_invalid, rate_limited. */
 export class TokenClientError extends Error {
   constructor(code, message, details) {
     super(message);
@@ -36,6 +39,23 @@ function toBase64(s) {
   return btoa(bin);
 }
 
+// Where the secret may go over plain http: 127.0.0.0/8, [::1] and localhost (hostnames as the
+// WHATWG URL parser normalises them, so 0x7f.1 and [0:0:0:0:0:0:0:1] count too).
+function isLoopback(hostname) {
+  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+// Only the origin of a redirect's Location is worth naming: its path or query may carry anything.
+function locationOrigin(location, base) {
+  if (location === null || location === undefined) return null;
+  try {
+    const u = new URL(location, base);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.origin : "a non-http(s) URL";
+  } catch {
+    return "an unparseable Location";
+  }
+}
+
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -59,7 +79,10 @@ const KEYS = new Set([
   "maxRetryAfterSeconds",
   "refreshSkewSeconds",
   "fetch",
+  "allowInsecureHttp",
 ]);
+
+const DESCRIPTION_LIMIT = 200;
 
 export class TokenClient {
   #endpoint;
@@ -72,6 +95,7 @@ export class TokenClient {
   #maxRetryAfter;
   #skew;
   #fetch;
+  #secretForms;
   #token = null;
   #refreshAt = 0;
   #inflight = null;
@@ -80,8 +104,26 @@ export class TokenClient {
     if (options === null || typeof options !== "object") throw bad("options are required");
     for (const k of Object.keys(options)) if (!KEYS.has(k)) throw bad(`unknown option ${JSON.stringify(k)}`);
     const o = options;
-    if (typeof o.tokenEndpoint !== "string" || !/^https?:\/\//.test(o.tokenEndpoint)) {
-      throw bad("tokenEndpoint must be an http(s) URL");
+    // Messages here never echo the URL: it is refused precisely when it may be unsafe to show.
+    let endpoint = null;
+    try {
+      if (typeof o.tokenEndpoint === "string") endpoint = new URL(o.tokenEndpoint);
+    } catch {
+      endpoint = null;
+    }
+    if (endpoint === null || (endpoint.protocol !== "https:" && endpoint.protocol !== "http:")) {
+      throw bad("tokenEndpoint must be an https URL");
+    }
+    if (endpoint.username !== "" || endpoint.password !== "") {
+      throw bad("tokenEndpoint must not carry user:password@ credentials (they would appear in errors); use clientId and clientSecret");
+    }
+    const insecure = o.allowInsecureHttp ?? false;
+    if (typeof insecure !== "boolean") throw bad("allowInsecureHttp must be a boolean");
+    if (endpoint.protocol === "http:" && !isLoopback(endpoint.hostname) && !insecure) {
+      throw bad(
+        "tokenEndpoint must be https: the client secret would cross the network in clear text over http " +
+          "(http is accepted for 127.0.0.0/8, [::1] and localhost; set allowInsecureHttp: true to send it anyway)",
+      );
     }
     if (typeof o.clientId !== "string" || o.clientId === "") throw bad("clientId is required");
     if (typeof o.clientSecret !== "string" || o.clientSecret === "") throw bad("clientSecret is required");
@@ -103,6 +145,17 @@ export class TokenClient {
     this.#skew = o.refreshSkewSeconds ?? 60;
     this.#fetch = o.fetch ?? ((url, init) => globalThis.fetch(url, init));
     if (typeof this.#fetch !== "function") throw bad("fetch must be a function");
+    // Every form in which this client sends the secret, longest first, for redaction.
+    const id = formEncode(o.clientId);
+    this.#secretForms = [
+      ...new Set([
+        o.clientSecret,
+        formEncode(o.clientSecret),
+        encodeURIComponent(o.clientSecret),
+        toBase64(`${id}:${formEncode(o.clientSecret)}`),
+        toBase64(`${o.clientId}:${o.clientSecret}`),
+      ]),
+    ].sort((a, b) => b.length - a.length);
   }
 
   /** An access token: the cached one until shortly before it expires, else a fresh one. */
@@ -138,24 +191,37 @@ export class TokenClient {
     } else {
       form.push(`client_id=${formEncode(this.#clientId)}`, `client_secret=${formEncode(this.#secret)}`);
     }
-    const init = { method: "POST", headers, body: form.join("&") };
+    // redirect: "manual": a redirect comes back as the 3xx itself (Node, Workers) or as an
+    // opaqueredirect (browsers), never as a second request carrying the credentials.
+    const init = { method: "POST", headers, body: form.join("&"), redirect: "manual" };
     for (let attempt = 0; ; attempt++) {
       const last = attempt >= this.#maxRetries;
       let res;
+      let meta = null;
+      const fetchFn = async (url, i) => {
+        const r = await this.#fetch(url, i);
+        meta = { type: r.type, redirected: r.redirected === true };
+        return r;
+      };
       try {
-        res = await fetchCapped(this.#fetch, this.#endpoint, init, this.#timeoutMs, MAX_RESPONSE_BYTES);
+        res = await fetchCapped(fetchFn, this.#endpoint, init, this.#timeoutMs, MAX_RESPONSE_BYTES);
       } catch (e) {
         if (!last) {
           await sleep(this.#backoff(attempt));
           continue;
         }
         const timedOut = e && (e.name === "AbortError" || e.name === "TimeoutError");
-        throw new TokenClientError(
+        throw this.#error(
           "token_endpoint_unreachable",
           `token endpoint ${this.#endpoint} ${timedOut ? `did not answer within ${this.#timeoutMs} ms` : "could not be reached"}`,
         );
       }
       const { status } = res;
+      // Never retried: the same request would be redirected again.
+      if (meta !== null && meta.type === "opaqueredirect") throw this.#redirected(null, null);
+      // A fetch option that followed the redirect anyway: the answer is not the endpoint's.
+      if (meta !== null && meta.redirected) throw this.#redirected(status, null, true);
+      if (status >= 300 && status < 400) throw this.#redirected(status, res.headers.get("location"));
       if (status === 200) return this.#take(res);
       if (status === 429) {
         const wait = retryAfterSeconds(res.headers.get("retry-after"), Date.now()) ?? this.#backoff(attempt) / 1000;
@@ -163,7 +229,7 @@ export class TokenClient {
           await sleep(wait * 1000);
           continue;
         }
-        throw new TokenClientError("rate_limited", `token endpoint ${this.#endpoint} answered HTTP 429`, {
+        throw this.#error("rate_limited", `token endpoint ${this.#endpoint} answered HTTP 429`, {
           status,
           retryAfter: wait,
         });
@@ -174,6 +240,34 @@ export class TokenClient {
       }
       throw this.#failure(res);
     }
+  }
+
+  // Every error goes through here, so no message can carry the secret in any form it is sent in.
+  #error(code, message, details) {
+    return new TokenClientError(code, this.#redact(message), details);
+  }
+
+  #redact(s) {
+    for (const form of this.#secretForms) s = s.split(form).join("[redacted]");
+    return s;
+  }
+
+  #redirected(status, location, followed = false) {
+    const at = `token endpoint ${this.#endpoint}`;
+    let message;
+    if (followed) {
+      message =
+        `${at} redirected and the fetch option followed it although redirect: "manual" was asked for, ` +
+        `so the credentials may have been re-sent; the HTTP ${status} answer is not used: make the fetch option pass init.redirect on`;
+    } else {
+      let what = "redirected (the runtime hides where to)";
+      if (status !== null) {
+        const to = locationOrigin(location, this.#endpoint);
+        what = `redirected with HTTP ${status}${to === null ? " without a Location" : ` to ${to}`}`;
+      }
+      message = `${at} ${what}; redirects are not followed and credentials are never re-sent: configure the final token endpoint URL`;
+    }
+    return this.#error("token_endpoint_redirected", message, { status });
   }
 
   #backoff(attempt) {
@@ -189,7 +283,7 @@ export class TokenClient {
       doc = null;
     }
     if (res.truncated || !doc || typeof doc.access_token !== "string" || doc.access_token === "") {
-      throw new TokenClientError("token_response_invalid", `token endpoint ${this.#endpoint} answered without an access_token`, {
+      throw this.#error("token_response_invalid", `token endpoint ${this.#endpoint} answered without an access_token`, {
         status: 200,
       });
     }
@@ -211,12 +305,15 @@ export class TokenClient {
     } catch {
       doc = null;
     }
-    const oauth = doc && typeof doc.error === "string" && /^[\x20-\x7e]{1,64}$/.test(doc.error) ? doc.error : null;
+    let oauth = doc && typeof doc.error === "string" && /^[\x20-\x7e]{1,64}$/.test(doc.error) ? doc.error : null;
+    // An `error` that echoes the secret is not kept as .code (which is not a message).
+    if (oauth !== null && this.#redact(oauth) !== oauth) oauth = null;
     let message = `token endpoint ${this.#endpoint} answered HTTP ${res.status}${oauth ? `: ${oauth}` : ""}`;
     if (doc && typeof doc.error_description === "string") {
-      message += ` (${doc.error_description.slice(0, 200).split(this.#secret).join("[redacted]")})`;
+      // Redact first, then truncate: a cut through the secret would hide it from redaction.
+      message += ` (${this.#redact(doc.error_description).slice(0, DESCRIPTION_LIMIT)})`;
     }
-    return new TokenClientError(oauth ?? "token_endpoint_error", message, { status: res.status });
+    return this.#error(oauth ?? "token_endpoint_error", message, { status: res.status });
   }
 }
 

@@ -1,9 +1,11 @@
 // TokenClient against a real token endpoint on 127.0.0.1: caching, single flight, retries,
-// 429 Retry-After, and the secret kept out of every error and log string.
+// 429 Retry-After, redirects refused, http only to loopback, and the secret kept out of every
+// error and log string. Imports client.mjs itself: it needs no wasm build (api.test.mjs checks
+// that the package entries export it).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
-import { TokenClient, TokenClientError } from "../src/node.mjs";
+import { TokenClient, TokenClientError } from "../src/client.mjs";
 import { serve } from "./helpers/servers.mjs";
 
 const SECRET = "s3cr3t+/=Zq9";
@@ -132,4 +134,119 @@ test("bad options are refused without echoing the secret", () => {
   assert.throws(() => new TokenClient({ tokenEndpoint: "nope", clientId: "a", clientSecret: SECRET }), (e) => e instanceof TypeError && !e.message.includes(SECRET));
   assert.throws(() => new TokenClient({ tokenEndpoint: "https://x", clientId: "a", clientSecret: "" }), /clientSecret/);
   assert.throws(() => new TokenClient({ tokenEndpoint: "https://x", clientId: "a", clientSecret: SECRET, secret: 1 }), /unknown option/);
+});
+
+test("a redirecting token endpoint is refused and the Location receives no request", async (t) => {
+  const other = await serve((req, res) => answer(res, 200, { access_token: "stolen", expires_in: 3600 }));
+  t.after(other.close);
+  for (const status of [301, 302, 303, 307, 308]) {
+    const srv = await serve((req, res) => {
+      res.writeHead(status, { location: `${other.url}/oauth2/token?from=redirect` });
+      res.end();
+    });
+    t.after(srv.close);
+    for (const authMethod of ["client_secret_basic", "client_secret_post"]) {
+      const e = await rejection(client(srv.url, { authMethod }).getToken());
+      assert.equal(e.code, "token_endpoint_redirected");
+      assert.equal(e.status, status);
+      assert.match(e.message, new RegExp(`redirected with HTTP ${status} to ${other.url};.*credentials are never re-sent`));
+      assert.ok(!e.message.includes("from=redirect") && !e.message.includes(`${other.url}/`), e.message);
+      secretFree(e);
+    }
+    assert.equal(srv.requests.length, 2, "one request per client: a redirect is not retried");
+  }
+  assert.equal(other.requests.length, 0);
+  const relative = await serve((req, res) => {
+    res.writeHead(307, { location: "/elsewhere" });
+    res.end();
+  });
+  t.after(relative.close);
+  assert.match((await rejection(client(relative.url).getToken())).message, new RegExp(`HTTP 307 to ${relative.url};`));
+  const bare = await serve((req, res) => {
+    res.writeHead(302);
+    res.end();
+  });
+  t.after(bare.close);
+  assert.match((await rejection(client(bare.url).getToken())).message, /HTTP 302 without a Location;/);
+});
+
+test("a fetch option that follows redirects anyway, and a browser's opaqueredirect, fail closed", async (t) => {
+  const other = await serve((req, res) => answer(res, 200, { access_token: "stolen", expires_in: 3600 }));
+  t.after(other.close);
+  const srv = await serve((req, res) => {
+    res.writeHead(307, { location: `${other.url}/oauth2/token` });
+    res.end();
+  });
+  t.after(srv.close);
+  const asked = [];
+  const follows = client(srv.url, {
+    fetch: (url, init) => {
+      asked.push(init.redirect);
+      return globalThis.fetch(url, { ...init, redirect: "follow" });
+    },
+  });
+  const e = await rejection(follows.getToken());
+  assert.deepEqual(asked, ["manual"]);
+  assert.equal(e.code, "token_endpoint_redirected");
+  assert.match(e.message, /followed it although redirect: "manual" was asked for/);
+  secretFree(e);
+  assert.equal(other.requests.length, 1, "this fetch option did re-send the request; its token must not be used");
+  const opaque = client("https://auth.example", {
+    fetch: async () => ({ type: "opaqueredirect", status: 0, redirected: false, headers: new Headers(), body: null }),
+  });
+  const o = await rejection(opaque.getToken());
+  assert.equal(o.code, "token_endpoint_redirected");
+  assert.equal(o.status, null);
+  assert.match(o.message, /hides where to.*credentials are never re-sent/);
+});
+
+test("an http token endpoint is refused unless it is loopback or allowInsecureHttp is set", async (t) => {
+  const opts = (tokenEndpoint, over = {}) => ({ tokenEndpoint, clientId: "svc-a", clientSecret: SECRET, ...over });
+  const refused = (e) => e instanceof TypeError && /tokenEndpoint/.test(e.message) && !e.message.includes(SECRET);
+  for (const u of [
+    "http://example.com/oauth2/token",
+    "HTTP://example.com/oauth2/token",
+    "http://10.0.0.1/oauth2/token",
+    "http://127.0.0.1.example.com/oauth2/token",
+    "http://localhost.example.com/oauth2/token",
+    "http://[::ffff:10.0.0.1]/oauth2/token",
+  ]) {
+    assert.throws(() => new TokenClient(opts(u)), (e) => refused(e) && /allowInsecureHttp/.test(e.message), u);
+    assert.equal(new TokenClient(opts(u, { allowInsecureHttp: true })).toJSON().tokenEndpoint, u);
+  }
+  for (const u of ["ftp://example.com/token", "file:///etc/passwd", "javascript:alert(1)", "//example.com/token", "https://svc-a:pw@auth.example/oauth2/token", "http://svc-a@127.0.0.1/"]) {
+    assert.throws(() => new TokenClient(opts(u, { allowInsecureHttp: true })), refused, u);
+  }
+  for (const u of ["http://127.0.0.1:9000/oauth2/token", "http://127.9.8.7/oauth2/token", "http://localhost:9000/oauth2/token", "http://[::1]:9000/oauth2/token"]) {
+    assert.doesNotThrow(() => new TokenClient(opts(u)), u);
+  }
+  assert.throws(() => new TokenClient(opts("http://example.com/", { allowInsecureHttp: "yes" })), /allowInsecureHttp must be a boolean/);
+  const srv = await serve((req, res) => answer(res, 200, { access_token: "local", expires_in: 60 }));
+  t.after(srv.close);
+  assert.ok(srv.url.startsWith("http://127.0.0.1:"));
+  assert.equal(await client(srv.url).getToken(), "local");
+});
+
+test("error_description is redacted before it is truncated, and an echoed secret is never a code", async (t) => {
+  let reply = null;
+  const srv = await serve((req, res) => answer(res, 401, reply));
+  t.after(srv.close);
+  const basic = Buffer.from(`svc-a:${encodeURIComponent(SECRET)}`).toString("base64");
+  for (const echo of [SECRET, encodeURIComponent(SECRET), basic, `Basic ${basic}`]) {
+    // The limit is 200 characters: each echo starts before it and ends after it.
+    for (const at of [190, 195, 199]) {
+      reply = { error: "invalid_client", error_description: `${"x".repeat(at)}${echo} and more` };
+      const e = await rejection(client(srv.url).getToken());
+      assert.equal(e.code, "invalid_client");
+      secretFree(e);
+      const secretLike = echo.startsWith("Basic ") ? echo.slice(6) : echo;
+      for (let n = 4; n <= secretLike.length; n++) assert.ok(!e.message.includes(secretLike.slice(0, n)), `${n} chars of the secret: ${e.message}`);
+      const kept = `${"x".repeat(at)}${echo.startsWith("Basic ") ? "Basic [redacted]" : "[redacted]"}`.slice(0, 200);
+      assert.ok(e.message.endsWith(`(${kept})`), e.message);
+    }
+  }
+  reply = { error: SECRET, error_description: "no" };
+  const e = await rejection(client(srv.url, { authMethod: "client_secret_post" }).getToken());
+  assert.equal(e.code, "token_endpoint_error");
+  secretFree(e);
 });

@@ -57,7 +57,12 @@ impl Decision {
         }
     }
 
-    /// A denial decided by the host before verification (no token, rate limit).
+    /// An allow that involved no token (anonymous routes), or whose record is not wanted.
+    pub fn allowed() -> Decision {
+        Decision::from_claims(Verdict::Allow, None, None)
+    }
+
+    /// A denial decided before verification (no token, request refused, rate limit).
     pub fn denied(code: ErrorCode) -> Decision {
         Decision::from_claims(Verdict::Deny, Some(code), None)
     }

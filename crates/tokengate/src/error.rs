@@ -58,6 +58,9 @@ pub enum ErrorCode {
     RateLimited,
     /// No usable key set could be had for the issuer: fail closed (HTTP 503).
     JwksUnavailable,
+    /// The request itself is refused before any token is looked at (HTTP 400): a method or a
+    /// request target that is not in the normal form rules are written for.
+    RequestInvalid,
 }
 
 impl ErrorCode {
@@ -86,6 +89,7 @@ impl ErrorCode {
         ErrorCode::ScopeInsufficient,
         ErrorCode::RateLimited,
         ErrorCode::JwksUnavailable,
+        ErrorCode::RequestInvalid,
     ];
 
     /// The stable machine-readable name, e.g. `"token_expired"`.
@@ -114,6 +118,7 @@ impl ErrorCode {
             ErrorCode::ScopeInsufficient => "scope_insufficient",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::JwksUnavailable => "jwks_unavailable",
+            ErrorCode::RequestInvalid => "request_invalid",
         }
     }
 
@@ -125,6 +130,7 @@ impl ErrorCode {
     /// The HTTP status every host answers with.
     pub const fn http_status(self) -> u16 {
         match self {
+            ErrorCode::RequestInvalid => 400,
             ErrorCode::ScopeInsufficient => 403,
             ErrorCode::RateLimited => 429,
             ErrorCode::JwksUnavailable => 503,
@@ -135,19 +141,25 @@ impl ErrorCode {
     /// The RFC 6750 §3 `error` attribute, if the challenge carries one.
     pub const fn bearer_error(self) -> Option<&'static str> {
         match self {
-            ErrorCode::TokenMissing | ErrorCode::RateLimited | ErrorCode::JwksUnavailable => None,
+            ErrorCode::TokenMissing
+            | ErrorCode::RateLimited
+            | ErrorCode::JwksUnavailable
+            | ErrorCode::RequestInvalid => None,
             ErrorCode::ScopeInsufficient => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }
     }
 
     /// The `WWW-Authenticate` header value for this code, or `None` where the answer carries
-    /// none (429 and 503 answer with `Retry-After` instead).
+    /// none (400 is not about credentials; 429 and 503 answer with `Retry-After` instead).
     ///
     /// `realm` may be empty (then it is left out). `required_scopes` is listed in `scope="…"`
     /// for `scope_insufficient` (RFC 6750 §3.1). Quotes and backslashes are escaped.
     pub fn www_authenticate(self, realm: &str, required_scopes: &[&str]) -> Option<String> {
-        if matches!(self, ErrorCode::RateLimited | ErrorCode::JwksUnavailable) {
+        if matches!(
+            self,
+            ErrorCode::RateLimited | ErrorCode::JwksUnavailable | ErrorCode::RequestInvalid
+        ) {
             return None;
         }
         let mut out = String::from("Bearer");
@@ -192,6 +204,7 @@ pub struct Error {
     message: Cow<'static, str>,
     claims: Option<Arc<Claims>>,
     fetch_pending: bool,
+    clock_needed: bool,
 }
 
 impl Error {
@@ -202,6 +215,7 @@ impl Error {
             message: Cow::Borrowed(message),
             claims: None,
             fetch_pending: false,
+            clock_needed: false,
         }
     }
 
@@ -212,6 +226,7 @@ impl Error {
             message: Cow::Owned(message),
             claims: None,
             fetch_pending: false,
+            clock_needed: false,
         }
     }
 
@@ -222,6 +237,11 @@ impl Error {
 
     pub(crate) fn pending_fetch(mut self) -> Error {
         self.fetch_pending = true;
+        self
+    }
+
+    pub(crate) fn needing_clock(mut self) -> Error {
+        self.clock_needed = true;
         self
     }
 
@@ -244,6 +264,14 @@ impl Error {
     /// should run the fetch (see [`crate::Verifier::poll`]) and verify once more.
     pub fn fetch_pending(&self) -> bool {
         self.fetch_pending
+    }
+
+    /// True when the request was judged with an inexact clock ([`crate::Request::within`])
+    /// and the verdict changes inside its window: the host must read the exact time and ask
+    /// again. Its code is the verdict at the window's start when that is a refusal, else
+    /// `token_expired`, so a host that ignores the flag fails closed.
+    pub fn clock_needed(&self) -> bool {
+        self.clock_needed
     }
 }
 

@@ -1,7 +1,7 @@
 //! JWK Set parsing (RFC 7517 §5) into ready-to-use verifying keys. Entries that cannot be used
 //! are kept by `kid` only so that a token naming them gets `key_unusable`; they never verify.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -72,6 +72,7 @@ struct KeyEntry {
     alg: Option<String>,
     usable_for_sig: bool,
     key: Option<PublicKey>,
+    fingerprint: [u8; 32],
 }
 
 impl KeySet {
@@ -127,6 +128,18 @@ impl KeySet {
     /// Whether any entry has this `kid`.
     pub fn contains(&self, kid: &str) -> bool {
         self.entries.iter().any(|e| e.kid == kid)
+    }
+
+    /// SHA-256 over what decides how the key under `kid` verifies (`kty`, `alg`, `use`, `n`,
+    /// `e`, `crv`, `x`, `y`), or `None` when no entry or several entries have this kid. The
+    /// verified-token cache binds its entries to this rather than to the kid string.
+    pub fn fingerprint(&self, kid: &str) -> Option<[u8; 32]> {
+        let mut matches = self.entries.iter().filter(|e| e.kid == kid);
+        let first = matches.next()?;
+        match matches.next() {
+            None => Some(first.fingerprint),
+            Some(_) => None,
+        }
     }
 
     /// The kids in the set, in document order.
@@ -216,7 +229,23 @@ fn parse_entry(jwk: &Value) -> Option<KeyEntry> {
         alg,
         usable_for_sig,
         key,
+        fingerprint: fingerprint(obj),
     })
+}
+
+/// Members are hashed as (name, JSON text of the value) pairs, each length-prefixed, so that
+/// no two different entries share a hash by moving bytes from one member to the next.
+fn fingerprint(obj: &serde_json::Map<String, Value>) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for name in ["kty", "alg", "use", "n", "e", "crv", "x", "y"] {
+        let text = obj.get(name).map(|v| v.to_string()).unwrap_or_default();
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((text.len() as u64).to_le_bytes());
+        h.update(text.as_bytes());
+    }
+    h.finalize().into()
 }
 
 fn member_bytes(obj: &serde_json::Map<String, Value>, name: &str) -> Option<Vec<u8>> {

@@ -8,24 +8,35 @@ extern crate alloc;
 extern crate std;
 
 pub mod audit;
+pub mod bearer;
 pub mod claims;
+pub mod config;
 pub mod error;
+pub mod gate;
 pub mod jwks;
 pub mod keycache;
 pub mod policy;
+pub mod ratelimit;
+pub mod route;
 pub mod signature;
+pub mod target;
 pub mod token;
 pub mod tokencache;
 pub mod verify;
 
 pub use audit::{Decision, Verdict};
 pub use claims::Claims;
+pub use config::{Config, Mode};
 pub use error::{ConfigError, Error, ErrorCode};
+pub use gate::{
+    Allowed, Begin, Clock, Denied, Gate, Outcome, PendingRequest, RequestFacts, Response,
+};
 pub use jwks::{JwksError, KeySet, KeySetLimits};
 pub use keycache::{FetchReason, FetchRequest, KeyCache, KeyCacheConfig, Lookup, RefreshError};
 pub use policy::{
     Algorithm, ClaimRule, CognitoPool, MtlsBinding, Policy, PolicyBuilder, Revocation, Scopes,
     TokenUse,
 };
+pub use route::{Access, DefaultAccess, Routes, Rule};
 pub use signature::{PublicKey, PureRust, SignatureBackend};
 pub use verify::{PendingSignature, Provider, Request, Step, Verified, Verifier};

@@ -83,6 +83,14 @@ impl Scopes {
         Scopes::Any(scopes.into_iter().map(Into::into).collect())
     }
 
+    /// Whether `claims` grant this requirement (pipeline step 16).
+    pub fn satisfied_by(&self, claims: &crate::claims::Claims) -> bool {
+        match self {
+            Scopes::All(list) => list.iter().all(|s| claims.has_scope(s)),
+            Scopes::Any(list) => list.iter().any(|s| claims.has_scope(s)),
+        }
+    }
+
     /// The listed scopes (for the `scope="…"` challenge attribute).
     pub fn listed(&self) -> &[String] {
         match self {

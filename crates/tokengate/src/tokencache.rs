@@ -22,6 +22,9 @@ pub struct CachedToken {
     pub provider: usize,
     /// The kid that verified it.
     pub kid: String,
+    /// SHA-256 over the key material behind `kid` when it verified the token
+    /// ([`crate::KeySet::fingerprint`]); a hit needs the same material still published.
+    pub key_fingerprint: [u8; 32],
     /// The algorithm.
     pub alg: Algorithm,
     /// The verified claims.
@@ -30,11 +33,18 @@ pub struct CachedToken {
 }
 
 impl CachedToken {
-    /// An entry for a token verified by `provider`'s key `kid`.
-    pub fn new(provider: usize, kid: &str, alg: Algorithm, claims: Arc<Claims>) -> CachedToken {
+    /// An entry for a token verified by `provider`'s key `kid` with the given fingerprint.
+    pub fn new(
+        provider: usize,
+        kid: &str,
+        key_fingerprint: [u8; 32],
+        alg: Algorithm,
+        claims: Arc<Claims>,
+    ) -> CachedToken {
         CachedToken {
             provider,
             kid: String::from(kid),
+            key_fingerprint,
             alg,
             claims,
             expires_at: 0,
@@ -125,6 +135,7 @@ mod tests {
         CachedToken::new(
             0,
             "k",
+            [7; 32],
             Algorithm::Rs256,
             Arc::new(Claims::new(serde_json::Map::new())),
         )

@@ -53,6 +53,7 @@ impl Provider {
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
     now: u64,
+    latest: u64,
     scopes: Option<&'a Scopes>,
     cert_thumbprint: Option<&'a str>,
 }
@@ -62,8 +63,21 @@ impl<'a> Request<'a> {
     pub fn at(now: u64) -> Request<'a> {
         Request {
             now,
+            latest: now,
             scopes: None,
             cert_thumbprint: None,
+        }
+    }
+
+    /// A request whose exact second is only known to lie in `[earliest, latest]` (a host that
+    /// reads its clock on a timer). Everything is judged at `earliest`; when the token's time
+    /// verdict would change inside the window, verification ends in an error whose
+    /// [`Error::clock_needed`] is set, and the host asks again with [`Request::at`] the exact
+    /// second. A `latest` before `earliest` is taken as `earliest`.
+    pub fn within(earliest: u64, latest: u64) -> Request<'a> {
+        Request {
+            latest: latest.max(earliest),
+            ..Request::at(earliest)
         }
     }
 
@@ -80,9 +94,14 @@ impl<'a> Request<'a> {
         self
     }
 
-    /// The time of the request.
+    /// The time of the request (the start of its window).
     pub fn now(&self) -> u64 {
         self.now
+    }
+
+    /// The end of the request's time window (equal to [`Request::now`] for an exact clock).
+    pub fn latest(&self) -> u64 {
+        self.latest
     }
 }
 
@@ -112,6 +131,7 @@ pub struct PendingSignature {
     signing_input_len: usize,
     signature: Vec<u8>,
     payload: Vec<u8>,
+    key_fingerprint: [u8; 32],
 }
 
 impl PendingSignature {
@@ -274,17 +294,27 @@ impl<B: SignatureBackend> Verifier<B> {
         match self.begin(token, req)? {
             Step::Done(v) => Ok(v),
             Step::Signature(pending) => {
-                let ok = match self.key_for(&pending, req.now) {
-                    Some(key) => self.backend.verify(
-                        key,
-                        pending.alg,
-                        pending.signing_input(),
-                        &pending.signature,
-                    ),
-                    None => false,
-                };
+                let ok = self.check_signature(&pending, req.now);
                 self.finish(pending, ok, req)
             }
+        }
+    }
+
+    /// The largest token any provider accepts.
+    pub fn max_token_bytes(&self) -> usize {
+        self.max_token_bytes
+    }
+
+    /// Check a pending signature with this verifier's backend (false when its key is gone).
+    pub fn check_signature(&self, pending: &PendingSignature, now: u64) -> bool {
+        match self.key_for(pending, now) {
+            Some(key) => self.backend.verify(
+                key,
+                pending.alg,
+                pending.signing_input(),
+                &pending.signature,
+            ),
+            None => false,
         }
     }
 
@@ -305,17 +335,20 @@ impl<B: SignatureBackend> Verifier<B> {
         let now = req.now;
         if let Some(hit) = self.cache.get(token, now) {
             let hit: CachedToken = hit.clone();
+            // The entry holds for the key material that verified it, not for its kid: a key set
+            // that now publishes other material under the same kid verifies the token afresh.
             let still_published = self
                 .providers
                 .get(hit.provider)
                 .and_then(|p| p.keys.keys(now))
-                .is_some_and(|k| k.contains(&hit.kid));
+                .and_then(|k| k.fingerprint(&hit.kid))
+                .is_some_and(|f| f == hit.key_fingerprint);
             if still_published {
                 let policy = match self.providers.get(hit.provider) {
                     Some(p) => &p.policy,
                     None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
                 };
-                check_time(policy, &hit.claims, now)
+                check_time(policy, &hit.claims, req)
                     .map_err(|e| e.with_claims(hit.claims.clone()))?;
                 check_policy(policy, &hit.claims, req)
                     .map_err(|e| e.with_claims(hit.claims.clone()))?;
@@ -378,7 +411,9 @@ impl<B: SignatureBackend> Verifier<B> {
             )
         })?;
         keys.select(&kid, alg, p.policy.min_rsa_bits)?;
+        let key_fingerprint = keys.fingerprint(&kid).unwrap_or([0; 32]);
         Ok(Step::Signature(PendingSignature {
+            key_fingerprint,
             token: String::from(token),
             provider,
             kid,
@@ -411,11 +446,37 @@ impl<B: SignatureBackend> Verifier<B> {
             Some(p) => &p.policy,
             None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
         };
-        let exp =
-            check_time(policy, &claims, req.now).map_err(|e| e.with_claims(claims.clone()))?;
+        let exp = match check_time(policy, &claims, req) {
+            Ok(exp) => exp,
+            Err(e) => {
+                // Valid at the window's start but not for all of it: still worth caching, since
+                // the host asks again at once with the exact second.
+                if let (true, Some(exp)) = (e.clock_needed(), valid_exp(&claims, policy, req.now)) {
+                    self.cache.insert(
+                        &pending.token,
+                        CachedToken::new(
+                            pending.provider,
+                            &pending.kid,
+                            pending.key_fingerprint,
+                            pending.alg,
+                            claims.clone(),
+                        ),
+                        exp,
+                        req.now,
+                    );
+                }
+                return Err(e.with_claims(claims.clone()));
+            }
+        };
         self.cache.insert(
             &pending.token,
-            CachedToken::new(pending.provider, &pending.kid, pending.alg, claims.clone()),
+            CachedToken::new(
+                pending.provider,
+                &pending.kid,
+                pending.key_fingerprint,
+                pending.alg,
+                claims.clone(),
+            ),
             exp,
             req.now,
         );
@@ -495,8 +556,29 @@ fn unverified_iss(payload: &[u8]) -> Option<String> {
     map.get("iss")?.as_str().map(String::from)
 }
 
-/// Step 10. Returns `exp` for the token cache.
-fn check_time(policy: &Policy, claims: &Claims, now: u64) -> Result<f64, Error> {
+/// Step 10 at `req.now`. Returns `exp` for the token cache. With a clock window, a verdict that
+/// changes inside the window is an error with [`Error::clock_needed`].
+fn check_time(policy: &Policy, claims: &Claims, req: &Request<'_>) -> Result<f64, Error> {
+    let verdict = time_verdict(policy, claims, req.now);
+    if req.latest > req.now && time_changes_within(policy, claims, req.now, req.latest) {
+        let e = match verdict {
+            Err(e) => e,
+            Ok(_) => Error::new(
+                ErrorCode::TokenExpired,
+                "the token's validity changes within the clock's uncertainty",
+            ),
+        };
+        return Err(e.needing_clock());
+    }
+    verdict
+}
+
+/// `exp` when the time checks pass at `now`.
+fn valid_exp(claims: &Claims, policy: &Policy, now: u64) -> Option<f64> {
+    time_verdict(policy, claims, now).ok()
+}
+
+fn time_verdict(policy: &Policy, claims: &Claims, now: u64) -> Result<f64, Error> {
     let leeway = policy.leeway_s as f64;
     let now = now as f64;
     let exp = match claims.time("exp") {
@@ -550,6 +632,36 @@ fn check_time(policy: &Policy, claims: &Claims, now: u64) -> Result<f64, Error> 
         }
     }
     Ok(exp)
+}
+
+/// Whether the time verdict for some whole second in `(earliest, latest]` differs from the one
+/// at `earliest`. Each check flips at one boundary second `b` (false before, true from `b` on),
+/// so the verdict changes inside the window exactly when some `b` lies in `(earliest, latest]`:
+/// - `now >= exp + L` flips at `ceil(exp + L)`; `nbf > now + L` and `iat > now + L` stop
+///   holding at `ceil(nbf - L)`, `ceil(iat - L)`. For whole seconds `e < ceil(x) <= l` is
+///   `e < x <= l`, so no rounding is needed (`core` has no `f64::ceil`).
+/// - `now - iat > M + L` flips at `floor(iat + M + L) + 1`, and `e < floor(x) + 1 <= l` is
+///   `e <= x < l`.
+fn time_changes_within(policy: &Policy, claims: &Claims, earliest: u64, latest: u64) -> bool {
+    let (e, l) = (earliest as f64, latest as f64);
+    let leeway = policy.leeway_s as f64;
+    let ceil_inside = |x: f64| e < x && x <= l;
+    let at = |name: &str| match claims.time(name) {
+        Time::At(t) => Some(t),
+        _ => None,
+    };
+    let exp = at("exp");
+    let iat = at("iat");
+    exp.is_some_and(|t| ceil_inside(t + leeway))
+        || at("nbf").is_some_and(|t| ceil_inside(t - leeway))
+        || iat.is_some_and(|t| ceil_inside(t - leeway))
+        || match (policy.max_token_age_s, iat) {
+            (Some(m), Some(t)) => {
+                let x = t + m as f64 + leeway;
+                e <= x && x < l
+            }
+            _ => false,
+        }
 }
 
 /// Steps 11–17.
@@ -687,11 +799,7 @@ fn check_policy(policy: &Policy, claims: &Claims, req: &Request<'_>) -> Result<(
     }
     // 16. scopes: the policy's, then the route's
     for scopes in [policy.scopes.as_ref(), req.scopes].into_iter().flatten() {
-        let ok = match scopes {
-            Scopes::All(list) => list.iter().all(|s| claims.has_scope(s)),
-            Scopes::Any(list) => list.iter().any(|s| claims.has_scope(s)),
-        };
-        if !ok {
+        if !scopes.satisfied_by(claims) {
             return Err(Error::new(
                 ErrorCode::ScopeInsufficient,
                 "the token lacks a required scope",

@@ -1,0 +1,650 @@
+//! The request gate: the whole decision about one HTTP request, without I/O. A host hands in
+//! what it received (method, request target, every `Authorization` value, the client
+//! certificate's digest, the time) and copies out what comes back: allow with the headers to
+//! set, or the full answer to send (status, headers, body). Method and path rules, bearer
+//! parsing, route choice, the clock rule and the challenge text all live here, so every host
+//! answers the same request the same way (`tests/vectors/http`).
+
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use serde_json::{Map, Value};
+
+use crate::audit::{Decision, Verdict};
+use crate::bearer::bearer;
+use crate::claims::Claims;
+use crate::config::{Config, Mode};
+use crate::error::{ConfigError, Error, ErrorCode};
+use crate::keycache::KeyCache;
+use crate::ratelimit::bucket_key;
+use crate::route::{Access, DefaultAccess, Rule};
+use crate::signature::{PureRust, SignatureBackend};
+use crate::target;
+use crate::verify::{PendingSignature, Provider, Request, Step, Verified, Verifier};
+
+/// Seconds a client is asked to wait after a 503 `jwks_unavailable`.
+pub const JWKS_RETRY_AFTER_S: u64 = 5;
+
+/// The time a request is judged at. The core's clock rule: a request is judged at the current
+/// whole second, `floor(unix time)`.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Clock {
+    /// The exact current second.
+    At(u64),
+    /// The current second is somewhere in `[earliest, latest]` (a host that reads its clock on
+    /// a timer). When that uncertainty could change the verdict, the gate answers
+    /// [`Outcome::ReadClock`] instead of guessing.
+    Within {
+        /// A second the request is certainly not earlier than.
+        earliest: u64,
+        /// A second the request is certainly not later than.
+        latest: u64,
+    },
+}
+
+impl Clock {
+    /// The second of a Unix time in milliseconds.
+    pub fn from_unix_ms(ms: u64) -> Clock {
+        Clock::At(ms / 1000)
+    }
+
+    /// The second of a Unix time in (fractional) seconds, as JavaScript hosts have it;
+    /// negative or non-finite values are 0.
+    pub fn from_unix_seconds(seconds: f64) -> Clock {
+        Clock::At(if seconds.is_finite() && seconds > 0.0 {
+            seconds as u64
+        } else {
+            0
+        })
+    }
+
+    /// A clock last read at `read_ms` that is read again at most `uncertainty_ms` later.
+    pub fn since_read(read_ms: u64, uncertainty_ms: u64) -> Clock {
+        Clock::Within {
+            earliest: read_ms / 1000,
+            latest: read_ms.saturating_add(uncertainty_ms) / 1000,
+        }
+    }
+
+    /// The second everything but the time checks is judged at.
+    pub fn earliest(self) -> u64 {
+        match self {
+            Clock::At(s) => s,
+            Clock::Within { earliest, .. } => earliest,
+        }
+    }
+
+    fn request<'a>(self) -> Request<'a> {
+        match self {
+            Clock::At(s) => Request::at(s),
+            Clock::Within { earliest, latest } => Request::within(earliest, latest),
+        }
+    }
+}
+
+/// What a host knows about a request when it asks.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestFacts<'a> {
+    /// The method as received, any case.
+    pub method: &'a str,
+    /// The request target (`:path`) as received, query included.
+    pub target: &'a str,
+    /// Every `Authorization` field value, in order; empty when none was sent.
+    pub authorization: &'a [&'a [u8]],
+    /// base64url SHA-256 of the client certificate (RFC 8705 §3.1), if one was presented.
+    pub cert_thumbprint: Option<&'a str>,
+    /// The time.
+    pub clock: Clock,
+    /// Build the full audit record (claims, hashed `jti`); without it the record holds only
+    /// the verdict, the code and the route.
+    pub audit: bool,
+}
+
+/// The local answer to a refused request, rendered once here for every host.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// The stable code.
+    pub code: ErrorCode,
+    /// Header names (lower case) and values: `content-type`, `cache-control`, then
+    /// `www-authenticate` and `retry-after` where the code has them.
+    pub headers: Vec<(&'static str, String)>,
+    /// `{"error": "<code>", "message": "<text>"}`.
+    pub body: String,
+}
+
+impl Response {
+    /// The value of a header of the answer.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request let through.
+#[derive(Debug)]
+pub struct Allowed {
+    /// Headers to set on the request to the origin (after removing every name in
+    /// [`Gate::forward_headers`], which hosts do on every request).
+    pub forward: Vec<(String, String)>,
+    /// Remove `Authorization` before the request goes on.
+    pub strip_authorization: bool,
+    /// When a rate limit is configured: the bucket this request draws from. The host takes a
+    /// token (see [`crate::ratelimit::take`]) and, when none is left, answers
+    /// [`Gate::rate_limited`].
+    pub rate_key: Option<String>,
+    /// The verified claims (`None` on anonymous routes).
+    pub claims: Option<Arc<Claims>>,
+    /// The audit record.
+    pub record: Decision,
+    /// In report mode, the answer the request would have had: the request still goes on.
+    pub would_deny: Option<Response>,
+}
+
+/// A request refused.
+#[derive(Clone, Debug)]
+pub struct Denied {
+    /// The answer to send.
+    pub response: Response,
+    /// What went wrong, for operators (never the token).
+    pub message: String,
+    /// The claims, when the signature had been verified (policy refusals).
+    pub claims: Option<Arc<Claims>>,
+    /// The audit record.
+    pub record: Decision,
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Let it through.
+    Allow(Allowed),
+    /// Answer with `Denied::response`.
+    Deny(Denied),
+    /// A JWKS fetch may change the verdict: run the fetches [`Verifier::poll`] asks for, then
+    /// decide again. The denial is the answer if the wait ends without new keys
+    /// ([`Gate::give_up`]).
+    Wait(Denied),
+    /// The clock's uncertainty straddles a time boundary of this token: read the exact time and
+    /// decide again with [`Clock::At`].
+    ReadClock,
+}
+
+/// [`Gate::begin`]'s answer for hosts that check signatures with their own crypto.
+#[derive(Debug)]
+pub enum Begin {
+    /// Decided without a signature check.
+    Done(Outcome),
+    /// Check `pending.signature()`, then call [`Gate::finish`].
+    Signature(PendingRequest),
+}
+
+/// A request waiting for its token's signature check.
+#[derive(Debug)]
+pub struct PendingRequest {
+    signature: PendingSignature,
+    rule: Option<usize>,
+    thumbprint: Option<String>,
+    clock: Clock,
+    audit: bool,
+}
+
+impl PendingRequest {
+    /// What must be checked.
+    pub fn signature(&self) -> &PendingSignature {
+        &self.signature
+    }
+}
+
+/// A configured gate: the verifier and the rules around it.
+#[derive(Debug)]
+pub struct Gate<B = PureRust> {
+    config: Config,
+    verifier: Verifier<B>,
+    forward_headers: Vec<String>,
+}
+
+impl Gate<PureRust> {
+    /// A gate for a validated configuration, with the pure-Rust signature backend. Inline keys
+    /// serve at once; remote sources wait for the host's fetches. `now` dates inline keys that
+    /// are also refreshed remotely; `jitter_seed` spreads the retries of many instances.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] on `providers` when there are none (which [`Config::from_json`]
+    /// already refuses).
+    pub fn new(config: Config, now: u64, jitter_seed: u64) -> Result<Gate<PureRust>, ConfigError> {
+        Gate::with_backend(config, now, jitter_seed, PureRust)
+    }
+
+    /// Parse a configuration and build its gate.
+    ///
+    /// # Errors
+    /// The first configuration mistake, naming its field.
+    pub fn from_json(bytes: &[u8], now: u64, jitter_seed: u64) -> Result<Gate, ConfigError> {
+        Gate::new(Config::from_json(bytes)?, now, jitter_seed)
+    }
+}
+
+impl<B: SignatureBackend> Gate<B> {
+    /// [`Gate::new`] with a custom signature backend.
+    ///
+    /// # Errors
+    /// As [`Gate::new`].
+    pub fn with_backend(
+        config: Config,
+        now: u64,
+        jitter_seed: u64,
+        backend: B,
+    ) -> Result<Gate<B>, ConfigError> {
+        let providers: Vec<Provider> = config
+            .providers
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| {
+                let keys = match (&spec.source, &spec.inline) {
+                    (None, Some(keys)) => KeyCache::fixed(keys.clone()),
+                    (None, None) => KeyCache::fixed(crate::jwks::KeySet::default()),
+                    (Some(_), inline) => {
+                        let mut cache = KeyCache::remote(crate::keycache::KeyCacheConfig {
+                            jitter_seed: jitter_seed
+                                .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                            ..spec.cache
+                        });
+                        if let Some(keys) = inline {
+                            cache.seed(keys.clone(), now);
+                        }
+                        cache
+                    }
+                };
+                Provider::new(spec.policy.clone(), keys)
+            })
+            .collect();
+        let verifier = Verifier::with_backend(providers, backend)?
+            .with_token_cache(config.token_cache.capacity, config.token_cache.max_ttl_s);
+        let forward_headers = config.forward.iter().map(|f| f.header.clone()).collect();
+        Ok(Gate {
+            config,
+            verifier,
+            forward_headers,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The verifier (to drive key caches, verify bare tokens, replace revocations).
+    pub fn verifier(&self) -> &Verifier<B> {
+        &self.verifier
+    }
+
+    /// The verifier, mutable.
+    pub fn verifier_mut(&mut self) -> &mut Verifier<B> {
+        &mut self.verifier
+    }
+
+    /// Header names the gate sets from claims. Hosts remove incoming copies of these from every
+    /// request that goes on, whatever the verdict: a client never sets what the origin trusts.
+    pub fn forward_headers(&self) -> &[String] {
+        &self.forward_headers
+    }
+
+    /// Decide on one request, checking signatures with this gate's backend.
+    pub fn decide(&mut self, req: &RequestFacts<'_>) -> Outcome {
+        match self.begin(req) {
+            Begin::Done(outcome) => outcome,
+            Begin::Signature(pending) => {
+                let now = pending.clock.earliest();
+                let valid = self.verifier.check_signature(&pending.signature, now);
+                self.finish(pending, valid)
+            }
+        }
+    }
+
+    /// Everything up to the signature check.
+    pub fn begin(&mut self, req: &RequestFacts<'_>) -> Begin {
+        if let Err(why) = target::check_method(req.method) {
+            return Begin::Done(self.refuse(None, ErrorCode::RequestInvalid, why));
+        }
+        let path = match target::normal_path(req.method, req.target) {
+            Ok(p) => p,
+            Err(why) => return Begin::Done(self.refuse(None, ErrorCode::RequestInvalid, why)),
+        };
+        let rule = self.config.routes.select(req.method, &path);
+        if let Some(Access::Anonymous) = self.rule(rule).map(|r| &r.access) {
+            let record = Decision::allowed().route(self.route_name(rule));
+            return Begin::Done(Outcome::Allow(Allowed {
+                forward: Vec::new(),
+                strip_authorization: self.config.strip_authorization,
+                rate_key: None,
+                claims: None,
+                record,
+                would_deny: None,
+            }));
+        }
+        let token = match bearer(req.authorization, self.verifier.max_token_bytes()) {
+            Ok(t) => t,
+            Err(e) => return Begin::Done(self.refuse_error(rule, e, req.audit)),
+        };
+        let mut request = req.clock.request();
+        let scopes = rule
+            .and_then(|i| self.config.routes.rules.get(i))
+            .and_then(Rule::scopes);
+        if let Some(s) = scopes {
+            request = request.scopes(s);
+        }
+        if let Some(tp) = req.cert_thumbprint {
+            request = request.cert_thumbprint(tp);
+        }
+        match self.verifier.begin(token, &request) {
+            Ok(Step::Done(v)) => Begin::Done(self.complete(rule, Ok(v), req.audit)),
+            Ok(Step::Signature(signature)) => Begin::Signature(PendingRequest {
+                signature,
+                rule,
+                thumbprint: req.cert_thumbprint.map(String::from),
+                clock: req.clock,
+                audit: req.audit,
+            }),
+            Err(e) => Begin::Done(self.complete(rule, Err(e), req.audit)),
+        }
+    }
+
+    /// The rest of the decision once the host checked the signature of `pending`.
+    pub fn finish(&mut self, pending: PendingRequest, signature_valid: bool) -> Outcome {
+        let PendingRequest {
+            signature,
+            rule,
+            thumbprint,
+            clock,
+            audit,
+        } = pending;
+        let result = {
+            let mut request = clock.request();
+            let scopes = self
+                .config
+                .routes
+                .rules
+                .get(rule.unwrap_or(usize::MAX))
+                .and_then(Rule::scopes);
+            if let Some(s) = scopes {
+                request = request.scopes(s);
+            }
+            if let Some(tp) = thumbprint.as_deref() {
+                request = request.cert_thumbprint(tp);
+            }
+            self.verifier.finish(signature, signature_valid, &request)
+        };
+        self.complete(rule, result, audit)
+    }
+
+    /// Turn an allowed request whose client has no rate left into its answer (429 with
+    /// `Retry-After`; in report mode the request still goes on).
+    pub fn rate_limited(&self, allowed: Allowed, retry_after_s: u64) -> Outcome {
+        let mut record = allowed.record;
+        record.verdict = Verdict::Deny;
+        record.code = Some(ErrorCode::RateLimited);
+        let response = self.response(
+            ErrorCode::RateLimited,
+            "the client exceeded its request rate",
+            &[],
+            Some(retry_after_s.max(1)),
+        );
+        let denied = Denied {
+            response,
+            message: String::from("the client exceeded its request rate"),
+            claims: allowed.claims,
+            record,
+        };
+        self.enforce(denied)
+    }
+
+    /// The final outcome of a request whose wait for keys ended without a verdict.
+    pub fn give_up(&self, waiting: Denied) -> Outcome {
+        self.enforce(waiting)
+    }
+
+    /// One JSON audit line for a decision, with the request's method and path (never the query
+    /// or the token) and the status answered.
+    pub fn audit_line(&self, record: &Decision, status: u16, method: &str, target: &str) -> String {
+        let path = target.split(['?', '#']).next().unwrap_or("");
+        let mut extra = Map::new();
+        extra.insert("mode".into(), self.config.mode.as_str().into());
+        extra.insert("status".into(), status.into());
+        extra.insert("method".into(), method.into());
+        extra.insert("path".into(), path.into());
+        record.to_json_with(extra)
+    }
+
+    /// The answer for `code`, as every host sends it.
+    pub fn response(
+        &self,
+        code: ErrorCode,
+        message: &str,
+        scopes: &[&str],
+        retry_after_s: Option<u64>,
+    ) -> Response {
+        let mut headers = Vec::with_capacity(4);
+        headers.push(("content-type", String::from("application/json")));
+        headers.push(("cache-control", String::from("no-store")));
+        if let Some(v) = code.www_authenticate(&self.config.realm, scopes) {
+            headers.push(("www-authenticate", v));
+        }
+        let retry = match code {
+            ErrorCode::JwksUnavailable => Some(retry_after_s.unwrap_or(JWKS_RETRY_AFTER_S)),
+            ErrorCode::RateLimited => Some(retry_after_s.unwrap_or(1)),
+            _ => None,
+        };
+        if let Some(s) = retry {
+            headers.push(("retry-after", s.to_string()));
+        }
+        let mut body = Map::new();
+        body.insert("error".into(), code.as_str().into());
+        body.insert("message".into(), message.into());
+        Response {
+            status: code.http_status(),
+            code,
+            headers,
+            body: Value::Object(body).to_string(),
+        }
+    }
+
+    fn complete(
+        &mut self,
+        rule: Option<usize>,
+        result: Result<Verified, Error>,
+        audit: bool,
+    ) -> Outcome {
+        if let Err(e) = &result {
+            if e.clock_needed() {
+                return Outcome::ReadClock;
+            }
+        }
+        let route = self.route_name(rule);
+        if let Some(r) = self.rule(rule) {
+            if let Some(allowed) = &r.client_ids {
+                let client = match &result {
+                    Ok(v) => Some(v.claims.client_id()),
+                    Err(e) if e.code() == ErrorCode::ScopeInsufficient => {
+                        e.claims().map(Claims::client_id)
+                    }
+                    Err(_) => None,
+                };
+                if let Some(client) = client {
+                    if !client.is_some_and(|c| allowed.contains(c)) {
+                        let claims = match &result {
+                            Ok(v) => Some(v.claims.clone()),
+                            Err(e) => e.claims().map(|c| Arc::new(c.clone())),
+                        };
+                        let mut record = record_of(&result, audit).route(route);
+                        record.verdict = Verdict::Deny;
+                        record.code = Some(ErrorCode::ClientNotAllowed);
+                        let message = "this client may not use this route";
+                        return self.enforce(Denied {
+                            response: self.response(
+                                ErrorCode::ClientNotAllowed,
+                                message,
+                                &[],
+                                None,
+                            ),
+                            message: String::from(message),
+                            claims,
+                            record,
+                        });
+                    }
+                }
+            }
+        }
+        let record = record_of(&result, audit).route(route);
+        match result {
+            Err(e) => {
+                let scopes = if e.code() == ErrorCode::ScopeInsufficient {
+                    self.unmet_scopes(rule, e.claims())
+                } else {
+                    Vec::new()
+                };
+                let listed: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                let denied = Denied {
+                    response: self.response(e.code(), e.message(), &listed, None),
+                    message: String::from(e.message()),
+                    claims: e.claims().map(|c| Arc::new(c.clone())),
+                    record,
+                };
+                if e.fetch_pending() {
+                    Outcome::Wait(denied)
+                } else {
+                    self.enforce(denied)
+                }
+            }
+            Ok(v) => {
+                if rule.is_none() && self.config.routes.default == DefaultAccess::Deny {
+                    let mut record = record;
+                    record.verdict = Verdict::Deny;
+                    record.code = Some(ErrorCode::ScopeInsufficient);
+                    let message = "no rule allows this request";
+                    return self.enforce(Denied {
+                        response: self.response(ErrorCode::ScopeInsufficient, message, &[], None),
+                        message: String::from(message),
+                        claims: Some(v.claims),
+                        record,
+                    });
+                }
+                let rate_key = self.config.rate_limit.map(|_| bucket_key(&v.claims));
+                Outcome::Allow(Allowed {
+                    forward: self.forwarded(&v.claims),
+                    strip_authorization: self.config.strip_authorization,
+                    rate_key,
+                    claims: Some(v.claims),
+                    record,
+                    would_deny: None,
+                })
+            }
+        }
+    }
+
+    /// A denial in enforce mode; in report mode, an allow that carries it.
+    fn enforce(&self, denied: Denied) -> Outcome {
+        match self.config.mode {
+            Mode::Enforce => Outcome::Deny(denied),
+            Mode::Report => Outcome::Allow(Allowed {
+                forward: Vec::new(),
+                strip_authorization: self.config.strip_authorization,
+                rate_key: None,
+                claims: None,
+                record: denied.record,
+                would_deny: Some(denied.response),
+            }),
+        }
+    }
+
+    fn refuse(&self, rule: Option<usize>, code: ErrorCode, message: &str) -> Outcome {
+        let record = Decision::denied(code).route(self.route_name(rule));
+        self.enforce(Denied {
+            response: self.response(code, message, &[], None),
+            message: String::from(message),
+            claims: None,
+            record,
+        })
+    }
+
+    fn refuse_error(&self, rule: Option<usize>, e: Error, audit: bool) -> Outcome {
+        let record = record_of(&Err(e.clone()), audit).route(self.route_name(rule));
+        self.enforce(Denied {
+            response: self.response(e.code(), e.message(), &[], None),
+            message: String::from(e.message()),
+            claims: None,
+            record,
+        })
+    }
+
+    /// The scopes a 403 lists: the requirement the token failed, the provider's before the
+    /// rule's (the order the pipeline checks them in).
+    fn unmet_scopes(&self, rule: Option<usize>, claims: Option<&Claims>) -> Vec<String> {
+        let Some(claims) = claims else {
+            return Vec::new();
+        };
+        let iss = claims.iss();
+        let provider_scopes = self
+            .verifier
+            .providers()
+            .iter()
+            .find(|p| iss.is_some_and(|i| p.policy().issuers().iter().any(|x| x == i)))
+            .and_then(|p| p.policy().scopes());
+        if let Some(s) = provider_scopes {
+            if !s.satisfied_by(claims) {
+                return s.listed().to_vec();
+            }
+        }
+        self.rule(rule)
+            .and_then(Rule::scopes)
+            .map(|s| s.listed().to_vec())
+            .unwrap_or_default()
+    }
+
+    fn forwarded(&self, claims: &Claims) -> Vec<(String, String)> {
+        self.config
+            .forward
+            .iter()
+            .filter_map(|f| {
+                let value = match claims.get(&f.claim)? {
+                    Value::String(s) => s.clone(),
+                    Value::Null => return None,
+                    other => other.to_string(),
+                };
+                // Whatever the issuer signed, a header never carries a line break.
+                if value.chars().any(char::is_control) {
+                    return None;
+                }
+                Some((f.header.clone(), value))
+            })
+            .collect()
+    }
+
+    fn rule(&self, index: Option<usize>) -> Option<&Rule> {
+        self.config.routes.rules.get(index?)
+    }
+
+    fn route_name(&self, index: Option<usize>) -> String {
+        self.rule(index)
+            .map_or_else(|| String::from("default"), |r| r.name.clone())
+    }
+}
+
+fn record_of(result: &Result<Verified, Error>, audit: bool) -> Decision {
+    if audit {
+        return Decision::from_result(result);
+    }
+    // Nobody reads the full record: skip the jti hash and the claim copies.
+    match result {
+        Ok(v) => {
+            let mut d = Decision::allowed();
+            d.cached = v.cached;
+            d
+        }
+        Err(e) => Decision::denied(e.code()),
+    }
+}
