@@ -17,11 +17,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
-use tokengate::{Decision, ErrorCode, Verdict};
+use tokengate::config::Cluster;
+use tokengate::gate::{Allowed, Denied, Response};
+use tokengate::ratelimit::{self, Bucket, RateLimit};
+use tokengate::{Clock, Decision, ErrorCode, Gate, Outcome, RequestFacts};
 
-use crate::config::{Config, RemoteJwks};
-use crate::gate::{self, Authorization, Denial, Gate, Outcome, RequestFacts};
-use crate::ratelimit::{self, Bucket};
+use crate::config;
 use crate::shared::{self, JwksRecord, Keys, Lease};
 
 proxy_wasm::main! {{
@@ -45,20 +46,31 @@ struct Worker {
     remotes: Vec<Option<Remote>>,
     calls: HashMap<u32, usize>,
     waiting: Vec<Waiting>,
+    /// Streams resumed with an allow after waiting: their body and trailers may now move on.
+    released: Vec<u32>,
 }
 
 struct Remote {
-    source: RemoteJwks,
+    source: Cluster,
+    timeout_ms: u32,
     applied_seq: u64,
     /// Another worker holds the fetch lease; we wait for its result since then (ms).
     foreign_since: Option<u64>,
 }
 
+/// A request as received, owned, for requests that wait for keys.
+struct Facts {
+    method: String,
+    target: String,
+    authorization: Vec<Vec<u8>>,
+    thumbprint: Option<String>,
+}
+
 struct Waiting {
     context_id: u32,
-    facts: RequestFacts,
+    facts: Facts,
     deadline_ms: u64,
-    fallback: Denial,
+    fallback: Denied,
 }
 
 /// Counters, kept in the VM and handed to the host on each tick: one host call per request
@@ -68,6 +80,7 @@ struct Metrics {
     allowed: Counter,
     denied: Vec<(ErrorCode, Counter)>,
     refresh: Vec<(&'static str, Counter)>,
+    rate_limit_contention: Counter,
 }
 
 #[derive(Default)]
@@ -116,6 +129,7 @@ impl Metrics {
                     )
                 })
                 .collect(),
+            rate_limit_contention: Counter::define("tokengate_rate_limit_contention_total"),
         }
     }
 
@@ -143,6 +157,7 @@ impl Metrics {
         for (_, c) in &mut self.refresh {
             c.flush();
         }
+        self.rate_limit_contention.flush();
     }
 }
 
@@ -154,7 +169,7 @@ enum Effect {
         strip_authorization: bool,
     },
     /// Answer locally.
-    Reply(Denial),
+    Reply(Response),
     /// Keep the request paused (it waits for keys).
     Pause,
 }
@@ -265,7 +280,7 @@ impl RootContext for Root {
             Ok(Some(b)) => b,
             _ => Vec::new(),
         };
-        let config = match Config::parse(&bytes) {
+        let config = match config::parse(&bytes) {
             Ok(c) => c,
             Err(e) => {
                 log(
@@ -281,8 +296,28 @@ impl RootContext for Root {
         let now_ms = now_ms();
         let vm_id = next_vm_id();
         let seed = vm_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ now_ms;
-        let verifier = match config.verifier(now_ms / 1000, seed) {
-            Ok(v) => v,
+        let remotes = config
+            .providers
+            .iter()
+            .map(|p| {
+                let source = p.source.as_ref()?;
+                Some(Remote {
+                    source: source.cluster.clone()?,
+                    timeout_ms: source.timeout_ms,
+                    applied_seq: 0,
+                    foreign_since: None,
+                })
+            })
+            .collect();
+        let tick = Duration::from_millis(u64::from(config.tick_ms));
+        let summary = format!(
+            "tokengate: configured ({} providers, {} rules, mode {})",
+            config.providers.len(),
+            config.routes.rules.len(),
+            config.mode.as_str()
+        );
+        let gate = match Gate::new(config, now_ms / 1000, seed) {
+            Ok(g) => g,
             Err(e) => {
                 log(
                     LogLevel::Error,
@@ -294,33 +329,16 @@ impl RootContext for Root {
                 return false;
             }
         };
-        let remotes = config
-            .providers
-            .iter()
-            .map(|p| {
-                p.remote.clone().map(|source| Remote {
-                    source,
-                    applied_seq: 0,
-                    foreign_since: None,
-                })
-            })
-            .collect();
-        let tick = Duration::from_millis(u64::from(config.tick_ms));
-        let summary = format!(
-            "tokengate: configured ({} providers, {} rules, mode {})",
-            config.providers.len(),
-            config.rules.len(),
-            config.mode.as_str()
-        );
         let worker = Worker {
             clock_ms: now_ms,
             keys: Keys::for_config(&bytes),
-            gate: Gate::new(config, verifier),
+            gate,
             vm_id,
             metrics: Metrics::define(),
             remotes,
             calls: HashMap::new(),
             waiting: Vec::new(),
+            released: Vec::new(),
         };
         *self.state.borrow_mut() = Some(worker);
         let _ = hostcalls::set_tick_period(tick);
@@ -336,6 +354,7 @@ impl RootContext for Root {
         Some(Box::new(Http {
             id: context_id,
             state: self.state.clone(),
+            hold: false,
         }))
     }
 
@@ -349,7 +368,7 @@ impl Root {
     fn pump(&self) {
         let now_ms = now_ms();
         let now = now_ms / 1000;
-        let mut fetches: Vec<(usize, RemoteJwks)> = Vec::new();
+        let mut fetches: Vec<(usize, Cluster, u32)> = Vec::new();
         let mut changed = false;
         {
             let mut st = self.state.borrow_mut();
@@ -364,14 +383,15 @@ impl Root {
                     continue;
                 };
                 let source = remote.source.clone();
-                if take_lease(w, i, now_ms, u64::from(source.timeout_ms)) {
-                    fetches.push((i, source));
+                let timeout_ms = remote.timeout_ms;
+                if take_lease(w, i, now_ms, u64::from(timeout_ms)) {
+                    fetches.push((i, source, timeout_ms));
                 } else if let Some(Some(r)) = w.remotes.get_mut(i) {
                     r.foreign_since = Some(now_ms);
                 }
             }
         }
-        for (i, source) in fetches {
+        for (i, source, timeout_ms) in fetches {
             let headers = vec![
                 (":method", "GET"),
                 (":path", source.path.as_str()),
@@ -379,11 +399,11 @@ impl Root {
                 ("accept", "application/json"),
             ];
             let call = self.dispatch_http_call(
-                &source.cluster,
+                &source.name,
                 headers,
                 None,
                 Vec::new(),
-                Duration::from_millis(u64::from(source.timeout_ms)),
+                Duration::from_millis(u64::from(timeout_ms)),
             );
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else { return };
@@ -396,7 +416,7 @@ impl Root {
                         LogLevel::Warn,
                         &format!(
                             "tokengate: providers[{i}] JWKS fetch could not start on cluster {:?} ({status:?})",
-                            source.cluster
+                            source.name
                         ),
                     );
                     w.gate.verifier_mut().on_jwks_failure(i, now);
@@ -419,26 +439,33 @@ impl Root {
 
     /// Decide again for every paused request; apply what is final.
     fn retry_waiting(&self, now_ms: u64) {
-        let now = decision_time_s(now_ms);
         let effects: Vec<(u32, Effect)> = {
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else { return };
             let waiting = std::mem::take(&mut w.waiting);
             let mut out = Vec::new();
             for mut x in waiting {
-                match w.gate.decide(&x.facts, now) {
+                // A paused request has already cost more than a clock read: judge it exactly.
+                let outcome = decide(w, &x.facts, Clock::from_unix_ms(now_ms));
+                match outcome {
                     Outcome::Wait(fallback) if now_ms < x.deadline_ms => {
                         x.fallback = fallback;
                         w.waiting.push(x);
                     }
                     Outcome::Wait(fallback) => {
-                        let effect = finish(w, &x.facts, Outcome::Deny(fallback), now_ms);
+                        let outcome = w.gate.give_up(fallback);
+                        let effect = finish(w, &x.facts, outcome, now_ms);
                         out.push((x.context_id, effect));
                     }
                     outcome => {
                         let effect = finish(w, &x.facts, outcome, now_ms);
                         out.push((x.context_id, effect));
                     }
+                }
+            }
+            for (context_id, effect) in &out {
+                if matches!(effect, Effect::Continue { .. }) {
+                    w.released.push(*context_id);
                 }
             }
             out
@@ -456,6 +483,10 @@ impl Root {
 struct Http {
     id: u32,
     state: State,
+    /// Set while the request waits for keys or after it was answered locally: its body and
+    /// trailers must not move on (Envoy's `allow_on_headers_stop_iteration: true` would
+    /// otherwise let them through to the origin while the headers are held).
+    hold: bool,
 }
 
 impl Context for Http {}
@@ -464,11 +495,12 @@ impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let configured = self.state.borrow().as_ref().map(|w| {
             let config = w.gate.config();
-            let strip: Vec<String> = config.forward.iter().map(|f| f.header.clone()).collect();
-            (strip, config.needs_peer_certificate, w.clock_ms)
+            let strip: Vec<String> = w.gate.forward_headers().to_vec();
+            (strip, config.needs_peer_certificate(), w.clock_ms)
         });
-        let Some((strip, needs_cert, now_ms)) = configured else {
+        let Some((strip, needs_cert, clock_ms)) = configured else {
             // Never configured: fail closed.
+            self.hold = true;
             let _ = hostcalls::send_http_response(
                 503,
                 vec![("content-type", "application/json")],
@@ -484,12 +516,21 @@ impl HttpContext for Http {
         let effect = {
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else {
+                self.hold = true;
                 return Action::Pause;
             };
-            match w.gate.decide(&facts, decision_time_s(now_ms)) {
+            let uncertainty_ms = u64::from(w.gate.config().tick_ms).saturating_add(CLOCK_SLACK_MS);
+            let mut outcome = decide(w, &facts, Clock::since_read(clock_ms, uncertainty_ms));
+            if let Outcome::ReadClock = outcome {
+                // Near a time boundary of this token: the tick clock is not exact enough.
+                let exact_ms = now_ms();
+                w.clock_ms = w.clock_ms.max(exact_ms);
+                outcome = decide(w, &facts, Clock::from_unix_ms(exact_ms));
+            }
+            match outcome {
                 Outcome::Wait(fallback) => {
                     if w.waiting.len() < w.gate.config().wait.max_requests {
-                        let deadline_ms = now_ms.saturating_add(w.gate.config().wait.timeout_ms);
+                        let deadline_ms = clock_ms.saturating_add(w.gate.config().wait.timeout_ms);
                         w.waiting.push(Waiting {
                             context_id: self.id,
                             facts,
@@ -498,13 +539,46 @@ impl HttpContext for Http {
                         });
                         Effect::Pause
                     } else {
-                        finish(w, &facts, Outcome::Deny(fallback), now_ms)
+                        let outcome = w.gate.give_up(fallback);
+                        finish(w, &facts, outcome, clock_ms)
                     }
                 }
-                outcome => finish(w, &facts, outcome, now_ms),
+                outcome => finish(w, &facts, outcome, clock_ms),
             }
         };
+        self.hold = !matches!(effect, Effect::Continue { .. });
         apply(effect, false)
+    }
+
+    fn on_http_request_body(&mut self, _body_size: usize, _end_of_stream: bool) -> Action {
+        self.held()
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        self.held()
+    }
+}
+
+impl Http {
+    /// Body and trailers wait with the headers; once the request is resumed with an allow they
+    /// move on. A request answered locally never lets them go.
+    fn held(&mut self) -> Action {
+        if !self.hold {
+            return Action::Continue;
+        }
+        let released = self.state.try_borrow_mut().ok().is_some_and(|mut st| {
+            st.as_mut().is_some_and(|w| {
+                let before = w.released.len();
+                w.released.retain(|id| *id != self.id);
+                w.released.len() != before
+            })
+        });
+        if released {
+            self.hold = false;
+            Action::Continue
+        } else {
+            Action::Pause
+        }
     }
 }
 
@@ -514,57 +588,81 @@ impl Drop for Http {
         if let Ok(mut st) = self.state.try_borrow_mut() {
             if let Some(w) = st.as_mut() {
                 w.waiting.retain(|x| x.context_id != self.id);
+                w.released.retain(|id| *id != self.id);
             }
         }
     }
 }
 
-/// Turn a final outcome into an effect: rate limit, report mode, metrics and the audit line.
-fn finish(w: &mut Worker, facts: &RequestFacts, outcome: Outcome, now_ms: u64) -> Effect {
+/// How far past the last tick the real time may be, beyond one tick period. Near a time
+/// boundary of the token (within this window) the filter reads the exact clock, so only an
+/// event loop stalled for longer than this could judge a request at the wrong second.
+const CLOCK_SLACK_MS: u64 = 60_000;
+
+/// One decision through the gate, from owned facts.
+fn decide(w: &mut Worker, facts: &Facts, clock: Clock) -> Outcome {
+    let values: Vec<&[u8]> = facts.authorization.iter().map(Vec::as_slice).collect();
+    let req = RequestFacts {
+        method: &facts.method,
+        target: &facts.target,
+        authorization: &values,
+        cert_thumbprint: facts.thumbprint.as_deref(),
+        clock,
+        audit: w.gate.config().audit_log,
+    };
+    w.gate.decide(&req)
+}
+
+/// Turn a final outcome into an effect: rate limit, metrics and the audit line.
+fn finish(w: &mut Worker, facts: &Facts, outcome: Outcome, now_ms: u64) -> Effect {
     let outcome = match outcome {
-        Outcome::Allow(allowed) => match (w.gate.config().rate_limit, allowed.client_id.as_deref())
-        {
-            (Some(limit), Some(client)) => match take_token(w, client, now_ms, limit) {
-                Ok(()) => Outcome::Allow(allowed),
-                Err(retry_after_s) => {
-                    let mut decision = allowed.decision;
-                    decision.verdict = Verdict::Deny;
-                    let mut denial = w.gate.denial(
-                        ErrorCode::RateLimited,
-                        "the client exceeded its request rate",
-                        &[],
-                        decision,
-                    );
-                    denial.retry_after_s = Some(retry_after_s);
-                    Outcome::Deny(denial)
-                }
-            },
-            _ => Outcome::Allow(allowed),
-        },
+        Outcome::Allow(allowed) => {
+            match (w.gate.config().rate_limit, allowed.rate_key.as_deref()) {
+                (Some(limit), Some(key)) => match take_token(w, key, now_ms, limit) {
+                    Ok(()) => Outcome::Allow(allowed),
+                    Err(retry_after_s) => w.gate.rate_limited(allowed, retry_after_s),
+                },
+                _ => Outcome::Allow(allowed),
+            }
+        }
         other => other,
     };
-    let enforcing = w.gate.enforcing();
-    let strip_authorization = w.gate.config().strip_authorization;
     match outcome {
-        Outcome::Allow(allowed) => {
-            w.metrics.allowed();
-            audit(w, &allowed.decision, 200, facts);
+        Outcome::Allow(Allowed {
+            forward,
+            strip_authorization,
+            record,
+            would_deny,
+            ..
+        }) => {
+            match &would_deny {
+                // Report mode: counted and logged as the denial it would have been.
+                Some(r) => {
+                    w.metrics.denied(r.code);
+                    audit(w, &record, r.status, facts);
+                }
+                None => {
+                    w.metrics.allowed();
+                    audit(w, &record, 200, facts);
+                }
+            }
             Effect::Continue {
-                headers: allowed.forward,
+                headers: forward,
                 strip_authorization,
             }
         }
-        Outcome::Deny(denial) | Outcome::Wait(denial) => {
-            w.metrics.denied(denial.code);
-            audit(w, &denial.decision, denial.status, facts);
-            if enforcing {
-                Effect::Reply(denial)
-            } else {
-                Effect::Continue {
-                    headers: Vec::new(),
-                    strip_authorization,
-                }
-            }
+        Outcome::Deny(denied) | Outcome::Wait(denied) => {
+            w.metrics.denied(denied.response.code);
+            audit(w, &denied.record, denied.response.status, facts);
+            Effect::Reply(denied.response)
+        }
+        Outcome::ReadClock => {
+            // Only asked of an inexact clock, which `finish` never sees; fail closed.
+            let r = w
+                .gate
+                .response(ErrorCode::JwksUnavailable, "internal: clock", &[], None);
+            w.metrics.denied(r.code);
+            Effect::Reply(r)
         }
     }
 }
@@ -589,41 +687,39 @@ fn apply(effect: Effect, resume: bool) -> Action {
             }
             Action::Continue
         }
-        Effect::Reply(denial) => {
-            let retry_after = denial.retry_after_s.map(|s| s.to_string());
-            let mut headers = vec![
-                ("content-type", "application/json"),
-                ("cache-control", "no-store"),
-            ];
-            if let Some(v) = denial.www_authenticate.as_deref() {
-                headers.push(("www-authenticate", v));
-            }
-            if let Some(v) = retry_after.as_deref() {
-                headers.push(("retry-after", v));
-            }
+        Effect::Reply(response) => {
+            let headers: Vec<(&str, &str)> = response
+                .headers
+                .iter()
+                .map(|(n, v)| (*n, v.as_str()))
+                .collect();
             let _ = hostcalls::send_http_response(
-                u32::from(denial.status),
+                u32::from(response.status),
                 headers,
-                Some(denial.body.as_bytes()),
+                Some(response.body.as_bytes()),
             );
             Action::Pause
         }
     }
 }
 
-fn audit(w: &Worker, decision: &Decision, status: u16, facts: &RequestFacts) {
+fn audit(w: &Worker, decision: &Decision, status: u16, facts: &Facts) {
     if w.gate.config().audit_log {
-        log(LogLevel::Info, &w.gate.audit_line(decision, status, facts));
+        log(
+            LogLevel::Info,
+            &w.gate
+                .audit_line(decision, status, &facts.method, &facts.target),
+        );
     }
 }
 
 /// The request facts, and which of the `strip` headers the client sent.
-fn request_facts(needs_cert: bool, strip: &[String]) -> (RequestFacts, Vec<&str>) {
+fn request_facts(needs_cert: bool, strip: &[String]) -> (Facts, Vec<&str>) {
     // One host call for the whole map: each call costs more than scanning a few headers.
     let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
     let mut method = String::new();
-    let mut path = String::new();
-    let mut authorization = Authorization::Absent;
+    let mut target = String::new();
+    let mut authorization: Vec<Vec<u8>> = Vec::new();
     let mut present: Vec<&str> = Vec::new();
     for (name, value) in headers {
         if let Some(h) = strip.iter().find(|h| h.eq_ignore_ascii_case(&name)) {
@@ -632,30 +728,26 @@ fn request_facts(needs_cert: bool, strip: &[String]) -> (RequestFacts, Vec<&str>
             }
         }
         match name.as_str() {
+            // Bytes that are not UTF-8 become U+FFFD, which the gate refuses as non-ASCII.
             ":method" => method = String::from_utf8_lossy(&value).into_owned(),
-            ":path" => path = String::from_utf8_lossy(&value).into_owned(),
-            n if n.eq_ignore_ascii_case("authorization") => {
-                authorization = match authorization {
-                    Authorization::Absent => Authorization::One(value),
-                    _ => Authorization::Many,
-                }
-            }
+            ":path" => target = String::from_utf8_lossy(&value).into_owned(),
+            n if n.eq_ignore_ascii_case("authorization") => authorization.push(value),
             _ => {}
         }
     }
-    let cert_thumbprint = if needs_cert {
+    let thumbprint = if needs_cert {
         hostcalls::get_property(vec!["connection", "sha256_peer_certificate_digest"])
             .ok()
             .flatten()
-            .and_then(|hex| gate::thumbprint_from_hex(&hex))
+            .and_then(|hex| config::thumbprint_from_hex(&hex))
     } else {
         None
     };
-    let facts = RequestFacts {
+    let facts = Facts {
         method,
-        path,
+        target,
         authorization,
-        cert_thumbprint,
+        thumbprint,
     };
     (facts, present)
 }
@@ -773,27 +865,25 @@ fn publish(w: &mut Worker, i: usize, now: u64, cache_control: Option<String>, bo
     }
 }
 
-/// One token from the client's shared bucket. Contention beyond a few retries lets the
-/// request through: the limit protects capacity, it is not an authorization decision.
-fn take_token(
-    w: &Worker,
-    client: &str,
-    now_ms: u64,
-    limit: crate::config::RateLimit,
-) -> Result<(), u64> {
-    let key = w.keys.bucket(client);
+/// One token from the client's shared bucket. When the compare-and-swap loses 8 times in a row
+/// (other workers updating the same bucket at that instant) or shared data fails, the request
+/// goes on and `tokengate_rate_limit_contention_total` counts it: the limit protects capacity,
+/// it is not an authorization decision, and the token was verified already.
+fn take_token(w: &mut Worker, key: &str, now_ms: u64, limit: RateLimit) -> Result<(), u64> {
+    let key = w.keys.bucket(key);
     for _ in 0..8 {
         let Ok((current, cas)) = hostcalls::get_shared_data(&key) else {
-            return Ok(());
+            break;
         };
         let prev = current.as_deref().and_then(Bucket::decode);
         let (bucket, verdict) = ratelimit::take(prev, now_ms, limit);
         match hostcalls::set_shared_data(&key, Some(&bucket.encode()), cas) {
             Ok(()) => return verdict,
             Err(Status::CasMismatch) => continue,
-            Err(_) => return Ok(()),
+            Err(_) => break,
         }
     }
+    w.metrics.rate_limit_contention.pending += 1;
     Ok(())
 }
 
@@ -815,14 +905,6 @@ fn next_vm_id() -> u64 {
         }
     }
     now_ms()
-}
-
-/// The time a request is judged at, in whole seconds. The VM clock is refreshed only on each
-/// tick, so it may lag by up to one tick: rounding up keeps a token issued this very second
-/// (`iat` = the issuer's current second) from looking issued in the future, at the price of
-/// judging `exp` at most one second early — the safe direction.
-fn decision_time_s(clock_ms: u64) -> u64 {
-    clock_ms.div_ceil(1000)
 }
 
 fn now_ms() -> u64 {

@@ -10,9 +10,6 @@
 )]
 
 pub mod config;
-pub mod gate;
-pub mod ratelimit;
-pub mod rules;
 pub mod shared;
 
 #[cfg(target_arch = "wasm32")]

@@ -295,7 +295,8 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    /// An error on `field` (the setting as the user wrote it, e.g. `rules[2].match`).
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError {
             field: field.into(),
             message: message.into(),
