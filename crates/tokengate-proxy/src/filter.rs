@@ -607,6 +607,7 @@ fn decide(w: &mut Worker, facts: &Facts, clock: Clock) -> Outcome {
         target: &facts.target,
         authorization: &values,
         cert_thumbprint: facts.thumbprint.as_deref(),
+        scopes: None,
         clock,
         audit: w.gate.config().audit_log,
     };

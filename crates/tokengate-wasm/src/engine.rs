@@ -9,11 +9,13 @@ use base64::Engine as _;
 // The core already links hashbrown; std's HashMap would add a second copy and SipHash.
 use hashbrown::HashMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use tokengate::gate::{Allowed, Denied, Response};
+use tokengate::ratelimit::{self, Bucket};
 use tokengate::{
-    Algorithm, Claims, CognitoPool, Decision, Error, ErrorCode, KeyCache, KeyCacheConfig, KeySet,
-    PendingSignature, Policy, Provider, PureRust, Request, Revocation, Scopes, SignatureBackend,
-    Step, Verified, Verifier,
+    Algorithm, Begin, Claims, Clock, Config, Decision, Error, ErrorCode, Gate, KeyCache, KeySet,
+    Outcome, PendingRequest, PendingSignature, Request, RequestFacts, Revocation, Scopes, Step,
+    Verified,
 };
 
 /// Number of `u32` slots in the meta array.
@@ -23,9 +25,11 @@ pub const META_LEN: usize = 16;
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[repr(u32)]
 pub enum Status {
-    /// Accepted: `meta[1]` claims id (0: not retained), `meta[2..4]` claims JSON (ptr, len;
-    /// len 0 when JS has seen this id before), `meta[4]` provider, `meta[5]` 1 when the token
-    /// cache answered.
+    /// Accepted (for [`Engine::decide`]: let through): `meta[1]` claims id (0: not retained),
+    /// `meta[2..4]` claims JSON (ptr, len; len 0 when JS has seen this id before, or when
+    /// there are no claims), `meta[4]` provider, `meta[5]` 1 when the token cache answered,
+    /// `meta[6..8]` the answer JSON of [`Engine::decide`] (ptr, len), `meta[8]` 1 when the
+    /// request carried verified claims.
     Accept = 0,
     /// The host must check a signature: `meta[1]` pending id, `[2]` provider, `[3]` key index
     /// (position of the kid in [`Engine::kids`]), `[4]` alg (0 RS256, 1 ES256), `[5]` signing
@@ -55,6 +59,9 @@ pub enum Meta {
 pub const FLAG_AUDIT: u32 = 1;
 /// Flag: check the signature in wasm (pure-Rust backend) instead of stopping for the host.
 pub const FLAG_PURE: u32 = 2;
+/// Flag ([`Engine::decide`]): the host will not fetch keys again, so a request that would wait
+/// for keys gets its final answer now.
+pub const FLAG_FINAL: u32 = 4;
 
 /// `finish` outcome: the host's crypto said the signature is invalid.
 pub const OUTCOME_INVALID: u32 = 0;
@@ -69,17 +76,37 @@ const MAX_PENDING: usize = 1024;
 const MAX_CLAIMS_IDS: usize = 4096;
 /// Registered route scope sets; JS clears and re-registers beyond this.
 const MAX_SCOPES: usize = 1024;
+/// Rate-limit buckets kept in one process; beyond it they are all forgotten (full again).
+const MAX_BUCKETS: usize = 65_536;
 
 struct ProviderInfo {
     jwks_uri: Option<String>,
     remote: bool,
+    timeout_ms: u32,
 }
 
-struct Pending {
-    signature: PendingSignature,
-    thumbprint: Option<String>,
-    route: Option<String>,
-    scopes_id: u32,
+enum Pending {
+    /// A bare token ([`Engine::verify`]).
+    Token {
+        signature: PendingSignature,
+        thumbprint: Option<String>,
+        route: Option<String>,
+        scopes_id: u32,
+    },
+    /// A whole request ([`Engine::decide`]).
+    Request {
+        request: PendingRequest,
+        now: f64,
+    },
+}
+
+impl Pending {
+    fn signature(&self) -> &PendingSignature {
+        match self {
+            Pending::Token { signature, .. } => signature,
+            Pending::Request { request, .. } => request.signature(),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -108,16 +135,17 @@ impl ClaimsIds {
     }
 }
 
-/// One verifier with its buffers.
+/// One gate with its buffers.
 pub struct Engine {
-    verifier: Verifier,
+    gate: Gate,
     providers: Vec<ProviderInfo>,
     generations: Vec<u32>,
-    realm: String,
     input: Vec<u8>,
     out: Vec<u8>,
+    answer: Vec<u8>,
     audit: Vec<u8>,
     meta: Vec<u32>,
+    buckets: HashMap<String, Bucket>,
     pending: Vec<(u32, Pending)>,
     next_pending: u32,
     scopes: HashMap<u32, Scopes>,
@@ -127,76 +155,40 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Build from the configuration JSON:
-    ///
-    /// ```json
-    /// { "providers": [{ "policy": {…policy object…}, "jwks": {…}?, "jwks_uri": "…"?,
-    ///                   "cognito_user_pool_id": "…"? }],
-    ///   "key_cache": { "refresh_s", "max_stale_s", "fetch_timeout_s", "unknown_kid_cooldown_s",
-    ///                  "max_jwks_bytes", "max_keys", "jitter_seed" }?,
-    ///   "token_cache": { "capacity", "max_ttl_s" }?, "realm": "…"?, "now": seconds }
-    /// ```
+    /// Build from the gate configuration (`tokengate::Config`, the same JSON as the Envoy
+    /// filter's) at `now` (seconds), with `jitter_seed` spreading JWKS retries.
     ///
     /// # Errors
-    /// `field: message` for the first mistake.
-    pub fn new(config: &str) -> Result<Engine, String> {
-        let doc: Value =
-            serde_json::from_str(config).map_err(|e| format!("config: not JSON ({e})"))?;
-        let obj = doc.as_object().ok_or("config: must be an object")?;
-        for key in obj.keys() {
-            if !matches!(
-                key.as_str(),
-                "providers" | "key_cache" | "token_cache" | "realm" | "now"
-            ) {
-                return Err(format!("{key}: unknown field"));
+    /// `field: message` for the first mistake; a remote provider needs `jwks.uri` here.
+    pub fn new(config: &str, now: f64, jitter_seed: u64) -> Result<Engine, String> {
+        let config = Config::from_json(config.as_bytes()).map_err(|e| e.to_string())?;
+        let mut infos = Vec::with_capacity(config.providers.len());
+        for (i, p) in config.providers.iter().enumerate() {
+            let uri = p.source.as_ref().and_then(|s| s.uri.clone());
+            if p.source.is_some() && uri.is_none() {
+                return Err(format!(
+                    "providers[{i}].jwks.uri: is required here: JavaScript hosts fetch the JWKS \
+                     from a URL (\"cluster\" is for the Envoy filter)"
+                ));
             }
+            infos.push(ProviderInfo {
+                remote: uri.is_some(),
+                jwks_uri: uri,
+                timeout_ms: p.source.as_ref().map_or(0, |s| s.timeout_ms),
+            });
         }
-        let now = match obj.get("now") {
-            None => 0,
-            Some(v) => secs(v.as_f64().ok_or("now: must be a number")?),
-        };
-        let key_cache = key_cache_config(obj.get("key_cache"))?;
-        let list = obj
-            .get("providers")
-            .and_then(Value::as_array)
-            .ok_or("providers: must be an array")?;
-        if list.is_empty() {
-            return Err("providers: at least one issuer is required".into());
-        }
-        let mut providers = Vec::with_capacity(list.len());
-        let mut infos = Vec::with_capacity(list.len());
-        for (i, p) in list.iter().enumerate() {
-            let mut cfg = key_cache;
-            cfg.jitter_seed = cfg
-                .jitter_seed
-                .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9));
-            let (provider, info) =
-                provider(p, cfg, now).map_err(|e| format!("providers[{i}].{e}"))?;
-            providers.push(provider);
-            infos.push(info);
-        }
-        let mut verifier = Verifier::new(providers).map_err(|e| e.to_string())?;
-        if let Some(tc) = obj.get("token_cache") {
-            let tc = tc.as_object().ok_or("token_cache: must be an object")?;
-            let capacity = opt_u64(tc, "capacity", "token_cache")?.unwrap_or(4096);
-            let max_ttl = opt_u64(tc, "max_ttl_s", "token_cache")?.unwrap_or(600);
-            verifier = verifier.with_token_cache(capacity.min(1 << 20) as usize, max_ttl);
-        }
-        let realm = match obj.get("realm") {
-            None | Some(Value::Null) => String::new(),
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err("realm: must be a string".into()),
-        };
+        let gate = Gate::new(config, secs(now), jitter_seed).map_err(|e| e.to_string())?;
         let n = infos.len();
         Ok(Engine {
-            verifier,
+            gate,
             providers: infos,
             generations: vec![1; n],
-            realm,
             input: Vec::new(),
             out: Vec::new(),
+            answer: Vec::new(),
             audit: Vec::new(),
             meta: vec![0; META_LEN],
+            buckets: HashMap::new(),
             pending: Vec::new(),
             next_pending: 0,
             scopes: HashMap::new(),
@@ -206,11 +198,12 @@ impl Engine {
         })
     }
 
-    /// Providers (issuers, JWKS URL, required scopes), the token size limit and the error codes
-    /// with their HTTP statuses, as JSON.
+    /// Providers (issuers, JWKS URL and fetch limits, required scopes), the token size limit,
+    /// the realm and the error codes with their HTTP statuses, as JSON.
     pub fn info(&self) -> String {
         let providers: Vec<Value> = self
-            .verifier
+            .gate
+            .verifier()
             .providers()
             .iter()
             .zip(&self.providers)
@@ -219,27 +212,24 @@ impl Engine {
                     "issuers": p.policy().issuers(),
                     "jwks_uri": info.jwks_uri,
                     "remote": info.remote,
+                    "timeout_ms": info.timeout_ms,
+                    "max_jwks_bytes": p.keys().config().limits.max_bytes,
                     "scopes": p.policy().scopes().map(scopes_json),
                     "max_token_bytes": p.policy().max_token_bytes(),
                 })
             })
             .collect();
-        let max_token_bytes = self
-            .verifier
-            .providers()
-            .iter()
-            .map(|p| p.policy().max_token_bytes())
-            .max()
-            .unwrap_or(0);
         let codes: Vec<Value> = ErrorCode::ALL
             .iter()
             .map(|c| json!({"code": c.as_str(), "status": c.http_status()}))
             .collect();
         json!({
             "providers": providers,
-            "max_token_bytes": max_token_bytes,
+            "max_token_bytes": self.gate.verifier().max_token_bytes(),
             "codes": codes,
             "meta_len": META_LEN,
+            "realm": self.gate.config().realm,
+            "rules": self.gate.config().routes.rules.len(),
         })
         .to_string()
     }
@@ -272,6 +262,11 @@ impl Engine {
         &self.out
     }
 
+    /// The answer JSON of the last [`Engine::decide`] that let a request through.
+    pub fn answer(&self) -> &[u8] {
+        &self.answer
+    }
+
     /// The audit record of the last decision, when asked for.
     pub fn audit(&self) -> &[u8] {
         &self.audit
@@ -279,7 +274,7 @@ impl Engine {
 
     /// Verify the token held in `input[..token_len]`. The certificate thumbprint (RFC 8705)
     /// follows it when `thumbprint_len != u32::MAX`, then the route name for the audit record
-    /// when `route_len != u32::MAX`. `scopes_id` names route scopes from
+    /// when `route_len != u32::MAX`. `scopes_id` names scopes from
     /// [`Engine::register_scopes`] (0: none). Flags: [`FLAG_AUDIT`], [`FLAG_PURE`].
     pub fn verify(
         &mut self,
@@ -291,50 +286,133 @@ impl Engine {
         flags: u32,
     ) -> Status {
         let now = secs(now);
-        let (token, thumbprint, route) =
-            match split_input(&self.input, token_len, thumbprint_len, route_len) {
-                Some(parts) => parts,
-                None => {
-                    let e = Error::new(ErrorCode::TokenMalformed, "token is not UTF-8");
-                    return self.report(Err(e), None, 0, flags);
-                }
-            };
+        let Some((token, thumbprint, route)) =
+            split_input(&self.input, token_len, &[thumbprint_len, route_len])
+                .map(|(t, rest)| (t, rest.first().copied().flatten(), rest.get(1).copied().flatten()))
+        else {
+            let e = Error::new(ErrorCode::TokenMalformed, "token is not UTF-8");
+            return self.report(Err(e), None, None, flags);
+        };
         let route = route.map(String::from);
         let scopes = match route_scopes(&self.scopes, scopes_id) {
             Ok(s) => s,
-            Err(e) => return self.report(Err(e), route.as_deref(), 0, flags),
+            Err(e) => return self.report(Err(e), route.as_deref(), None, flags),
         };
         let mut req = Request::at(now);
         if let Some(s) = scopes {
-            req = req.scopes(s);
+            req = req.also_scopes(s);
         }
         if let Some(tp) = thumbprint {
             req = req.cert_thumbprint(tp);
         }
+        let verifier = self.gate.verifier_mut();
         let result = if flags & FLAG_PURE != 0 {
-            let result = self.verifier.verify(token, &req);
+            let result = verifier.verify(token, &req);
             if matches!(&result, Ok(v) if !v.cached) {
                 let payload = payload_of(token.as_bytes());
-                return self.report_with(result, payload, route.as_deref(), scopes_id, flags);
+                let scopes = scopes.cloned();
+                return self.report_with(result, payload, route.as_deref(), scopes.as_ref(), flags);
             }
             result
         } else {
-            match self.verifier.begin(token, &req) {
+            match verifier.begin(token, &req) {
                 Ok(Step::Done(v)) => Ok(v),
-                Ok(Step::Signature(pending)) => {
-                    let thumbprint = thumbprint.map(String::from);
-                    return self.suspend(pending, thumbprint, route, scopes_id, now);
+                Ok(Step::Signature(signature)) => {
+                    let pending = Pending::Token {
+                        signature,
+                        thumbprint: thumbprint.map(String::from),
+                        route,
+                        scopes_id,
+                    };
+                    return self.suspend(pending, now);
                 }
                 Err(e) => Err(e),
             }
         };
-        self.report(result, route.as_deref(), scopes_id, flags)
+        let scopes = scopes.cloned();
+        self.report(result, route.as_deref(), scopes.as_ref(), flags)
     }
 
-    /// Steps 8–17 for a pending signature: `outcome` is [`OUTCOME_VALID`], [`OUTCOME_INVALID`]
+    /// Decide on one HTTP request. The input buffer holds, one after the other: the method
+    /// (`method_len` bytes), the request target, the certificate thumbprint (unless
+    /// `thumbprint_len` is `u32::MAX`), then up to two `Authorization` values (`u32::MAX`:
+    /// absent; a host that received more than two passes the first two, which is already
+    /// "several"). `scopes_id` adds scopes the host's own routing requires (0: none).
+    /// Flags: [`FLAG_AUDIT`], [`FLAG_PURE`], [`FLAG_FINAL`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn decide(
+        &mut self,
+        method_len: u32,
+        target_len: u32,
+        thumbprint_len: u32,
+        auth0_len: u32,
+        auth1_len: u32,
+        now: f64,
+        scopes_id: u32,
+        flags: u32,
+    ) -> Status {
+        let input = std::mem::take(&mut self.input);
+        let status = self.decide_in(
+            &input,
+            [method_len, target_len, thumbprint_len, auth0_len, auth1_len],
+            now,
+            scopes_id,
+            flags,
+        );
+        self.input = input;
+        status
+    }
+
+    fn decide_in(
+        &mut self,
+        input: &[u8],
+        lens: [u32; 5],
+        now: f64,
+        scopes_id: u32,
+        flags: u32,
+    ) -> Status {
+        let Some(parts) = split_bytes(input, &lens) else {
+            return self.answer_invalid("the request is not valid text");
+        };
+        let text = |i: usize| parts.get(i).copied().flatten().map(core::str::from_utf8);
+        let (Some(Ok(method)), Some(Ok(target))) = (text(0), text(1)) else {
+            return self.answer_invalid("the method and target must be text");
+        };
+        let thumbprint = match text(2) {
+            Some(Ok(t)) => Some(t),
+            None => None,
+            Some(Err(_)) => return self.answer_invalid("the certificate thumbprint is not text"),
+        };
+        let authorization: Vec<&[u8]> = parts.iter().skip(3).copied().flatten().collect();
+        let scopes = match route_scopes(&self.scopes, scopes_id) {
+            Ok(s) => s.cloned(),
+            Err(e) => return self.report(Err(e), None, None, flags),
+        };
+        let facts = RequestFacts {
+            method,
+            target,
+            authorization: &authorization,
+            cert_thumbprint: thumbprint,
+            scopes: scopes.as_ref(),
+            clock: Clock::from_unix_seconds(now),
+            audit: flags & FLAG_AUDIT != 0,
+        };
+        let outcome = if flags & FLAG_PURE != 0 {
+            self.gate.decide(&facts)
+        } else {
+            match self.gate.begin(&facts) {
+                Begin::Done(outcome) => outcome,
+                Begin::Signature(request) => {
+                    return self.suspend(Pending::Request { request, now }, secs(now));
+                }
+            }
+        };
+        self.report_outcome(outcome, None, now, flags)
+    }
+
+    /// The rest of a pending verification: `outcome` is [`OUTCOME_VALID`], [`OUTCOME_INVALID`]
     /// or [`OUTCOME_PURE`] (check it here with the pure-Rust backend).
     pub fn finish(&mut self, pending: u32, outcome: u32, now: f64, flags: u32) -> Status {
-        let now = secs(now);
         self.out.clear();
         self.audit.clear();
         let Some(at) = self.pending.iter().position(|(id, _)| *id == pending) else {
@@ -344,33 +422,38 @@ impl Engine {
         let (_, p) = self.pending.swap_remove(at);
         // The verified payload is handed to JS as the token's own JSON text (the core parsed
         // exactly these bytes), which is cheaper than serialising the parsed claims again.
-        let payload = payload_of(p.signature.signing_input());
+        let payload = payload_of(p.signature().signing_input());
         let valid = match outcome {
             OUTCOME_VALID => true,
-            OUTCOME_PURE => match self.verifier.key_for(&p.signature, now) {
-                Some(key) => PureRust.verify(
-                    key,
-                    p.signature.alg(),
-                    p.signature.signing_input(),
-                    p.signature.signature(),
-                ),
-                None => false,
-            },
+            OUTCOME_PURE => self.gate.verifier().check_signature(p.signature(), secs(now)),
             _ => false,
         };
-        let scopes = match route_scopes(&self.scopes, p.scopes_id) {
-            Ok(s) => s,
-            Err(e) => return self.report(Err(e), p.route.as_deref(), 0, flags),
-        };
-        let mut req = Request::at(now);
-        if let Some(s) = scopes {
-            req = req.scopes(s);
+        match p {
+            Pending::Token {
+                signature,
+                thumbprint,
+                route,
+                scopes_id,
+            } => {
+                let scopes = match route_scopes(&self.scopes, scopes_id) {
+                    Ok(s) => s.cloned(),
+                    Err(e) => return self.report(Err(e), route.as_deref(), None, flags),
+                };
+                let mut req = Request::at(secs(now));
+                if let Some(s) = scopes.as_ref() {
+                    req = req.also_scopes(s);
+                }
+                if let Some(tp) = thumbprint.as_deref() {
+                    req = req.cert_thumbprint(tp);
+                }
+                let result = self.gate.verifier_mut().finish(signature, valid, &req);
+                self.report_with(result, payload, route.as_deref(), scopes.as_ref(), flags)
+            }
+            Pending::Request { request, now } => {
+                let outcome = self.gate.finish(request, valid);
+                self.report_outcome(outcome, payload, now, flags)
+            }
         }
-        if let Some(tp) = p.thumbprint.as_deref() {
-            req = req.cert_thumbprint(tp);
-        }
-        let result = self.verifier.finish(p.signature, valid, &req);
-        self.report_with(result, payload, p.route.as_deref(), p.scopes_id, flags)
     }
 
     /// Forget a pending signature.
@@ -405,12 +488,12 @@ impl Engine {
                 .map(String::from),
         };
         let e = Error::with_message(code, String::from(message));
-        self.report(Err(e), route.as_deref(), 0, flags)
+        self.report(Err(e), route.as_deref(), None, flags)
     }
 
     /// The provider whose JWKS should be fetched now, or -1.
     pub fn poll(&mut self, now: f64) -> i32 {
-        match self.verifier.poll(secs(now)) {
+        match self.gate.verifier_mut().poll(secs(now)) {
             Some((i, _)) => i32::try_from(i).unwrap_or(-1),
             None => -1,
         }
@@ -427,10 +510,11 @@ impl Engine {
         body: &[u8],
     ) -> i32 {
         let p = provider as usize;
-        match self
-            .verifier
-            .on_jwks_response(p, secs(now), status, cache_control, body)
-        {
+        let result =
+            self.gate
+                .verifier_mut()
+                .on_jwks_response(p, secs(now), status, cache_control, body);
+        match result {
             Ok(n) => {
                 self.bump(p);
                 self.last_refresh_error.clear();
@@ -450,7 +534,9 @@ impl Engine {
 
     /// Report a failed fetch.
     pub fn on_jwks_failure(&mut self, provider: u32, now: f64) {
-        self.verifier.on_jwks_failure(provider as usize, secs(now));
+        self.gate
+            .verifier_mut()
+            .on_jwks_failure(provider as usize, secs(now));
     }
 
     /// Install a key set for a provider: seeded as if fetched at `now` for remote providers,
@@ -466,14 +552,19 @@ impl Engine {
             .map(|i| i.remote)
             .ok_or("no such provider")?;
         let limits = self
-            .verifier
+            .gate
+            .verifier()
             .providers()
             .get(p)
             .map(|p| p.keys().config().limits)
             .unwrap_or_default();
         let keys = KeySet::from_json(jwks.as_bytes(), limits).map_err(|e| e.to_string())?;
         let count = keys.kids().count() as u32;
-        let slot = self.verifier.provider_mut(p).ok_or("no such provider")?;
+        let slot = self
+            .gate
+            .verifier_mut()
+            .provider_mut(p)
+            .ok_or("no such provider")?;
         if remote {
             slot.keys_mut().seed(keys, secs(now));
         } else {
@@ -485,7 +576,8 @@ impl Engine {
 
     /// Whether a provider has a usable key set at `now`.
     pub fn has_keys(&self, provider: u32, now: f64) -> bool {
-        self.verifier
+        self.gate
+            .verifier()
             .providers()
             .get(provider as usize)
             .is_some_and(|p| p.keys().keys(secs(now)).is_some())
@@ -494,7 +586,8 @@ impl Engine {
     /// The kids of a provider's current key set (JSON array); index = key index.
     pub fn kids(&self, provider: u32, now: f64) -> String {
         let kids: Vec<&str> = self
-            .verifier
+            .gate
+            .verifier()
             .providers()
             .get(provider as usize)
             .and_then(|p| p.keys().keys(secs(now)))
@@ -520,20 +613,29 @@ impl Engine {
             serde_json::from_str(json).map_err(|e| format!("revocation: not JSON ({e})"))?;
         let revocation = Revocation::from_json("revocation", &v).map_err(|e| e.to_string())?;
         for i in 0..self.providers.len() {
-            self.verifier.set_revocation(i, revocation.clone());
+            self.gate
+                .verifier_mut()
+                .set_revocation(i, revocation.clone());
         }
         Ok(())
     }
 
-    /// Register route scopes; their id for [`Engine::verify`]. Ids are never reused, so a
-    /// verification still pending when the set is cleared fails closed instead of meeting
-    /// another route's scopes.
+    /// Register per-call scopes; their id for [`Engine::verify`] and [`Engine::decide`]. Ids
+    /// are never reused, so a verification still pending when the set is cleared fails closed
+    /// instead of meeting another call's scopes.
     ///
     /// # Errors
-    /// A malformed requirement, or too many registered.
+    /// A malformed or empty requirement (an empty list would silently require nothing), or too
+    /// many registered.
     pub fn register_scopes(&mut self, json: &str) -> Result<u32, String> {
         let v: Value = serde_json::from_str(json).map_err(|e| format!("scope: not JSON ({e})"))?;
         let scopes = Scopes::from_json("scope", &v).map_err(|e| e.to_string())?;
+        if scopes.listed().is_empty() {
+            return Err("scope: must list at least one scope".into());
+        }
+        if scopes.listed().iter().any(|s| s.is_empty() || s.contains(' ')) {
+            return Err("scope: a scope is a non-empty string without spaces".into());
+        }
         if self.scopes.len() >= MAX_SCOPES {
             return Err("scope: too many distinct route scope sets".into());
         }
@@ -556,17 +658,12 @@ impl Engine {
         }
     }
 
-    fn suspend(
-        &mut self,
-        signature: PendingSignature,
-        thumbprint: Option<String>,
-        route: Option<String>,
-        scopes_id: u32,
-        now: u64,
-    ) -> Status {
+    fn suspend(&mut self, pending: Pending, now: u64) -> Status {
+        let signature = pending.signature();
         let provider = signature.provider();
         let key_index = self
-            .verifier
+            .gate
+            .verifier()
             .providers()
             .get(provider)
             .and_then(|p| p.keys().keys(now))
@@ -579,12 +676,13 @@ impl Engine {
             Algorithm::Rs256 => 0,
             _ => 1,
         };
+        let signing_input_len = signature.signing_input().len() as u32;
         let meta = [
             0, // pending id, set below
             provider as u32,
             key_index as u32,
             alg,
-            signature.signing_input().len() as u32,
+            signing_input_len,
             self.out.as_ptr() as u32,
             self.out.len() as u32,
             self.generation(provider as u32),
@@ -595,28 +693,157 @@ impl Engine {
         }
         self.next_pending = self.next_pending.wrapping_add(1).max(1);
         let id = self.next_pending;
-        self.pending.push((
-            id,
-            Pending {
-                signature,
-                thumbprint,
-                route,
-                scopes_id,
-            },
-        ));
+        self.pending.push((id, pending));
         self.set_meta(Status::Signature, &meta);
         self.set_slot(1, id);
         Status::Signature
+    }
+
+    /// A request whose bytes cannot even be read as text: 400 like every other odd request.
+    fn answer_invalid(&mut self, message: &str) -> Status {
+        let response = self
+            .gate
+            .response(ErrorCode::RequestInvalid, message, &[], None);
+        let denied = Denied {
+            response,
+            message: String::from(message),
+            claims: None,
+            record: Decision::denied(ErrorCode::RequestInvalid),
+        };
+        self.report_denied(&denied, false, FLAG_AUDIT)
+    }
+
+    fn report_outcome(
+        &mut self,
+        outcome: Outcome,
+        payload: Option<Vec<u8>>,
+        now: f64,
+        flags: u32,
+    ) -> Status {
+        let outcome = match outcome {
+            Outcome::Allow(allowed) => self.limit(allowed, now),
+            Outcome::Wait(denied) if flags & FLAG_FINAL != 0 => self.gate.give_up(denied),
+            other => other,
+        };
+        match outcome {
+            Outcome::Allow(allowed) => self.report_allowed(allowed, payload, flags),
+            Outcome::Deny(denied) => self.report_denied(&denied, false, flags),
+            Outcome::Wait(denied) => self.report_denied(&denied, true, flags),
+            // Only an inexact clock asks for the time again; this host's clock is exact.
+            Outcome::ReadClock => {
+                let e = Error::new(ErrorCode::JwksUnavailable, "internal: clock");
+                self.report(Err(e), None, None, flags)
+            }
+        }
+    }
+
+    /// The in-process rate limit: buckets live in this engine (one per process or isolate).
+    fn limit(&mut self, allowed: Allowed, now: f64) -> Outcome {
+        let (Some(limit), Some(key)) = (self.gate.config().rate_limit, allowed.rate_key.as_ref())
+        else {
+            return Outcome::Allow(allowed);
+        };
+        let now_ms = if now.is_finite() && now > 0.0 {
+            (now * 1000.0) as u64
+        } else {
+            0
+        };
+        if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(key) {
+            self.buckets.clear();
+        }
+        let prev = self.buckets.get(key).copied();
+        let (bucket, verdict) = ratelimit::take(prev, now_ms, limit);
+        self.buckets.insert(key.clone(), bucket);
+        match verdict {
+            Ok(()) => Outcome::Allow(allowed),
+            Err(retry_after_s) => self.gate.rate_limited(allowed, retry_after_s),
+        }
+    }
+
+    fn report_allowed(&mut self, allowed: Allowed, payload: Option<Vec<u8>>, flags: u32) -> Status {
+        self.out.clear();
+        self.audit.clear();
+        if flags & FLAG_AUDIT != 0 {
+            self.audit = allowed.record.to_json().into_bytes();
+        }
+        let (mut id, mut has_claims, mut cached) = (0, false, false);
+        if let Some(claims) = &allowed.claims {
+            has_claims = true;
+            cached = allowed.record.cached;
+            let (cid, new) = if Arc::strong_count(claims) > 1 {
+                self.claims_ids.id_for(claims)
+            } else {
+                (0, true)
+            };
+            id = cid;
+            if new {
+                self.out = payload.unwrap_or_else(|| claims_bytes(claims));
+            }
+        }
+        let forward: serde_json::Map<String, Value> = allowed
+            .forward
+            .iter()
+            .map(|(h, v)| (h.clone(), Value::String(v.clone())))
+            .collect();
+        let doc = json!({
+            "forward": forward,
+            "strip_authorization": allowed.strip_authorization,
+            "route": allowed.record.route,
+            "would_deny": allowed.would_deny.as_ref().map(response_json),
+        });
+        self.answer = doc.to_string().into_bytes();
+        let meta = [
+            id,
+            self.out.as_ptr() as u32,
+            self.out.len() as u32,
+            0,
+            u32::from(cached),
+            self.answer.as_ptr() as u32,
+            self.answer.len() as u32,
+            u32::from(has_claims),
+        ];
+        self.set_meta(Status::Accept, &meta);
+        self.set_audit_slots();
+        Status::Accept
+    }
+
+    fn report_denied(&mut self, denied: &Denied, fetch_pending: bool, flags: u32) -> Status {
+        self.out.clear();
+        self.audit.clear();
+        if flags & FLAG_AUDIT != 0 {
+            self.audit = denied.record.to_json().into_bytes();
+        }
+        let r = &denied.response;
+        let doc = json!({
+            "code": r.code.as_str(),
+            "message": denied.message,
+            "status": r.status,
+            "www_authenticate": r.header("www-authenticate"),
+            "claims": denied.claims.as_ref().map(|c| Value::Object(c.as_map().clone())),
+            "fetch_pending": fetch_pending,
+            "response": response_json(r),
+        });
+        self.out = doc.to_string().into_bytes();
+        let index = ErrorCode::ALL.iter().position(|c| *c == r.code).unwrap_or(0);
+        let meta = [
+            index as u32,
+            self.out.as_ptr() as u32,
+            self.out.len() as u32,
+            u32::from(fetch_pending),
+        ];
+        self.set_meta(Status::Error, &meta);
+        self.set_audit_slots();
+        Status::Error
     }
 
     fn report(
         &mut self,
         result: Result<Verified, Error>,
         route: Option<&str>,
-        scopes_id: u32,
+        scopes: Option<&Scopes>,
         flags: u32,
     ) -> Status {
-        self.report_with(result, None, route, scopes_id, flags)
+        self.report_with(result, None, route, scopes, flags)
     }
 
     /// `payload`: the decoded payload JSON of the token, when at hand, used as the claims JSON.
@@ -625,86 +852,61 @@ impl Engine {
         result: Result<Verified, Error>,
         payload: Option<Vec<u8>>,
         route: Option<&str>,
-        scopes_id: u32,
+        scopes: Option<&Scopes>,
         flags: u32,
     ) -> Status {
-        self.out.clear();
-        self.audit.clear();
+        let mut record = Decision::allowed();
         if flags & FLAG_AUDIT != 0 {
-            let mut d = Decision::from_result(&result);
+            record = Decision::from_result(&result);
             if let Some(r) = route {
-                d = d.route(r);
+                record = record.route(r);
             }
-            self.audit = d.to_json().into_bytes();
         }
-        let status =
-            match result {
-                Ok(v) => {
-                    // Claims the token cache holds (a second reference) get an id so JS keeps
-                    // one object for them; others (cache disabled or full) get id 0 and are
-                    // not retained on either side.
-                    let (id, new) = if Arc::strong_count(&v.claims) > 1 {
-                        self.claims_ids.id_for(&v.claims)
-                    } else {
-                        (0, true)
-                    };
-                    if new {
-                        self.out = payload.unwrap_or_else(|| claims_bytes(&v.claims));
-                    }
-                    let meta = [
-                        id,
-                        self.out.as_ptr() as u32,
-                        self.out.len() as u32,
-                        v.provider as u32,
-                        u32::from(v.cached),
-                    ];
-                    self.set_meta(Status::Accept, &meta);
-                    Status::Accept
+        match result {
+            Ok(v) => {
+                self.out.clear();
+                self.audit.clear();
+                if flags & FLAG_AUDIT != 0 {
+                    self.audit = record.to_json().into_bytes();
                 }
-                Err(e) => {
-                    let code = e.code();
-                    let mut required: Vec<&str> = Vec::new();
-                    if code == ErrorCode::ScopeInsufficient {
-                        let iss = e.claims().and_then(Claims::iss);
-                        if let Some(p) = self.verifier.providers().iter().find(|p| {
-                            iss.is_some_and(|i| p.policy().issuers().iter().any(|x| x == i))
-                        }) {
-                            if let Some(s) = p.policy().scopes() {
-                                required.extend(s.listed().iter().map(String::as_str));
-                            }
-                        }
-                        if let Ok(Some(s)) = route_scopes(&self.scopes, scopes_id) {
-                            for s in s.listed() {
-                                if !required.contains(&s.as_str()) {
-                                    required.push(s);
-                                }
-                            }
-                        }
-                    }
-                    let doc = json!({
-                        "code": code.as_str(),
-                        "message": e.message(),
-                        "status": code.http_status(),
-                        "www_authenticate": code.www_authenticate(&self.realm, &required),
-                        "claims": e.claims().map(|c| Value::Object(c.as_map().clone())),
-                        "fetch_pending": e.fetch_pending(),
-                    });
-                    self.out = doc.to_string().into_bytes();
-                    let index = ErrorCode::ALL.iter().position(|c| *c == code).unwrap_or(0);
-                    let meta = [
-                        index as u32,
-                        self.out.as_ptr() as u32,
-                        self.out.len() as u32,
-                        u32::from(e.fetch_pending()),
-                    ];
-                    self.set_meta(Status::Error, &meta);
-                    Status::Error
+                // Claims the token cache holds (a second reference) get an id so JS keeps one
+                // object for them; others (cache disabled or full) get id 0 and are not
+                // retained on either side.
+                let (id, new) = if Arc::strong_count(&v.claims) > 1 {
+                    self.claims_ids.id_for(&v.claims)
+                } else {
+                    (0, true)
+                };
+                if new {
+                    self.out = payload.unwrap_or_else(|| claims_bytes(&v.claims));
                 }
-            };
+                let meta = [
+                    id,
+                    self.out.as_ptr() as u32,
+                    self.out.len() as u32,
+                    v.provider as u32,
+                    u32::from(v.cached),
+                ];
+                self.set_meta(Status::Accept, &meta);
+                self.set_audit_slots();
+                Status::Accept
+            }
+            Err(e) => {
+                let denied = Denied {
+                    response: self.gate.answer(&e, None, scopes),
+                    message: String::from(e.message()),
+                    claims: e.claims().map(|c| Arc::new(c.clone())),
+                    record,
+                };
+                self.report_denied(&denied, e.fetch_pending(), flags)
+            }
+        }
+    }
+
+    fn set_audit_slots(&mut self) {
         let (ptr, len) = (self.audit.as_ptr() as u32, self.audit.len() as u32);
         self.set_slot(Meta::AuditPtr as usize, ptr);
         self.set_slot(Meta::AuditLen as usize, len);
-        status
     }
 
     fn set_meta(&mut self, status: Status, values: &[u32]) {
@@ -721,44 +923,55 @@ impl Engine {
     }
 }
 
-/// Seconds from a JS number: fractions dropped, negative or non-finite as 0.
+/// Seconds from a JS number: fractions dropped, negative or non-finite as 0 (the core's clock
+/// rule: a request is judged at its whole second).
 fn secs(now: f64) -> u64 {
-    if now.is_finite() && now > 0.0 {
-        now as u64
-    } else {
-        0
-    }
+    Clock::from_unix_seconds(now).earliest()
 }
 
-type Parts<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+/// `input` cut into a leading UTF-8 text of `first_len` bytes and the optional texts that
+/// follow (`u32::MAX`: absent).
+fn split_input<'a>(
+    input: &'a [u8],
+    first_len: usize,
+    rest: &[u32],
+) -> Option<(&'a str, Vec<Option<&'a str>>)> {
+    let first = core::str::from_utf8(input.get(..first_len)?).ok()?;
+    let mut lens = Vec::with_capacity(rest.len());
+    lens.extend_from_slice(rest);
+    let tail = input.get(first_len..)?;
+    let parts = split_bytes(tail, &lens)?;
+    let mut out = Vec::with_capacity(parts.len());
+    for p in parts {
+        out.push(match p {
+            None => None,
+            Some(b) => Some(core::str::from_utf8(b).ok()?),
+        });
+    }
+    Some((first, out))
+}
 
-fn split_input(
-    input: &[u8],
-    token_len: usize,
-    thumbprint_len: u32,
-    route_len: u32,
-) -> Option<Parts<'_>> {
-    let token = core::str::from_utf8(input.get(..token_len)?).ok()?;
-    let mut at = token_len;
-    let mut field = |len: u32| -> Option<Option<&str>> {
+/// Consecutive byte fields of the given lengths (`u32::MAX`: absent, takes no bytes).
+fn split_bytes<'a>(input: &'a [u8], lens: &[u32]) -> Option<Vec<Option<&'a [u8]>>> {
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(lens.len());
+    for &len in lens {
         if len == u32::MAX {
-            return Some(None);
+            out.push(None);
+            continue;
         }
         let end = at.checked_add(len as usize)?;
-        let s = core::str::from_utf8(input.get(at..end)?).ok()?;
+        out.push(Some(input.get(at..end)?));
         at = end;
-        Some(Some(s))
-    };
-    let thumbprint = field(thumbprint_len)?;
-    let route = field(route_len)?;
-    Some((token, thumbprint, route))
+    }
+    Some(out)
 }
 
 fn route_scopes(scopes: &HashMap<u32, Scopes>, id: u32) -> Result<Option<&Scopes>, Error> {
     if id == 0 {
         return Ok(None);
     }
-    // An unknown id must not drop the route's requirement: fail closed.
+    // An unknown id must not drop the call's requirement: fail closed.
     scopes
         .get(&id)
         .map(Some)
@@ -776,101 +989,21 @@ fn claims_bytes(c: &Claims) -> Vec<u8> {
     serde_json::to_vec(c.as_map()).unwrap_or_default()
 }
 
+fn response_json(r: &Response) -> Value {
+    let headers: Vec<Value> = r.headers.iter().map(|(n, v)| json!([n, v])).collect();
+    json!({
+        "status": r.status,
+        "code": r.code.as_str(),
+        "headers": headers,
+        "body": r.body,
+    })
+}
+
 fn scopes_json(s: &Scopes) -> Value {
     match s {
         Scopes::All(l) => json!({ "all": l }),
         Scopes::Any(l) => json!({ "any": l }),
     }
-}
-
-fn opt_u64(obj: &Map<String, Value>, key: &str, parent: &str) -> Result<Option<u64>, String> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| format!("{parent}.{key}: must be a non-negative integer")),
-    }
-}
-
-fn key_cache_config(v: Option<&Value>) -> Result<KeyCacheConfig, String> {
-    let mut cfg = KeyCacheConfig::default();
-    let Some(v) = v else { return Ok(cfg) };
-    let obj = v.as_object().ok_or("key_cache: must be an object")?;
-    for (key, _) in obj.iter() {
-        let Some(n) = opt_u64(obj, key, "key_cache")? else {
-            continue;
-        };
-        match key.as_str() {
-            "refresh_s" => cfg.refresh_s = n.max(1),
-            "max_stale_s" => cfg.max_stale_s = n,
-            "fetch_timeout_s" => cfg.fetch_timeout_s = n.max(1),
-            "unknown_kid_cooldown_s" => cfg.unknown_kid_cooldown_s = n,
-            "max_jwks_bytes" => cfg.limits.max_bytes = n as usize,
-            "max_keys" => cfg.limits.max_keys = n as usize,
-            "jitter_seed" => cfg.jitter_seed = n,
-            other => return Err(format!("key_cache.{other}: unknown field")),
-        }
-    }
-    Ok(cfg)
-}
-
-fn provider(v: &Value, cfg: KeyCacheConfig, now: u64) -> Result<(Provider, ProviderInfo), String> {
-    let obj = v.as_object().ok_or("provider: must be an object")?;
-    for key in obj.keys() {
-        if !matches!(
-            key.as_str(),
-            "policy" | "jwks" | "jwks_uri" | "cognito_user_pool_id"
-        ) {
-            return Err(format!("{key}: unknown field"));
-        }
-    }
-    let mut policy = obj.get("policy").cloned().unwrap_or_else(|| json!({}));
-    let mut jwks_uri = match obj.get("jwks_uri") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(_) => return Err("jwks_uri: must be a non-empty string".into()),
-    };
-    match obj.get("cognito_user_pool_id") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(id)) => {
-            let pool = CognitoPool::parse(id).map_err(|e| e.to_string())?;
-            let policy_obj = policy
-                .as_object_mut()
-                .ok_or("policy: must be a JSON object")?;
-            if !policy_obj.contains_key("issuers") {
-                policy_obj.insert(
-                    "issuers".into(),
-                    json!([pool.issuer(), pool.alternate_issuer()]),
-                );
-            }
-            if jwks_uri.is_none() {
-                jwks_uri = Some(pool.jwks_url());
-            }
-        }
-        Some(_) => return Err("cognito_user_pool_id: must be a string".into()),
-    }
-    let policy = Policy::from_json(&policy).map_err(|e| format!("policy.{e}"))?;
-    let inline = match obj.get("jwks") {
-        None | Some(Value::Null) => None,
-        Some(doc) => Some(KeySet::from_value(doc, cfg.limits).map_err(|e| format!("jwks: {e}"))?),
-    };
-    let remote = jwks_uri.is_some();
-    let keys = match (remote, inline) {
-        (true, inline) => {
-            let mut cache = KeyCache::remote(cfg);
-            if let Some(keys) = inline {
-                cache.seed(keys, now);
-            }
-            cache
-        }
-        (false, Some(keys)) => KeyCache::fixed(keys),
-        (false, None) => return Err("jwks: either jwks or jwks_uri is required".into()),
-    };
-    Ok((
-        Provider::new(policy, keys),
-        ProviderInfo { jwks_uri, remote },
-    ))
 }
 
 #[cfg(test)]
@@ -882,7 +1015,7 @@ mod tests {
     fn engine(extra: Value) -> Engine {
         let mut cfg = json!({
             "providers": [{
-                "policy": {"issuers": [ISS], "client_ids": null, "token_use": null},
+                "issuer": ISS, "client_ids": null, "token_use": null,
                 "jwks": {"keys": []}
             }]
         });
@@ -891,7 +1024,7 @@ mod tests {
                 c.insert(k.clone(), v.clone());
             }
         }
-        Engine::new(&cfg.to_string()).unwrap()
+        Engine::new(&cfg.to_string(), 1.0e9, 7).unwrap()
     }
 
     fn run(e: &mut Engine, token: &str) -> Status {
@@ -900,38 +1033,63 @@ mod tests {
         e.verify(token.len(), u32::MAX, u32::MAX, 1.0e9, 0, FLAG_AUDIT)
     }
 
+    fn request(e: &mut Engine, method: &str, target: &str, auth: &[&str]) -> Status {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(method.as_bytes());
+        bytes.extend_from_slice(target.as_bytes());
+        for a in auth {
+            bytes.extend_from_slice(a.as_bytes());
+        }
+        e.input(bytes.len());
+        e.input_mut()[..bytes.len()].copy_from_slice(&bytes);
+        let len = |i: usize| auth.get(i).map_or(u32::MAX, |a| a.len() as u32);
+        e.decide(
+            method.len() as u32,
+            target.len() as u32,
+            u32::MAX,
+            len(0),
+            len(1),
+            1.0e9,
+            0,
+            FLAG_AUDIT | FLAG_PURE,
+        )
+    }
+
     fn error_doc(e: &Engine) -> Value {
         serde_json::from_slice(e.out()).unwrap()
     }
 
     #[test]
     fn config_mistakes_name_their_field() {
-        let err = |c: Value| Engine::new(&c.to_string()).err().unwrap();
+        let err = |c: Value| Engine::new(&c.to_string(), 0.0, 0).err().unwrap();
         assert_eq!(
             err(json!({"providers": []})),
-            "providers: at least one issuer is required"
+            "providers: must list at least one provider"
         );
         assert!(
-            err(json!({"providers": [{"policy": {"issuers": [ISS]}, "jwks": {"keys": []}}]}))
-                .starts_with("providers[0].policy.client_ids")
+            err(json!({"providers": [{"issuer": ISS, "jwks": {"keys": []}}]}))
+                .starts_with("providers[0].client_ids")
         );
-        assert!(
-            err(json!({"providers": [{"policy": {"issuers": [ISS], "client_ids": null}}]}))
-                .contains("either jwks or jwks_uri")
-        );
+        assert!(err(json!({"providers": [{"issuer": ISS, "client_ids": null}]}))
+            .starts_with("providers[0].jwks"));
         assert!(err(json!({"providers": [], "bogus": 1})).starts_with("bogus"));
         assert!(
-            err(json!({"providers": [{"cognito_user_pool_id": "nope", "policy": {}}]}))
-                .contains("user_pool_id")
+            err(json!({"providers": [{"cognito_user_pool_id": "nope", "client_ids": null}]}))
+                .starts_with("providers[0].cognito_user_pool_id")
         );
+        assert!(err(json!({"providers": [{"issuer": ISS, "client_ids": null,
+                            "jwks": {"cluster": "c", "path": "/j"}}]}))
+        .starts_with("providers[0].jwks.uri"));
     }
 
     #[test]
     fn cognito_pool_derives_both_issuers_and_the_jwks_url() {
         let e = Engine::new(
             &json!({"providers": [{"cognito_user_pool_id": "eu-west-1_AbC123",
-                                   "policy": {"client_ids": ["c"]}}]})
+                                   "client_ids": ["c"]}]})
             .to_string(),
+            0.0,
+            0,
         )
         .unwrap();
         let info: Value = serde_json::from_str(&e.info()).unwrap();
@@ -948,6 +1106,8 @@ mod tests {
             "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json"
         );
         assert_eq!(p["remote"], true);
+        assert_eq!(p["timeout_ms"], 2000);
+        assert_eq!(info["realm"], "tokengate");
     }
 
     #[test]
@@ -966,6 +1126,31 @@ mod tests {
         assert!(!audit.contains("not-a-jwt"));
         assert_eq!(run(&mut e, ""), Status::Error);
         assert_eq!(error_doc(&e)["code"], "token_missing");
+    }
+
+    #[test]
+    fn requests_get_the_gate_answer() {
+        let mut e = engine(json!({
+            "rules": [{"match": {"prefix": "/health"}, "allow": "anonymous"},
+                      {"match": {"prefix": "/"}, "allow": "authenticated"}]
+        }));
+        assert_eq!(request(&mut e, "GET", "/health", &[]), Status::Accept);
+        let answer: Value = serde_json::from_slice(e.answer()).unwrap();
+        assert_eq!(answer["route"], "rules[0]");
+        assert_eq!(e.meta()[8], 0, "no claims on an anonymous route");
+        assert_eq!(request(&mut e, "GET", "/health/..;/x", &[]), Status::Error);
+        let doc = error_doc(&e);
+        assert_eq!(doc["code"], "request_invalid");
+        assert_eq!(doc["response"]["status"], 400);
+        assert_eq!(request(&mut e, "GET", "/x", &["Bearer a.b.c", "Bearer a.b.c"]), Status::Error);
+        assert_eq!(error_doc(&e)["code"], "token_malformed");
+        assert_eq!(request(&mut e, "GET", "/x", &[]), Status::Error);
+        let doc = error_doc(&e);
+        assert_eq!(doc["www_authenticate"], "Bearer realm=\"tokengate\"");
+        assert_eq!(doc["response"]["headers"][2], json!(["www-authenticate", "Bearer realm=\"tokengate\""]));
+        // Lengths that run past the input are a 400, never a panic.
+        assert_eq!(e.decide(1 << 30, 7, 9, 3, u32::MAX, 1.0, 0, 0), Status::Error);
+        assert_eq!(error_doc(&e)["code"], "request_invalid");
     }
 
     #[test]
@@ -988,7 +1173,7 @@ mod tests {
     }
 
     #[test]
-    fn cleared_route_scope_ids_are_retired_and_fail_closed() {
+    fn cleared_route_scope_ids_are_retired_and_empty_ones_refused() {
         let mut e = engine(json!({}));
         let a = e.register_scopes("{\"all\": [\"a\"]}").unwrap();
         e.clear_scopes();
@@ -999,16 +1184,18 @@ mod tests {
         assert_eq!(e.verify(3, u32::MAX, u32::MAX, 0.0, a, 0), Status::Error);
         assert_eq!(error_doc(&e)["code"], "scope_insufficient");
         assert!(e.register_scopes("{\"all\": \"a\"}").is_err());
+        assert!(e.register_scopes("{\"all\": []}").is_err());
+        assert!(e.register_scopes("{\"any\": []}").is_err());
     }
 
     #[test]
     fn claims_ids_are_stable_per_claims_object() {
         let mut ids = ClaimsIds::default();
-        let claims = Arc::new(Claims::new(Map::new()));
+        let claims = Arc::new(Claims::new(serde_json::Map::new()));
         let held = claims.clone();
         assert_eq!(ids.id_for(&claims), (1, true));
         assert_eq!(ids.id_for(&held), (1, false));
-        let other = Arc::new(Claims::new(Map::new()));
+        let other = Arc::new(Claims::new(serde_json::Map::new()));
         assert_eq!(ids.id_for(&other), (2, true));
     }
 
@@ -1030,9 +1217,11 @@ mod tests {
     #[test]
     fn bad_jwks_answers_keep_previous_keys() {
         let mut e = Engine::new(
-            &json!({"providers": [{"jwks_uri": "http://127.0.0.1:1/jwks",
-                    "policy": {"issuers": [ISS], "client_ids": null}}]})
+            &json!({"providers": [{"jwks": {"uri": "http://127.0.0.1:1/jwks"},
+                    "issuer": ISS, "client_ids": null}]})
             .to_string(),
+            0.0,
+            0,
         )
         .unwrap();
         assert_eq!(e.poll(100.0), 0);

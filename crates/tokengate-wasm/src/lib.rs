@@ -14,8 +14,8 @@ mod engine;
 mod memcmp;
 
 pub use engine::{
-    Engine, Meta, Status, FLAG_AUDIT, FLAG_PURE, META_LEN, OUTCOME_INVALID, OUTCOME_PURE,
-    OUTCOME_VALID,
+    Engine, Meta, Status, FLAG_AUDIT, FLAG_FINAL, FLAG_PURE, META_LEN, OUTCOME_INVALID,
+    OUTCOME_PURE, OUTCOME_VALID,
 };
 
 use wasm_bindgen::prelude::*;
@@ -28,13 +28,19 @@ pub struct Core {
 
 #[wasm_bindgen]
 impl Core {
-    /// Build from the configuration JSON.
+    /// Build from the gate configuration JSON at `now` (seconds); `jitter_seed` (an integer
+    /// below 2^53) spreads JWKS retries.
     ///
     /// # Errors
     /// The configuration mistake, as `field: message`.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: &str) -> Result<Core, JsError> {
-        Engine::new(config)
+    pub fn new(config: &str, now: f64, jitter_seed: f64) -> Result<Core, JsError> {
+        let seed = if jitter_seed.is_finite() && jitter_seed >= 0.0 {
+            jitter_seed as u64
+        } else {
+            0
+        };
+        Engine::new(config, now, seed)
             .map(|engine| Core { engine })
             .map_err(|e| JsError::new(&e))
     }
@@ -66,6 +72,31 @@ impl Core {
     ) -> u32 {
         self.engine
             .verify(token_len, thumbprint_len, route_len, now, scopes_id, flags) as u32
+    }
+
+    /// Decide on one HTTP request held in the input buffer. See [`Engine::decide`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn decide(
+        &mut self,
+        method_len: u32,
+        target_len: u32,
+        thumbprint_len: u32,
+        auth0_len: u32,
+        auth1_len: u32,
+        now: f64,
+        scopes_id: u32,
+        flags: u32,
+    ) -> u32 {
+        self.engine.decide(
+            method_len,
+            target_len,
+            thumbprint_len,
+            auth0_len,
+            auth1_len,
+            now,
+            scopes_id,
+            flags,
+        ) as u32
     }
 
     /// Finish a pending signature. See [`Engine::finish`].

@@ -18,6 +18,7 @@ use crate::config::{Config, Mode};
 use crate::error::{ConfigError, Error, ErrorCode};
 use crate::keycache::KeyCache;
 use crate::ratelimit::bucket_key;
+use crate::policy::Scopes;
 use crate::route::{Access, DefaultAccess, Rule};
 use crate::signature::{PureRust, SignatureBackend};
 use crate::target;
@@ -94,6 +95,9 @@ pub struct RequestFacts<'a> {
     pub authorization: &'a [&'a [u8]],
     /// base64url SHA-256 of the client certificate (RFC 8705 §3.1), if one was presented.
     pub cert_thumbprint: Option<&'a str>,
+    /// Scopes the host's own routing requires on top of the matched rule's (a Node handler
+    /// that calls `authorize(req, {scope})`); `None` for hosts that route only by the rules.
+    pub scopes: Option<&'a Scopes>,
     /// The time.
     pub clock: Clock,
     /// Build the full audit record (claims, hashed `jti`); without it the record holds only
@@ -188,6 +192,7 @@ pub enum Begin {
 pub struct PendingRequest {
     signature: PendingSignature,
     rule: Option<usize>,
+    extra: Option<Scopes>,
     thumbprint: Option<String>,
     clock: Clock,
     audit: bool,
@@ -338,19 +343,23 @@ impl<B: SignatureBackend> Gate<B> {
         if let Some(s) = scopes {
             request = request.scopes(s);
         }
+        if let Some(s) = req.scopes {
+            request = request.also_scopes(s);
+        }
         if let Some(tp) = req.cert_thumbprint {
             request = request.cert_thumbprint(tp);
         }
         match self.verifier.begin(token, &request) {
-            Ok(Step::Done(v)) => Begin::Done(self.complete(rule, Ok(v), req.audit)),
+            Ok(Step::Done(v)) => Begin::Done(self.complete(rule, req.scopes, Ok(v), req.audit)),
             Ok(Step::Signature(signature)) => Begin::Signature(PendingRequest {
                 signature,
                 rule,
+                extra: req.scopes.cloned(),
                 thumbprint: req.cert_thumbprint.map(String::from),
                 clock: req.clock,
                 audit: req.audit,
             }),
-            Err(e) => Begin::Done(self.complete(rule, Err(e), req.audit)),
+            Err(e) => Begin::Done(self.complete(rule, req.scopes, Err(e), req.audit)),
         }
     }
 
@@ -359,6 +368,7 @@ impl<B: SignatureBackend> Gate<B> {
         let PendingRequest {
             signature,
             rule,
+            extra,
             thumbprint,
             clock,
             audit,
@@ -374,12 +384,15 @@ impl<B: SignatureBackend> Gate<B> {
             if let Some(s) = scopes {
                 request = request.scopes(s);
             }
+            if let Some(s) = extra.as_ref() {
+                request = request.also_scopes(s);
+            }
             if let Some(tp) = thumbprint.as_deref() {
                 request = request.cert_thumbprint(tp);
             }
             self.verifier.finish(signature, signature_valid, &request)
         };
-        self.complete(rule, result, audit)
+        self.complete(rule, extra.as_ref(), result, audit)
     }
 
     /// Turn an allowed request whose client has no rate left into its answer (429 with
@@ -456,6 +469,7 @@ impl<B: SignatureBackend> Gate<B> {
     fn complete(
         &mut self,
         rule: Option<usize>,
+        extra: Option<&Scopes>,
         result: Result<Verified, Error>,
         audit: bool,
     ) -> Outcome {
@@ -502,14 +516,8 @@ impl<B: SignatureBackend> Gate<B> {
         let record = record_of(&result, audit).route(route);
         match result {
             Err(e) => {
-                let scopes = if e.code() == ErrorCode::ScopeInsufficient {
-                    self.unmet_scopes(rule, e.claims())
-                } else {
-                    Vec::new()
-                };
-                let listed: Vec<&str> = scopes.iter().map(String::as_str).collect();
                 let denied = Denied {
-                    response: self.response(e.code(), e.message(), &listed, None),
+                    response: self.answer(&e, self.rule(rule).and_then(Rule::scopes), extra),
                     message: String::from(e.message()),
                     claims: e.claims().map(|c| Arc::new(c.clone())),
                     record,
@@ -581,28 +589,29 @@ impl<B: SignatureBackend> Gate<B> {
         })
     }
 
-    /// The scopes a 403 lists: the requirement the token failed, the provider's before the
-    /// rule's (the order the pipeline checks them in).
-    fn unmet_scopes(&self, rule: Option<usize>, claims: Option<&Claims>) -> Vec<String> {
-        let Some(claims) = claims else {
-            return Vec::new();
-        };
-        let iss = claims.iss();
-        let provider_scopes = self
-            .verifier
-            .providers()
-            .iter()
-            .find(|p| iss.is_some_and(|i| p.policy().issuers().iter().any(|x| x == i)))
-            .and_then(|p| p.policy().scopes());
-        if let Some(s) = provider_scopes {
-            if !s.satisfied_by(claims) {
-                return s.listed().to_vec();
+    /// The answer to a refused token: for `scope_insufficient`, the challenge lists the first
+    /// requirement the token fails, in the order the pipeline checks them: the provider's
+    /// `scopes`, then the route's, then the host's own (`extra`).
+    pub fn answer(&self, error: &Error, route: Option<&Scopes>, extra: Option<&Scopes>) -> Response {
+        let mut listed: &[String] = &[];
+        if let (ErrorCode::ScopeInsufficient, Some(claims)) = (error.code(), error.claims()) {
+            let iss = claims.iss();
+            let provider = self
+                .verifier
+                .providers()
+                .iter()
+                .find(|p| iss.is_some_and(|i| p.policy().issuers().iter().any(|x| x == i)))
+                .and_then(|p| p.policy().scopes());
+            if let Some(unmet) = [provider, route, extra]
+                .into_iter()
+                .flatten()
+                .find(|s| !s.satisfied_by(claims))
+            {
+                listed = unmet.listed();
             }
         }
-        self.rule(rule)
-            .and_then(Rule::scopes)
-            .map(|s| s.listed().to_vec())
-            .unwrap_or_default()
+        let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
+        self.response(error.code(), error.message(), &listed, None)
     }
 
     fn forwarded(&self, claims: &Claims) -> Vec<(String, String)> {

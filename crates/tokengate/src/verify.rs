@@ -55,6 +55,7 @@ pub struct Request<'a> {
     now: u64,
     latest: u64,
     scopes: Option<&'a Scopes>,
+    extra_scopes: Option<&'a Scopes>,
     cert_thumbprint: Option<&'a str>,
 }
 
@@ -65,6 +66,7 @@ impl<'a> Request<'a> {
             now,
             latest: now,
             scopes: None,
+            extra_scopes: None,
             cert_thumbprint: None,
         }
     }
@@ -84,6 +86,13 @@ impl<'a> Request<'a> {
     /// Scopes this route requires, checked in addition to the policy's own.
     pub fn scopes(mut self, scopes: &'a Scopes) -> Request<'a> {
         self.scopes = Some(scopes);
+        self
+    }
+
+    /// Scopes the host's own routing requires besides the route's (a Node handler's
+    /// `authorize(req, {scope})`), checked after them.
+    pub fn also_scopes(mut self, scopes: &'a Scopes) -> Request<'a> {
+        self.extra_scopes = Some(scopes);
         self
     }
 
@@ -797,8 +806,11 @@ fn check_policy(policy: &Policy, claims: &Claims, req: &Request<'_>) -> Result<(
             }
         }
     }
-    // 16. scopes: the policy's, then the route's
-    for scopes in [policy.scopes.as_ref(), req.scopes].into_iter().flatten() {
+    // 16. scopes: the policy's, then the route's, then the host's
+    for scopes in [policy.scopes.as_ref(), req.scopes, req.extra_scopes]
+        .into_iter()
+        .flatten()
+    {
         if !scopes.satisfied_by(claims) {
             return Err(Error::new(
                 ErrorCode::ScopeInsufficient,

@@ -53,6 +53,7 @@ fn answer(gate: &mut Gate, case: &Value, clock: Clock) -> Answer {
         target: req["target"].as_str().unwrap(),
         authorization: &values,
         cert_thumbprint: req["cert_thumbprint"].as_str(),
+        scopes: None,
         clock,
         audit: true,
     };
@@ -164,6 +165,7 @@ fn a_clock_window_never_changes_an_answer_it_gives() {
                 target: req["target"].as_str().unwrap(),
                 authorization: &values,
                 cert_thumbprint: None,
+                scopes: None,
                 clock,
                 audit: false,
             };

@@ -175,19 +175,21 @@ def make_certs(d: Path) -> dict:
     return out
 
 
-def wasm_filter(plugin_config: dict, vm_id: str = "tokengate") -> dict:
+def wasm_filter(plugin_config: dict, vm_id: str = "tokengate", **envoy_plugin_options) -> dict:
+    """`envoy_plugin_options`: more fields of Envoy's PluginConfig (e.g.
+    allow_on_headers_stop_iteration=True)."""
     return {
         "name": "envoy.filters.http.wasm",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
+            "config": dict({
                 "name": "tokengate",
                 "root_id": "tokengate",
                 "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                                   "value": json.dumps(plugin_config)},
                 "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
                               "code": {"local": {"filename": str(FILTER)}}},
-            },
+            }, **envoy_plugin_options),
         },
     }
 
@@ -197,19 +199,24 @@ def router() -> dict:
             "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
 
 
-def listener(name: str, port: int, http_filters: list, route: dict, tls: dict = None) -> dict:
+# The HttpConnectionManager path settings crates/tokengate-proxy/README.md recommends.
+README_PATH_SETTINGS = {"normalize_path": True, "merge_slashes": True,
+                        "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT"}
+
+
+def listener(name: str, port: int, http_filters: list, route: dict, tls: dict = None,
+             path_settings: dict = None, match: dict = None) -> dict:
+    """`path_settings`: the HCM path options (default: the README's; `{}` leaves Envoy's
+    defaults). `match`: the route match (default: prefix "/")."""
     hcm = {
         "name": "envoy.filters.network.http_connection_manager",
-        "typed_config": {
+        "typed_config": dict({
             "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
             "stat_prefix": name,
-            "normalize_path": True,
-            "merge_slashes": True,
-            "path_with_escaped_slashes_action": "UNESCAPE_AND_REDIRECT",
             "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"],
-                                                "routes": [dict({"match": {"prefix": "/"}}, **route)]}]},
+                                                "routes": [dict({"match": match or {"prefix": "/"}}, **route)]}]},
             "http_filters": http_filters + [router()],
-        },
+        }, **(README_PATH_SETTINGS if path_settings is None else path_settings)),
     }
     chain = {"filters": [hcm]}
     if tls:
@@ -340,3 +347,189 @@ def curl(url: str, *args: str, timeout_s: int = 10) -> dict:
     except ValueError:
         doc = None
     return {"status": status, "headers": headers, "body": body, "json": doc, "rc": out.returncode}
+
+
+# --- Raw HTTP/1.1 on sockets: the request target and header bytes go out exactly as given, and the
+# origin keeps every byte it was sent (so "nothing reached the origin" covers bodies too).
+
+def _read_http_message(buf: bytes, is_response: bool, head_request: bool = False):
+    """Parses one HTTP/1.1 message at the start of `buf`. Returns (message, rest) or None when
+    `buf` does not hold a whole message yet. A response without a length is read to EOF by the
+    caller (it is not complete here)."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head, rest = buf[:end].decode("latin-1"), buf[end + 4:]
+    lines = head.split("\r\n")
+    start, fields = lines[0], []
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        fields.append((k.strip().lower(), v.strip(" \t")))
+    names = {k for k, _ in fields}
+    te = ",".join(v for k, v in fields if k == "transfer-encoding").lower()
+    body, trailers = b"", []
+    if is_response and (head_request or start.split(" ")[1:2] in (["204"], ["304"])):
+        pass
+    elif "chunked" in te:
+        pos = 0
+        while True:
+            eol = rest.find(b"\r\n", pos)
+            if eol < 0:
+                return None
+            size = int(rest[pos:eol].split(b";")[0].strip() or b"0", 16)
+            pos = eol + 2
+            if size == 0:
+                tend = rest.find(b"\r\n\r\n", pos - 2)
+                if tend < 0:
+                    return None
+                for line in rest[pos:tend].decode("latin-1").split("\r\n"):
+                    if line:
+                        k, _, v = line.partition(":")
+                        trailers.append((k.strip().lower(), v.strip()))
+                rest = rest[tend + 4:]
+                break
+            if len(rest) < pos + size + 2:
+                return None
+            body += rest[pos:pos + size]
+            pos += size + 2
+    elif "content-length" in names:
+        n = int(next(v for k, v in fields if k == "content-length"))
+        if len(rest) < n:
+            return None
+        body, rest = rest[:n], rest[n:]
+    elif is_response:
+        return None  # delimited by EOF
+    return {"start": start, "fields": fields, "body": body, "trailers": trailers}, rest
+
+
+class RawOrigin:
+    """An HTTP/1.1 origin on a raw socket. Answers 200 to every request it can parse and records
+    each one (method, target, header fields, body) as well as every byte received on any
+    connection. Daemon threads; close() stops it."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.raw = bytearray()
+        self.requests = []
+        self.connections = 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(0.2)
+        buf = b""
+        with conn:
+            while not self.stopped.is_set():
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                with self.lock:
+                    self.raw += data
+                buf += data
+                while True:
+                    parsed = _read_http_message(buf, is_response=False)
+                    if parsed is None:
+                        break
+                    msg, buf = parsed
+                    method, target = (msg["start"].split(" ") + ["", ""])[:2]
+                    headers = {}
+                    for k, v in msg["fields"]:
+                        headers.setdefault(k, []).append(v)
+                    rec = {"method": method, "target": target, "headers": headers, "body": msg["body"],
+                           "trailers": msg["trailers"]}
+                    with self.lock:
+                        self.requests.append(rec)
+                    out = b'{"origin":"ok"}'
+                    resp = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+                            + str(len(out)).encode() + b"\r\n\r\n" + (b"" if method == "HEAD" else out))
+                    try:
+                        conn.sendall(resp)
+                    except OSError:
+                        return
+
+    def tagged(self, header: str, value: str) -> list:
+        """The requests that carried `header: value`."""
+        with self.lock:
+            return [r for r in self.requests if value in r["headers"].get(header, [])]
+
+    def saw_bytes(self, needle: bytes) -> bool:
+        with self.lock:
+            return needle in self.raw
+
+    def close(self):
+        self.stopped.set()
+        self.sock.close()
+
+
+def raw_request(port: int, method: str, target: str, headers: list, body: bytes = b"",
+                timeout_s: float = 5.0) -> dict:
+    """One HTTP/1.1 request on its own connection, written byte for byte (`method`, `target` and
+    header values are sent as given, UTF-8 for anything outside ASCII). Returns status (0 when the
+    connection closed without an answer), lower-cased header fields, body and parsed JSON."""
+    lines = [f"{method} {target} HTTP/1.1", f"host: 127.0.0.1:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    if body:
+        lines.append(f"content-length: {len(body)}")
+    lines.append("connection: close")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+    buf = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
+        s.sendall(data)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            parsed = _read_http_message(buf, is_response=True, head_request=(method == "HEAD"))
+            if parsed is not None:
+                break
+    return parse_response(buf, head_request=(method == "HEAD"))
+
+
+def parse_response(buf: bytes, head_request: bool = False) -> dict:
+    parsed = _read_http_message(buf, is_response=True, head_request=head_request)
+    if parsed is None:  # read to EOF, or nothing at all
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return {"status": 0, "headers": {}, "body": buf.decode("latin-1"), "json": None}
+        msg = _read_http_message(buf[:end + 4] + b"", is_response=False)[0]
+        msg["body"] = buf[end + 4:]
+    else:
+        msg = parsed[0]
+    parts = msg["start"].split(" ")
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    headers = {}
+    for k, v in msg["fields"]:
+        headers[k] = v if k not in headers else headers[k] + ", " + v
+    body = msg["body"].decode("utf-8", errors="replace")
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    return {"status": status, "headers": headers, "body": body, "json": doc}
