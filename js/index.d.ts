@@ -26,7 +26,8 @@ export type ErrorCode =
   | "binding_mismatch"
   | "scope_insufficient"
   | "rate_limited"
-  | "jwks_unavailable";
+  | "jwks_unavailable"
+  | "request_invalid";
 
 /** The verified payload. Frozen: the same object may be returned for the same token. */
 export interface Claims {
@@ -129,7 +130,37 @@ export interface DecisionRecord {
 /** A fetch-compatible function (the global `fetch` fits). */
 export type FetchFunction = (input: string, init?: any) => Promise<any>;
 
+/**
+ * A route rule, exactly as in the Envoy filter's configuration (crates/tokengate/README.md,
+ * "Configuration"): first match wins; paths are compared in normal form.
+ */
+export interface RouteRule {
+  /** Name in audit records. Default `rules[i]`. */
+  readonly name?: string;
+  readonly match: {
+    /** Matches the path and anything below it at a `/` boundary. */
+    readonly prefix?: string;
+    /** Matches the path, one trailing `/` ignored. */
+    readonly exact?: string;
+    /** Only these methods (`HEAD` also matches `GET`). Default: every method. */
+    readonly methods?: readonly string[];
+    /** Compare letters without case (for origins that fold case). Default false. */
+    readonly case_insensitive?: boolean;
+  };
+  /** No token needed, or any valid token. Give either this or `scopes`. */
+  readonly allow?: "anonymous" | "authenticated";
+  readonly scopes?: { readonly all: readonly string[] } | { readonly any: readonly string[] };
+  /** Only these clients may use the route. */
+  readonly client_ids?: readonly string[];
+}
+
 export interface VerifierOptions {
+  /** Route rules for decide()/authorize(), the same list the Envoy filter takes. */
+  routes?: readonly RouteRule[];
+  /** For requests no rule matches. Default "deny" with routes, "authenticated" without. */
+  default?: "deny" | "authenticated";
+  /** Claim name → request header the origin gets on an allowed request (decide().forward). */
+  forward?: { readonly [claim: string]: string };
   /** The verified-token cache; `false` disables it. Default 4096 entries, 600 s. */
   cache?: false | { maxEntries?: number; maxTtlSeconds?: number };
   jwksCache?: {
@@ -140,7 +171,7 @@ export interface VerifierOptions {
     maxKeys?: number;
     unknownKidCooldownSeconds?: number;
   };
-  /** `realm` of WWW-Authenticate challenges. */
+  /** `realm` of WWW-Authenticate challenges. Default "tokengate". */
   realm?: string;
   /** Called once per verify/verifySync/authorize decision. Exceptions it throws are ignored. */
   onDecision?: (record: DecisionRecord) => void;
@@ -151,9 +182,12 @@ export interface VerifierOptions {
 }
 
 export interface VerifyOptions {
-  /** The time, in seconds since the epoch (tests). Default: the clock. */
+  /** The time, in seconds since the epoch (tests). Default: the clock. Judged at its second. */
   now?: number;
-  /** Scopes this route requires in addition to the verifier's. */
+  /**
+   * Scopes this call requires in addition to the verifier's (and the matched route's). A list
+   * that names no scope (`[]`, `{all: []}`) is a TypeError: it would require nothing.
+   */
   scope?: ScopeRequirement;
   /** base64url SHA-256 of the client certificate (RFC 8705 §3.1). */
   certThumbprint?: string;
@@ -161,23 +195,71 @@ export interface VerifyOptions {
   route?: string;
 }
 
-/** A Node IncomingMessage, a Fetch API Request, or anything with headers. */
+/**
+ * A Node IncomingMessage, a Fetch API Request, or a plain object. Its method and target (Node:
+ * `url` as received; Fetch: the URL's path and query) and every Authorization value go to the
+ * core as they are. Without `method` / `url`, GET / is assumed.
+ */
 export type RequestLike =
-  | { readonly headers: { get(name: string): string | null } }
-  | { readonly headers: { readonly [name: string]: string | readonly string[] | undefined } };
-
-export type AuthorizeResult =
-  | { ok: true; status: 200; claims: Claims; headers: { [name: string]: string } }
+  | { readonly method?: string; readonly url?: string; readonly headers: { get(name: string): string | null } }
   | {
-      ok: false;
-      status: 401 | 403 | 429 | 503;
-      claims: null;
-      /** content-type, cache-control, and www-authenticate or retry-after. */
-      headers: { [name: string]: string };
-      /** JSON: {"error": code, "message": …}. */
-      body: string;
-      error: TokenError;
+      readonly method?: string;
+      readonly url?: string;
+      readonly headers: { readonly [name: string]: string | readonly string[] | undefined };
+      readonly headersDistinct?: { readonly [name: string]: readonly string[] | undefined };
     };
+
+/** What a host received, for decide(): nothing parsed, nothing judged. */
+export interface RequestFacts {
+  /** As received, any case. */
+  readonly method: string;
+  /** The request target as received (`/path?query`), or `*`. */
+  readonly target: string;
+  /** Every Authorization value, in order (a repeated header is a list, refused). */
+  readonly authorization?: string | readonly string[] | null;
+  /** base64url SHA-256 of the client certificate (RFC 8705 §3.1). */
+  readonly certThumbprint?: string | null;
+}
+
+/** A refusal as sent to the client. */
+export interface DeniedAnswer {
+  status: 400 | 401 | 403 | 429 | 503;
+  code: ErrorCode;
+  /** content-type, cache-control, and www-authenticate or retry-after. */
+  headers: { [name: string]: string };
+  /** JSON: {"error": code, "message": …}. */
+  body: string;
+}
+
+/** The core's answer to a request, ready to send (decide() and authorize()). */
+export type AuthorizeResult =
+  | {
+      ok: true;
+      status: 200;
+      code: null;
+      headers: {};
+      body: null;
+      /** The verified claims; null on an anonymous route. */
+      claims: Claims | null;
+      /** Headers to set on the request to the origin (remove incoming copies first). */
+      forward: { [header: string]: string };
+      /** Remove Authorization before the request goes on. */
+      stripAuthorization: boolean;
+      /** The matched rule's name, or "default". */
+      route: string | null;
+      /** In report mode, the answer the request would have had. */
+      wouldDeny: DeniedAnswer | null;
+      error: null;
+    }
+  | (DeniedAnswer & {
+      ok: false;
+      claims: null;
+      forward: null;
+      stripAuthorization: false;
+      route: null;
+      wouldDeny: null;
+      error: TokenError;
+    });
 
 export type RevokeRequest = { jti: string } | { clientId: string; issuedBefore?: number | Date };
 
@@ -195,8 +277,12 @@ export interface TokenVerifier {
   revoke(what: RevokeRequest): void;
   /** Replace every revocation at once. */
   setRevocation(list: RevocationList): void;
-  /** Check a request's `Authorization: Bearer` header; never rejects with TokenError. */
+  /** Check a request (method, target, Authorization) against the routes; never rejects with TokenError. */
   authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
+  /** The core's answer to a request given as received; fetches keys when needed. */
+  decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
+  /** decide() with cached keys only (no I/O). */
+  decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
 }
 
 export declare class CognitoVerifier implements TokenVerifier {
@@ -210,12 +296,22 @@ export declare class CognitoVerifier implements TokenVerifier {
   revoke(what: RevokeRequest): void;
   setRevocation(list: RevocationList): void;
   authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
+  decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
+  decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
 }
 
 export declare class JwtVerifier implements TokenVerifier {
   private constructor();
   static create(props: JwtIssuerOptions & VerifierOptions): JwtVerifier;
   static create(props: readonly JwtIssuerOptions[], options?: VerifierOptions): JwtVerifier;
+  /**
+   * From the gate configuration every tokengate host loads (the Envoy filter's plugin
+   * configuration), as an object or JSON text; remote key sets need `jwks.uri` here.
+   */
+  static fromConfig(
+    config: object | string,
+    options?: { fetch?: FetchFunction; crypto?: "native" | "wasm"; onDecision?: (record: DecisionRecord) => void },
+  ): JwtVerifier;
   verify(token: string | null | undefined, options?: VerifyOptions): Promise<Claims>;
   verifySync(token: string | null | undefined, options?: VerifyOptions): Claims;
   hydrate(): Promise<void>;
@@ -223,6 +319,8 @@ export declare class JwtVerifier implements TokenVerifier {
   revoke(what: RevokeRequest): void;
   setRevocation(list: RevocationList): void;
   authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
+  decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
+  decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
 }
 
 /** `verifier.authorize(req, options)` as a function. */
@@ -240,8 +338,8 @@ export declare class TokenError extends Error {
   );
   readonly name: "TokenError";
   readonly code: ErrorCode;
-  /** 401, 403 (scope_insufficient), 429 or 503 (jwks_unavailable). */
-  readonly status: 401 | 403 | 429 | 503;
+  /** 400 (request_invalid), 401, 403 (scope_insufficient), 429 or 503 (jwks_unavailable). */
+  readonly status: 400 | 401 | 403 | 429 | 503;
   /** The WWW-Authenticate value to send, or null (429, 503). */
   readonly wwwAuthenticate: string | null;
   /** The claims, when the signature was valid and a later check failed. */

@@ -14,6 +14,7 @@ const LOST = 3;
 
 const FLAG_AUDIT = 1;
 const FLAG_PURE = 2;
+const FLAG_FINAL = 4;
 
 const OUTCOME_INVALID = 0;
 const OUTCOME_VALID = 1;
@@ -23,7 +24,6 @@ const NONE = 0xffffffff;
 const RS256 = 0;
 const MAX_CLAIMS_CACHED = 4096;
 const MAX_ROUTE_SCOPES = 1000;
-const JWKS_RETRY_AFTER_SECONDS = 5;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -94,12 +94,50 @@ const VERIFIER_KEYS = new Set([
   "crypto",
   "fetch",
   "revocation",
+  "routes",
+  "default",
+  "forward",
 ]);
+const HOST_KEYS = new Set(["onDecision", "crypto", "fetch"]);
 const RENAMED = {
   graceSeconds: "leewaySeconds",
   customJwtCheck: "customClaims (declarative rules) or a check on the returned claims",
   includeRawJwtInErrors: "the claims on TokenError (the raw token is never included)",
   issuers: "issuer",
+  rules: "routes",
+};
+
+// The core's configuration (crates/tokengate/README.md, "Configuration") names its fields in
+// snake_case; these options are the same fields with JavaScript names. Nothing is defaulted or
+// bounded here: the core does both, and its errors are translated back to these names.
+const PROVIDER_FIELDS = {
+  tokenUse: "token_use",
+  clientId: "client_ids",
+  scope: "scopes",
+  audience: "audience",
+  leewaySeconds: "leeway_s",
+  maxTokenAgeSeconds: "max_token_age_s",
+  customClaims: "claims",
+  mtlsBinding: "mtls_binding",
+  minRsaBits: "min_rsa_bits",
+  maxTokenBytes: "max_token_bytes",
+  userPoolId: "cognito_user_pool_id",
+  algorithms: "algorithms",
+  jwksUri: "jwks.uri",
+  jwks: "jwks.keys",
+};
+const JWKS_CACHE_FIELDS = {
+  refreshSeconds: "refresh_s",
+  maxStaleSeconds: "max_stale_s",
+  timeoutMs: "timeout_ms",
+  maxBytes: "max_bytes",
+  maxKeys: "max_keys",
+  unknownKidCooldownSeconds: "unknown_kid_cooldown_s",
+};
+const TOP_FIELDS = {
+  "token_cache.capacity": "cache.maxEntries",
+  "token_cache.max_ttl_s": "cache.maxTtlSeconds",
+  rules: "routes",
 };
 
 function checkKeys(obj, allowed, where) {
@@ -119,23 +157,26 @@ function stringList(v, name, { allowNull = false, single = true } = {}) {
   );
 }
 
-function scopeRequirement(v, name) {
+// A string or an array means "all of them". Per call, a requirement that lists nothing is
+// refused: an empty list would silently require nothing.
+function scopeRequirement(v, name, { perCall = true } = {}) {
   if (v === undefined || v === null) return null;
-  if (typeof v === "string" || Array.isArray(v)) return { all: stringList(v, name) };
-  if (typeof v === "object") {
+  let req = null;
+  if (typeof v === "string" || Array.isArray(v)) req = { all: stringList(v, name) };
+  else if (typeof v === "object") {
     const keys = Object.keys(v);
     if (keys.length === 1 && (keys[0] === "all" || keys[0] === "any")) {
-      return { [keys[0]]: stringList(v[keys[0]], `${name}.${keys[0]}`, { single: false }) };
+      req = { [keys[0]]: stringList(v[keys[0]], `${name}.${keys[0]}`, { single: false }) };
     }
   }
-  throw configError(`${name} must be a string, an array of strings, {all: [...]} or {any: [...]}`);
-}
-
-function seconds(v, name) {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-    throw configError(`${name} must be a whole number of seconds >= 0`);
+  if (req === null) {
+    throw configError(`${name} must be a string, an array of strings, {all: [...]} or {any: [...]}`);
   }
-  return v;
+  const list = req.all ?? req.any;
+  if (!perCall) return req;
+  if (list.length === 0) throw configError(`${name} must list at least one scope (an empty list would require nothing)`);
+  if (list.some((s) => s === "" || s.includes(" "))) throw configError(`${name}: a scope is a non-empty string without spaces`);
+  return req;
 }
 
 function claimRules(v) {
@@ -151,10 +192,8 @@ function claimRules(v) {
       case "equals":
         return { claim: r.claim, equals: r.equals };
       case "oneOf":
-        if (!Array.isArray(r.oneOf)) throw configError(`${where}.oneOf must be an array`);
         return { claim: r.claim, one_of: r.oneOf };
       case "contains":
-        if (typeof r.contains !== "string") throw configError(`${where}.contains must be a string`);
         return { claim: r.claim, contains: r.contains };
       default:
         throw configError(`${where}: unknown rule ${JSON.stringify(keys[0])}`);
@@ -204,93 +243,134 @@ function parseJwks(v, name) {
   return v;
 }
 
-// One provider (issuer or Cognito pool) from user options.
-function providerConfig(o, kind, where) {
+// One provider (issuer or Cognito pool) of the core configuration, from user options.
+function providerConfig(o, kind, jwksCache) {
   const p = {};
-  const policy = {};
+  const set = (field, value) => {
+    if (value !== undefined) p[field] = value;
+  };
   if (kind === "cognito") {
-    if (typeof o.userPoolId !== "string") throw configError(`${where}.userPoolId is required`);
-    p.cognito_user_pool_id = o.userPoolId;
-    policy.algorithms = ["RS256"];
-    if (!("tokenUse" in o)) {
-      throw configError(`${where}.tokenUse is required: "access", "id" or null (not checked)`);
-    }
+    set("cognito_user_pool_id", o.userPoolId);
+    p.algorithms = ["RS256"];
+    if (!("tokenUse" in o)) throw configError("tokenUse is required: \"access\", \"id\" or null (not checked)");
+    p.token_use = o.tokenUse;
   } else {
-    if (o.issuer === undefined) throw configError(`${where}.issuer is required`);
-    policy.issuers = stringList(o.issuer, `${where}.issuer`);
-    if (o.algorithms !== undefined) {
-      policy.algorithms = stringList(o.algorithms, `${where}.algorithms`, { single: false });
-    }
-    if (o.jwks === undefined && o.jwksUri === undefined) {
-      throw configError(`${where} needs jwksUri or jwks`);
-    }
+    if (o.issuer === undefined) throw configError("issuer is required");
+    if (Array.isArray(o.issuer)) p.issuers = o.issuer;
+    else p.issuer = o.issuer;
+    set("algorithms", o.algorithms);
+    // Generic issuers do not emit token_use: unchecked unless asked for.
+    p.token_use = o.tokenUse === undefined ? null : o.tokenUse;
   }
   if (!("clientId" in o)) {
-    throw configError(
-      `${where}.clientId is required: the allowed client ids, or null to accept any client`,
-    );
+    throw configError("clientId is required: the allowed client ids, or null to accept any client");
   }
-  const tokenUse = o.tokenUse === undefined ? null : o.tokenUse;
-  if (tokenUse !== null && tokenUse !== "access" && tokenUse !== "id") {
-    throw configError(`${where}.tokenUse must be "access", "id" or null`);
+  p.client_ids = typeof o.clientId === "string" ? [o.clientId] : o.clientId;
+  const scope = o.scope === undefined ? undefined : scopeRequirement(o.scope, "scope", { perCall: false });
+  set("scopes", scope);
+  set("audience", typeof o.audience === "string" ? [o.audience] : o.audience);
+  set("leeway_s", o.leewaySeconds);
+  set("max_token_age_s", o.maxTokenAgeSeconds);
+  if (o.customClaims !== undefined) p.claims = claimRules(o.customClaims);
+  set("mtls_binding", o.mtlsBinding);
+  set("min_rsa_bits", o.minRsaBits);
+  set("max_token_bytes", o.maxTokenBytes);
+  const jwks = {};
+  if (o.jwks !== undefined) jwks.keys = parseJwks(o.jwks, "jwks").keys;
+  if (o.jwksUri !== undefined) jwks.uri = o.jwksUri;
+  for (const [js, core] of Object.entries(JWKS_CACHE_FIELDS)) {
+    if (jwksCache[js] !== undefined) jwks[core] = jwksCache[js];
   }
-  policy.token_use = tokenUse;
-  policy.client_ids = stringList(o.clientId, `${where}.clientId`, { allowNull: true });
-  const scope = scopeRequirement(o.scope, `${where}.scope`);
-  if (scope) policy.scopes = scope;
-  if (o.audience !== undefined) {
-    policy.audience = stringList(o.audience, `${where}.audience`, { allowNull: true });
+  if (kind !== "cognito" && jwks.keys === undefined && jwks.uri === undefined) {
+    throw configError("jwksUri or jwks is required");
   }
-  if (o.leewaySeconds !== undefined) policy.leeway_s = seconds(o.leewaySeconds, `${where}.leewaySeconds`);
-  if (o.maxTokenAgeSeconds !== undefined && o.maxTokenAgeSeconds !== null) {
-    policy.max_token_age_s = seconds(o.maxTokenAgeSeconds, `${where}.maxTokenAgeSeconds`);
-  }
-  if (o.customClaims !== undefined) policy.claims = claimRules(o.customClaims);
-  if (o.mtlsBinding !== undefined) policy.mtls_binding = o.mtlsBinding;
-  if (o.minRsaBits !== undefined) policy.min_rsa_bits = o.minRsaBits;
-  if (o.maxTokenBytes !== undefined) policy.max_token_bytes = o.maxTokenBytes;
-  p.policy = policy;
-  if (o.jwksUri !== undefined) {
-    if (typeof o.jwksUri !== "string" || !/^https?:\/\//.test(o.jwksUri)) {
-      throw configError(`${where}.jwksUri must be an http(s) URL`);
-    }
-    p.jwks_uri = o.jwksUri;
-  }
-  if (o.jwks !== undefined) p.jwks = parseJwks(o.jwks, `${where}.jwks`);
+  if (Object.keys(jwks).length > 0) p.jwks = jwks;
   return p;
 }
 
-function splitOptions(props, extra, kind) {
+// User options -> { config: the core configuration, host: this host's own settings }.
+function buildConfig(props, extra, kind) {
   const list = Array.isArray(props) ? props : [props];
   if (list.length === 0) throw configError("at least one issuer is required");
   const allowed = new Set(kind === "cognito" ? ["userPoolId", ...POLICY_KEYS] : ["issuer", "algorithms", ...POLICY_KEYS]);
   const shared = {};
-  list.forEach((o, i) => {
+  const own = list.map((o, i) => {
     if (o === null || typeof o !== "object") throw configError("options must be an object");
-    const own = {};
+    const mine = {};
     for (const [k, v] of Object.entries(o)) {
       if (VERIFIER_KEYS.has(k) && !Array.isArray(props)) shared[k] = v;
-      else own[k] = v;
+      else mine[k] = v;
     }
-    checkKeys(own, allowed, Array.isArray(props) ? `options[${i}]` : "options");
+    checkKeys(mine, allowed, Array.isArray(props) ? `options[${i}]` : "options");
+    return mine;
   });
   if (extra !== undefined) {
     if (extra === null || typeof extra !== "object") throw configError("verifier options must be an object");
     checkKeys(extra, VERIFIER_KEYS, "verifier options");
     Object.assign(shared, extra);
   }
-  const providers = list.map((o, i) =>
-    providerConfig(o, kind, Array.isArray(props) ? `options[${i}]` : "options"),
-  );
-  return { providers, shared };
+  const jc = shared.jwksCache ?? {};
+  if (jc === null || typeof jc !== "object") throw configError("jwksCache must be an object");
+  checkKeys(jc, new Set(Object.keys(JWKS_CACHE_FIELDS)), "jwksCache");
+  const config = {
+    providers: own.map((o, i) => {
+      try {
+        return providerConfig(o, kind, jc);
+      } catch (e) {
+        if (!(e instanceof TypeError) || !Array.isArray(props)) throw e;
+        throw configError(`options[${i}].${e.message.replace(/^tokengate: /, "")}`);
+      }
+    }),
+  };
+  const cache = shared.cache;
+  if (cache === false) config.token_cache = { capacity: 0 };
+  else if (cache !== undefined) {
+    if (cache === null || typeof cache !== "object") throw configError("cache must be an object or false");
+    checkKeys(cache, new Set(["maxEntries", "maxTtlSeconds"]), "cache");
+    config.token_cache = {};
+    if (cache.maxEntries !== undefined) config.token_cache.capacity = cache.maxEntries;
+    if (cache.maxTtlSeconds !== undefined) config.token_cache.max_ttl_s = cache.maxTtlSeconds;
+  }
+  if (shared.realm !== undefined) config.realm = shared.realm;
+  if (shared.routes !== undefined) config.rules = shared.routes;
+  if (shared.default !== undefined) config.default = shared.default;
+  if (shared.forward !== undefined) config.forward = shared.forward;
+  const revocation = revocationJson(shared.revocation);
+  config.revocation = revocation;
+  const host = {};
+  for (const k of HOST_KEYS) if (shared[k] !== undefined) host[k] = shared[k];
+  return { config, host, revocation, names: Array.isArray(props) ? "options[i]" : "options" };
 }
 
-function positive(v, name, dflt) {
-  if (v === undefined) return dflt;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) {
-    throw configError(`${name} must be a positive number`);
+// A core error names the core's field; say it with the option name the user wrote.
+function translateError(message, names) {
+  let m = /^([^:]+): (.*)$/s.exec(message);
+  if (!m) return message;
+  let [, field, rest] = m;
+  const p = /^providers\[(\d+)\]\.(.*)$/.exec(field);
+  if (p && names !== null) {
+    const prefix = names === "options" ? "" : `options[${p[1]}].`;
+    let sub = p[2];
+    const jc = /^jwks\.(.*)$/.exec(sub);
+    const jsName =
+      Object.entries(PROVIDER_FIELDS).find(([, core]) => sub === core || sub.startsWith(`${core}[`) || sub.startsWith(`${core}.`)) ??
+      (jc && Object.entries(JWKS_CACHE_FIELDS).find(([, core]) => core === jc[1]));
+    if (jsName) {
+      const [js, core] = jsName;
+      const cacheField = jc !== null && JWKS_CACHE_FIELDS[js] === core;
+      const name = cacheField ? `jwksCache.${js}` : js;
+      const written = cacheField ? `jwks.${core}` : core;
+      field = `${prefix}${name}${sub.slice(written.length)}`;
+    } else field = `${prefix}${sub}`;
+  } else if (names !== null) {
+    for (const [core, js] of Object.entries(TOP_FIELDS)) {
+      if (field === core || field.startsWith(`${core}[`) || field.startsWith(`${core}.`)) {
+        field = `${js}${field.slice(core.length)}`;
+        break;
+      }
+    }
   }
-  return v;
+  return `${field}: ${rest}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,7 +378,10 @@ function positive(v, name, dflt) {
 // the last good keys.
 
 async function fetchJwks(fetchFn, url, timeoutMs, maxBytes) {
-  const r = await fetchCapped(fetchFn, url, { headers: { accept: "application/json" } }, timeoutMs, maxBytes);
+  // A redirect is not followed: it could lead to keys served in clear text. Its 3xx (or a
+  // browser's opaque status 0) is a failed refresh, and the last good keys stay.
+  const init = { headers: { accept: "application/json" }, redirect: "manual" };
+  const r = await fetchCapped(fetchFn, url, init, timeoutMs, maxBytes);
   // A body over the cap is handed over as cap + 1 bytes: the core refuses it as too large.
   const body = r.truncated ? new Uint8Array(maxBytes + 1) : r.body;
   return { status: r.status, cacheControl: r.headers.get("cache-control"), body };
@@ -311,22 +394,57 @@ function publicJwk(jwk, alg) {
     : { kty: "EC", crv: jwk.crv, x: jwk.x, y: jwk.y };
 }
 
-function bearerToken(req) {
-  let value;
-  const h = req && req.headers;
-  if (h && typeof h.get === "function") value = h.get("authorization");
-  else if (h && typeof h === "object") {
-    value = h.authorization ?? h.Authorization;
-    if (value === undefined) {
-      for (const k of Object.keys(h)) if (k.toLowerCase() === "authorization") value = h[k];
+// What a host received, from a Node IncomingMessage, a Fetch API Request or a plain object
+// {method, url, headers}: the method, the request target and every Authorization value as they
+// came. Nothing is parsed or judged here; the core does that.
+function requestFacts(req) {
+  if (req === null || typeof req !== "object") throw configError("authorize(req): req must be a request object");
+  const h = req.headers;
+  let values = [];
+  if (h && typeof h.get === "function") {
+    // Fetch Headers join repeated values with ", ": the core reads that as a list (malformed).
+    const v = h.get("authorization");
+    if (v !== null) values = [v];
+  } else if (req.headersDistinct && typeof req.headersDistinct === "object") {
+    // Node: req.headers keeps only the first Authorization; headersDistinct has them all.
+    values = req.headersDistinct.authorization ?? [];
+  } else if (Array.isArray(req.rawHeaders)) {
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      if (String(req.rawHeaders[i]).toLowerCase() === "authorization") values.push(String(req.rawHeaders[i + 1]));
+    }
+  } else if (h && typeof h === "object") {
+    for (const k of Object.keys(h)) {
+      if (k.toLowerCase() !== "authorization") continue;
+      const v = h[k];
+      if (Array.isArray(v)) values.push(...v.map(String));
+      else if (v !== undefined && v !== null) values.push(String(v));
     }
   }
-  if (Array.isArray(value)) value = value[0];
-  if (typeof value !== "string") return undefined;
-  // RFC 6750 §2.1: "Bearer" 1*SP b64token; the scheme is case-insensitive (RFC 7235 §2.1).
-  const m = /^bearer +/i.exec(value);
-  if (!m) return undefined;
-  return value.slice(m[0].length);
+  let target = "/";
+  if (typeof req.url === "string") {
+    // A Fetch Request carries an absolute URL (already parsed by the runtime, as the origin
+    // will see it); Node carries the request-target as received.
+    target = /^[a-z][a-z0-9+.-]*:\/\//i.test(req.url) && h && typeof h.get === "function"
+      ? requestTarget(req.url)
+      : req.url;
+  }
+  const method = typeof req.method === "string" ? req.method : "GET";
+  return { method, target, authorization: values };
+}
+
+function requestTarget(url) {
+  try {
+    const u = new URL(url);
+    return u.pathname + u.search;
+  } catch {
+    return url;
+  }
+}
+
+function headerObject(pairs) {
+  const out = {};
+  for (const [n, v] of pairs) out[n] = v;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,79 +487,46 @@ export function createApi(rt) {
     #flagsSync;
     #flagsAsync;
     #fetch;
-    #timeoutMs;
-    #maxJwksBytes;
     #revocation;
     #crypto;
 
-    constructor(secret, providers, shared) {
+    // `built`: { config: the core configuration, host: {onDecision, crypto, fetch},
+    // revocation: the lists revoke() adds to, names: how to name fields in errors }.
+    constructor(secret, built) {
       if (secret !== CONSTRUCT) {
-        throw new TypeError("tokengate: use CognitoVerifier.create() or JwtVerifier.create()");
+        throw new TypeError("tokengate: use CognitoVerifier.create(), JwtVerifier.create() or JwtVerifier.fromConfig()");
       }
-      const cache = shared.cache;
-      const jc = shared.jwksCache || {};
-      if (typeof jc !== "object") throw configError("jwksCache must be an object");
-      checkKeys(
-        jc,
-        new Set(["refreshSeconds", "maxStaleSeconds", "timeoutMs", "maxBytes", "maxKeys", "unknownKidCooldownSeconds"]),
-        "jwksCache",
-      );
-      this.#timeoutMs = positive(jc.timeoutMs, "jwksCache.timeoutMs", 5000);
-      this.#maxJwksBytes = positive(jc.maxBytes, "jwksCache.maxBytes", 64 * 1024);
-      const keyCache = {
-        fetch_timeout_s: Math.ceil(this.#timeoutMs / 1000) + 1,
-        max_jwks_bytes: this.#maxJwksBytes,
-        jitter_seed: Math.floor(Math.random() * 2 ** 52),
-      };
-      if (jc.refreshSeconds !== undefined) keyCache.refresh_s = seconds(jc.refreshSeconds, "jwksCache.refreshSeconds");
-      if (jc.maxStaleSeconds !== undefined) keyCache.max_stale_s = seconds(jc.maxStaleSeconds, "jwksCache.maxStaleSeconds");
-      if (jc.maxKeys !== undefined) keyCache.max_keys = seconds(jc.maxKeys, "jwksCache.maxKeys");
-      if (jc.unknownKidCooldownSeconds !== undefined) {
-        keyCache.unknown_kid_cooldown_s = seconds(jc.unknownKidCooldownSeconds, "jwksCache.unknownKidCooldownSeconds");
-      }
-      let tokenCache;
-      if (cache === false) tokenCache = { capacity: 0, max_ttl_s: 0 };
-      else if (cache !== undefined) {
-        if (cache === null || typeof cache !== "object") throw configError("cache must be an object or false");
-        checkKeys(cache, new Set(["maxEntries", "maxTtlSeconds"]), "cache");
-        tokenCache = {};
-        if (cache.maxEntries !== undefined) tokenCache.capacity = seconds(cache.maxEntries, "cache.maxEntries");
-        if (cache.maxTtlSeconds !== undefined) tokenCache.max_ttl_s = seconds(cache.maxTtlSeconds, "cache.maxTtlSeconds");
-      }
-      if (shared.realm !== undefined && typeof shared.realm !== "string") throw configError("realm must be a string");
-      if (shared.onDecision !== undefined && typeof shared.onDecision !== "function") {
+      const { config, host } = built;
+      if (host.onDecision !== undefined && typeof host.onDecision !== "function") {
         throw configError("onDecision must be a function");
       }
-      if (shared.fetch !== undefined && typeof shared.fetch !== "function") throw configError("fetch must be a function");
-      const mode = shared.crypto ?? "native";
+      if (host.fetch !== undefined && typeof host.fetch !== "function") throw configError("fetch must be a function");
+      const mode = host.crypto ?? "native";
       if (mode !== "native" && mode !== "wasm") throw configError('crypto must be "native" or "wasm"');
       this.#crypto = mode === "native" ? rt.crypto : null;
-      this.#revocation = revocationJson(shared.revocation);
-      for (const p of providers) p.policy.revocation = this.#revocation;
+      this.#revocation = built.revocation;
 
       const now = clockSeconds();
-      const config = { providers, key_cache: keyCache, realm: shared.realm ?? "", now: Math.floor(now) };
-      if (tokenCache) config.token_cache = tokenCache;
       let core;
       try {
-        core = new rt.Core(JSON.stringify(config));
+        core = new rt.Core(JSON.stringify(config), now, Math.floor(Math.random() * 2 ** 52));
       } catch (e) {
-        throw configError(e && e.message ? e.message : String(e));
+        throw configError(translateError(e && e.message ? e.message : String(e), built.names));
       }
       this.#core = core;
       const info = JSON.parse(core.info());
       this.#providers = info.providers;
       this.#maxChars = info.max_token_bytes;
       this.#meta = core.meta() >>> 2;
-      this.#onDecision = shared.onDecision;
-      this.#fetch = shared.fetch ?? rt.fetch;
+      this.#onDecision = host.onDecision;
+      this.#fetch = host.fetch ?? rt.fetch;
       const audit = this.#onDecision ? FLAG_AUDIT : 0;
       // Without synchronous host crypto, verifySync checks signatures in wasm.
       this.#flagsSync = audit | (this.#crypto && this.#crypto.sync ? 0 : FLAG_PURE);
       this.#flagsAsync = audit | (this.#crypto ? 0 : FLAG_PURE);
-      this.#keyTables = providers.map(() => null);
-      providers.forEach((p, i) => {
-        if (p.jwks) this.#keyTable(i, p.jwks, now);
+      this.#keyTables = config.providers.map(() => null);
+      config.providers.forEach((p, i) => {
+        if (p.jwks && Array.isArray(p.jwks.keys)) this.#keyTable(i, { keys: p.jwks.keys }, now);
       });
       this.#grow(4096);
     }
@@ -547,28 +632,150 @@ export function createApi(rt) {
     }
 
     /**
-     * Check the request's bearer token: { ok: true, claims } or { ok: false, status, headers,
-     * body, error } ready to send (RFC 6750 §3).
+     * Decide on one request from what was received: { method, target, authorization: [values],
+     * certThumbprint? }. Fetches keys when needed. The answer is the core's, ready to send.
      */
-    async authorize(req, options) {
-      const token = bearerToken(req);
-      try {
-        const claims = token === undefined ? this.#missing(options) : await this.verify(token, options);
-        return { ok: true, status: 200, claims, headers: {} };
-      } catch (error) {
-        if (!(error instanceof TokenError)) throw error;
-        const headers = { "content-type": "application/json", "cache-control": "no-store" };
-        if (error.wwwAuthenticate) headers["www-authenticate"] = error.wwwAuthenticate;
-        if (error.status === 503 || error.status === 429) headers["retry-after"] = String(JWKS_RETRY_AFTER_SECONDS);
-        const body = JSON.stringify({ error: error.code, message: error.message });
-        return { ok: false, status: error.status, claims: null, headers, body, error };
+    async decide(facts, options) {
+      const o = options === undefined ? EMPTY : options;
+      let now = o === EMPTY || o.now === undefined ? clockSeconds() : nowOption(o);
+      // Background refreshes start only from requests that carry credentials: a request that
+      // starts a fetch and ends without waiting for it would leave a promise that, in workerd,
+      // no later request may await.
+      const auth = facts && facts.authorization;
+      if (auth !== undefined && auth !== null && auth.length !== 0) this.#refreshInBackground(now);
+      for (let attempt = 0; ; attempt++) {
+        const flags = this.#flagsAsync | (attempt >= 2 ? FLAG_FINAL : 0);
+        let st = this.#runRequest(facts, o, now, flags);
+        if (st === SIGNATURE) {
+          st = this.#crypto.sync ? this.#signSync(now, flags) : await this.#signAsync(now, flags);
+        }
+        if (st === LOST) st = this.#runRequest(facts, o, now, flags | FLAG_PURE);
+        if (st === ERROR && this.#fetchPending()) {
+          // The core scheduled a JWKS fetch that may change the answer (first use, unknown kid).
+          await this.#fetchDue(now);
+          if (o.now === undefined) now = clockSeconds();
+          continue;
+        }
+        return this.#requestOutcome(st);
       }
     }
 
-    #missing(options) {
+    /** decide() with the keys already cached; no I/O. */
+    decideSync(facts, options) {
       const o = options === undefined ? EMPTY : options;
-      this.#run(undefined, o, 0, this.#flagsSync);
-      return this.#outcome(ERROR);
+      const now = o === EMPTY || o.now === undefined ? clockSeconds() : nowOption(o);
+      const flags = this.#flagsSync | FLAG_FINAL;
+      let st = this.#runRequest(facts, o, now, flags);
+      if (st === SIGNATURE) st = this.#signSync(now, flags);
+      if (st === LOST) st = this.#runRequest(facts, o, now, flags | FLAG_PURE);
+      return this.#requestOutcome(st);
+    }
+
+    /**
+     * Check a request (Node IncomingMessage, Fetch Request, or {method, url, headers}): the
+     * method, target and Authorization values go to the core's request gate (routes, path
+     * rules, bearer parsing) and its answer comes back ready to send: { ok, status, headers,
+     * body, claims, forward, error }.
+     */
+    async authorize(req, options) {
+      const facts = requestFacts(req);
+      const o = options === undefined ? EMPTY : options;
+      if (o !== EMPTY && o.certThumbprint !== undefined) facts.certThumbprint = o.certThumbprint;
+      return this.decide(facts, o);
+    }
+
+    // Write method, target, thumbprint and up to two Authorization values into wasm memory.
+    #runRequest(facts, o, now, flags) {
+      if (facts === null || typeof facts !== "object") throw configError("decide(facts): facts must be an object");
+      const { method, target } = facts;
+      if (typeof method !== "string" || typeof target !== "string") {
+        throw configError("decide(facts): method and target must be strings");
+      }
+      let auth = facts.authorization;
+      if (auth === undefined || auth === null) auth = [];
+      else if (typeof auth === "string") auth = [auth];
+      if (!Array.isArray(auth) || !auth.every((v) => typeof v === "string")) {
+        throw configError("decide(facts): authorization must be a string or an array of strings");
+      }
+      const tp = facts.certThumbprint;
+      if (tp !== undefined && tp !== null && typeof tp !== "string") throw configError("certThumbprint must be a string");
+      const scopesId = o !== EMPTY && o.scope !== undefined ? this.#scopesId(o.scope) : 0;
+      this.#inToken = null;
+      // Values go in whole: cutting one could change what the core reads (spaces before the
+      // credential count towards its length). Runtimes bound header sizes already.
+      const parts = [method, target, tp ?? null];
+      parts.push(auth.length > 0 ? auth[0] : null);
+      parts.push(auth.length > 1 ? auth[1] : null);
+      let need = 0;
+      for (const p of parts) if (p !== null) need += p.length * 3;
+      if (need > this.#inCap) this.#grow(need);
+      let view = this.#inView;
+      if (view.byteLength === 0) view = this.#refreshInput();
+      const lens = [];
+      let at = 0;
+      for (const p of parts) {
+        if (p === null) {
+          lens.push(NONE);
+          continue;
+        }
+        const n = encoder.encodeInto(p, view.subarray(at)).written;
+        lens.push(n);
+        at += n;
+      }
+      return this.#core.decide(lens[0], lens[1], lens[2], lens[3], lens[4], now, scopesId, flags);
+    }
+
+    #requestOutcome(st) {
+      views();
+      if (this.#onDecision !== undefined) this.#audit();
+      const m = this.#meta;
+      if (st === ACCEPT) {
+        const answerPtr = U32[m + 6];
+        const answer = JSON.parse(decoder.decode(U8.subarray(answerPtr, answerPtr + U32[m + 7])));
+        let claims = null;
+        if (U32[m + 8] === 1) {
+          const id = U32[m + 1];
+          if (U32[m + 3] === 0) {
+            claims = this.#claims.get(id);
+            if (claims === undefined) {
+              this.#core.claims_json(id);
+              claims = this.#newClaims(id);
+            }
+          } else claims = this.#newClaims(id);
+        }
+        const wd = answer.would_deny;
+        return {
+          ok: true,
+          status: 200,
+          code: null,
+          headers: {},
+          body: null,
+          claims,
+          forward: answer.forward,
+          stripAuthorization: answer.strip_authorization,
+          route: answer.route,
+          wouldDeny: wd ? { status: wd.status, code: wd.code, headers: headerObject(wd.headers), body: wd.body } : null,
+          error: null,
+        };
+      }
+      const e = this.#error();
+      if (e.code === "jwks_unavailable") this.#explain(e);
+      const ptr = U32[m + 2];
+      const doc = JSON.parse(decoder.decode(U8.subarray(ptr, ptr + U32[m + 3])));
+      const r = doc.response;
+      return {
+        ok: false,
+        status: r.status,
+        code: r.code,
+        headers: headerObject(r.headers),
+        body: r.body,
+        claims: null,
+        forward: null,
+        stripAuthorization: false,
+        route: null,
+        wouldDeny: null,
+        error: e,
+      };
     }
 
     // Write the token (and per-request strings) into wasm memory and run steps 1–7 (or all).
@@ -638,12 +845,16 @@ export function createApi(rt) {
       let id = this.#scopeIds.get(key);
       if (id === undefined) {
         const req = scopeRequirement(scope, "options.scope");
-        if (req === null) return 0;
+        if (req === null) throw configError("options.scope must not be null (leave it out to require nothing more)");
         if (this.#scopeIds.size >= MAX_ROUTE_SCOPES) {
           this.#core.clear_scopes();
           this.#scopeIds.clear();
         }
-        id = this.#core.register_scopes(JSON.stringify(req));
+        try {
+          id = this.#core.register_scopes(JSON.stringify(req));
+        } catch (e) {
+          throw configError(e && e.message ? e.message : String(e));
+        }
         this.#scopeIds.set(key, id);
       }
       return id;
@@ -662,7 +873,7 @@ export function createApi(rt) {
           const ok = this.#crypto.verify(
             U32[m + 4],
             key,
-            U8.subarray(this.#inPtr, this.#inPtr + U32[m + 5]),
+            U8.subarray(U32[m + 9], U32[m + 9] + U32[m + 5]),
             U8.subarray(sigPtr, sigPtr + U32[m + 7]),
           );
           outcome = ok === true ? OUTCOME_VALID : OUTCOME_INVALID;
@@ -680,7 +891,7 @@ export function createApi(rt) {
       const id = U32[m + 1];
       const alg = U32[m + 4];
       let key = this.#key(U32[m + 2], U32[m + 3], U32[m + 8], alg);
-      const data = U8.slice(this.#inPtr, this.#inPtr + U32[m + 5]);
+      const data = U8.slice(U32[m + 9], U32[m + 9] + U32[m + 5]);
       const sigPtr = U32[m + 6];
       const sig = U8.slice(sigPtr, sigPtr + U32[m + 7]);
       let outcome = OUTCOME_PURE;
@@ -740,7 +951,8 @@ export function createApi(rt) {
       const url = this.#providers[p].jwks_uri;
       const run = async () => {
         try {
-          const r = await fetchJwks(this.#fetch, url, this.#timeoutMs, this.#maxJwksBytes);
+          const p0 = this.#providers[p];
+          const r = await fetchJwks(this.#fetch, url, p0.timeout_ms, p0.max_jwks_bytes);
           const now = clockSeconds();
           const taken = this.#core.on_jwks_response(p, now, r.status, r.cacheControl ?? undefined, r.body);
           if (taken >= 0) {
@@ -759,7 +971,8 @@ export function createApi(rt) {
         } catch (e) {
           this.#core.on_jwks_failure(p, clockSeconds());
           const aborted = e && (e.name === "AbortError" || e.name === "TimeoutError");
-          this.#lastFetchError.set(p, aborted ? `JWKS fetch timed out after ${this.#timeoutMs} ms` : "JWKS fetch failed");
+          const ms = this.#providers[p].timeout_ms;
+          this.#lastFetchError.set(p, aborted ? `JWKS fetch timed out after ${ms} ms` : "JWKS fetch failed");
         } finally {
           this.#inflight.delete(p);
         }
@@ -833,16 +1046,43 @@ export function createApi(rt) {
   class CognitoVerifier extends Verifier {
     /** A verifier for one Amazon Cognito user pool, or several (pass an array). */
     static create(props, options) {
-      const { providers, shared } = splitOptions(props, options, "cognito");
-      return new CognitoVerifier(CONSTRUCT, providers, shared);
+      return new CognitoVerifier(CONSTRUCT, buildConfig(props, options, "cognito"));
     }
   }
 
   class JwtVerifier extends Verifier {
     /** A verifier for any OIDC/OAuth2 issuer (or several: pass an array). */
     static create(props, options) {
-      const { providers, shared } = splitOptions(props, options, "jwt");
-      return new JwtVerifier(CONSTRUCT, providers, shared);
+      return new JwtVerifier(CONSTRUCT, buildConfig(props, options, "jwt"));
+    }
+
+    /**
+     * A verifier from the gate configuration every tokengate host loads (the Envoy filter's
+     * plugin configuration: providers, rules, forward, …), as an object or JSON text. Remote
+     * key sets need `jwks.uri` here. `options`: { fetch, crypto, onDecision }.
+     */
+    static fromConfig(config, options) {
+      let doc = config;
+      if (typeof doc === "string") {
+        try {
+          doc = JSON.parse(doc);
+        } catch {
+          throw configError("configuration: is not valid JSON");
+        }
+      }
+      if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw configError("configuration: must be a JSON object");
+      const host = options === undefined ? {} : options;
+      if (host === null || typeof host !== "object") throw configError("fromConfig options must be an object");
+      checkKeys(host, HOST_KEYS, "fromConfig options");
+      let revocation;
+      try {
+        revocation = doc.revocation === undefined ? { jti: [], client_ids: [], issued_before: {} } : structuredClone(doc.revocation);
+      } catch {
+        throw configError("revocation: must be JSON");
+      }
+      for (const k of ["jti", "client_ids"]) if (!Array.isArray(revocation[k])) revocation[k] = [];
+      if (revocation.issued_before === null || typeof revocation.issued_before !== "object") revocation.issued_before = {};
+      return new JwtVerifier(CONSTRUCT, { config: doc, host, revocation, names: null });
     }
   }
 

@@ -72,7 +72,7 @@ test("in Node, signatures go to node:crypto with one KeyObject per kid", () => {
 test("the ErrorCode union, the README table and the core list the same codes", () => {
   const wasm = initSync();
   void wasm;
-  const core = new Core(JSON.stringify({ providers: [{ policy: { issuers: ["i"], client_ids: null }, jwks: { keys: [] } }] }));
+  const core = new Core(JSON.stringify({ providers: [{ issuer: "i", client_ids: null, jwks: { keys: [] } }] }), 0, 0);
   const codes = JSON.parse(core.info()).codes.map((c) => c.code).sort();
   const union = DTS.slice(DTS.indexOf("export type ErrorCode"), DTS.indexOf(";", DTS.indexOf("export type ErrorCode")));
   assert.deepEqual([...union.matchAll(/"(\w+)"/g)].map((m) => m[1]).sort(), codes);
@@ -84,7 +84,7 @@ test("config mistakes throw at create with the field named", () => {
   const throwsConfig = (fn, re) => assert.throws(fn, (e) => e instanceof TypeError && re.test(e.message));
   throwsConfig(() => CognitoVerifier.create({ userPoolId: f.POOL_ID, tokenUse: "access" }), /clientId is required/);
   throwsConfig(() => CognitoVerifier.create({ userPoolId: f.POOL_ID, clientId: null }), /tokenUse is required/);
-  throwsConfig(() => CognitoVerifier.create({ userPoolId: "eu-west-1", tokenUse: "access", clientId: null }), /user_pool_id/);
+  throwsConfig(() => CognitoVerifier.create({ userPoolId: "eu-west-1", tokenUse: "access", clientId: null }), /userPoolId: "eu-west-1" is not a Cognito user pool id/);
   throwsConfig(() => cognito({ graceSeconds: 5 }), /graceSeconds.*leewaySeconds/);
   throwsConfig(() => JwtVerifier.create({ issuer: "https://i", clientId: null }), /jwksUri or jwks/);
   throwsConfig(() => JwtVerifier.create({ issuer: "https://i", clientId: null, jwks: f.jwks(), algorithms: ["HS256"] }), /algorithms\[0\]/);
@@ -143,13 +143,20 @@ test("claims are returned frozen, again from the token cache, with every check r
   assert.equal(tokenError(() => v.verifySync(token, { now: a.exp })).code, "token_expired");
 });
 
-test("scope_insufficient is a 403 whose challenge lists the verifier's and the route's scopes", () => {
+test("scope_insufficient is a 403 whose challenge lists the requirement the token fails", () => {
   const v = cognito({ realm: "orders" });
   const token = f.signToken(f.cognitoClaims({ scope: "orders/read" }));
   const e = tokenError(() => v.verifySync(token, { scope: ["orders/write"] }));
   assert.equal(e.code, "scope_insufficient");
   assert.equal(e.status, 403);
-  assert.equal(e.wwwAuthenticate, 'Bearer realm="orders", error="insufficient_scope", scope="orders/read orders/write"');
+  // The verifier's own scope (orders/read) is met; the call's is not, so it alone is listed.
+  assert.equal(e.wwwAuthenticate, 'Bearer realm="orders", error="insufficient_scope", scope="orders/write"');
+  const missing = f.signToken(f.cognitoClaims({ scope: "orders/write" }));
+  assert.equal(
+    tokenError(() => v.verifySync(missing, { scope: ["orders/write"] })).wwwAuthenticate,
+    'Bearer realm="orders", error="insufficient_scope", scope="orders/read"',
+    "the verifier's requirement is checked (and listed) first",
+  );
   assert.equal(e.claims.client_id, f.CLIENT_ID, "claims are attached once the signature was valid");
   const bad = tokenError(() => v.verifySync(token.slice(0, -4) + "AAAA"));
   assert.equal(bad.code, "signature_invalid");
@@ -266,7 +273,7 @@ test("authorize() answers per RFC 6750 for Node headers, Fetch Requests and plai
   assert.equal(viaFetch.ok, true);
   const missing = await v.authorize({ headers: {} });
   assert.deepEqual([missing.status, missing.headers["www-authenticate"]], [401, 'Bearer realm="api"']);
-  assert.deepEqual(JSON.parse(missing.body), { error: "token_missing", message: "no token was presented" });
+  assert.deepEqual(JSON.parse(missing.body), { error: "token_missing", message: "the request carries no access token" });
   const basic = await v.authorize({ headers: { Authorization: "Basic dXNlcjpwdw==" } });
   assert.equal(basic.error.code, "token_missing");
   const forged = await v.authorize({ headers: { authorization: `Bearer ${token}x` } });
@@ -275,8 +282,57 @@ test("authorize() answers per RFC 6750 for Node headers, Fetch Requests and plai
   assert.equal(forged.headers["cache-control"], "no-store");
   const scope = await v.authorize({ headers: { authorization: `Bearer ${token}` } }, { scope: "orders/write" });
   assert.equal(scope.status, 403);
-  assert.equal(scope.headers["www-authenticate"], 'Bearer realm="api", error="insufficient_scope", scope="orders/read orders/write"');
+  assert.equal(scope.headers["www-authenticate"], 'Bearer realm="api", error="insufficient_scope", scope="orders/write"');
   assert.ok(!scope.body.includes(token));
+  // RFC 9110: one or more spaces after the scheme; the same answer as the Envoy filter.
+  assert.equal((await v.authorize({ headers: { authorization: `Bearer  ${token}` } })).status, 200);
+  // Several Authorization values are refused, however the runtime hands them over.
+  const twice = [`Bearer ${token}`, `Bearer ${token}`];
+  assert.equal((await v.authorize({ headers: { authorization: twice } })).code, "token_malformed");
+  assert.equal((await v.authorize({ headers: {}, headersDistinct: { authorization: twice } })).code, "token_malformed");
+  assert.equal((await v.authorize({ headers: {}, rawHeaders: ["Authorization", twice[0], "authorization", twice[1]] })).code, "token_malformed");
+  const joined = new Headers();
+  joined.append("authorization", twice[0]);
+  joined.append("authorization", twice[1]);
+  assert.equal((await v.authorize(new Request("http://x/", { headers: joined }))).code, "token_malformed");
+  // Per-call scope lists that name nothing would require nothing: refused.
+  for (const scope of [[], { all: [] }, { any: [] }, ""]) {
+    await assert.rejects(v.authorize({ headers: { authorization: `Bearer ${token}` } }, { scope }), TypeError);
+    assert.throws(() => v.verifySync(token, { scope }), TypeError);
+  }
+});
+
+test("routes: the Envoy rule list in a Node or Worker host, with path safety and forwarded claims", async () => {
+  const v = cognito({
+    scope: undefined,
+    routes: [
+      { name: "health", match: { prefix: "/health" }, allow: "anonymous" },
+      { name: "admin", match: { prefix: "/admin" }, scopes: { all: ["admin"] } },
+      { name: "read", match: { prefix: "/orders", methods: ["GET"] }, scopes: { all: ["orders/read"] } },
+      { name: "rest", match: { prefix: "/" }, allow: "authenticated" },
+    ],
+    forward: { client_id: "x-client-id", scope: "x-scope" },
+  });
+  const token = f.signToken(f.cognitoClaims({ scope: "orders/read" }));
+  const req = (method, url, auth = `Bearer ${token}`) => ({ method, url, headers: auth ? { authorization: auth } : {} });
+  assert.equal((await v.authorize(req("GET", "/health", null))).route, "health");
+  const ok = await v.authorize(req("GET", "/orders/7?x=1"));
+  assert.deepEqual([ok.status, ok.route, ok.forward], [200, "read", { "x-client-id": f.CLIENT_ID, "x-scope": "orders/read" }]);
+  // What an origin could resolve to /admin is refused (400) or matched as /admin (403).
+  for (const url of ["/admin;x=1", "/health/../admin", "/health/..;/admin", "/%2e%2e/admin", "//admin", "/health%2Fadmin"]) {
+    const r = await v.authorize(req("GET", url));
+    assert.deepEqual([r.status, r.code], [400, "request_invalid"], url);
+    assert.equal(r.headers["www-authenticate"], undefined);
+  }
+  const encoded = await v.authorize(req("GET", "/%61dmin"));
+  assert.deepEqual([encoded.status, encoded.headers["www-authenticate"]], [403, 'Bearer realm="tokengate", error="insufficient_scope", scope="admin"']);
+  assert.deepEqual([(await v.authorize(req("get", "/orders"))).code], ["request_invalid"]);
+  // A Fetch Request's URL is parsed by the runtime (as the origin will see it).
+  const viaFetch = await v.authorize(new Request("http://x/health/../admin", { headers: { authorization: `Bearer ${token}` } }));
+  assert.deepEqual([viaFetch.status, viaFetch.route], [403, null]);
+  // decide() takes the facts directly.
+  const d = v.decideSync({ method: "POST", target: "/orders", authorization: `Bearer ${token}` });
+  assert.deepEqual([d.status, d.route], [200, "rest"]);
 });
 
 test("several Cognito pools in one verifier; both issuer forms; cacheJwks needs the issuer", () => {

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import * as f from "./helpers/fixtures.mjs";
 import { serve } from "./helpers/servers.mjs";
-import { loadGroups, sample } from "./helpers/vectors-node.mjs";
+import { loadGroups, loadHttpCases, sample } from "./helpers/vectors-node.mjs";
 
 const PKG = fileURLToPath(new URL("..", import.meta.url));
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -25,6 +25,8 @@ const fixture = {
   token: f.signToken(f.cognitoClaims()),
   badToken: f.signToken(f.cognitoClaims({ exp: Math.floor(Date.now() / 1000) - 5 })),
   cases: sample(loadGroups(), 8),
+  // Every path-confusion case and every 4th of the rest (deterministic).
+  http: loadHttpCases().filter((c, i) => c.file === "paths.json" || i % 4 === 0),
 };
 
 before(async () => {
@@ -73,7 +75,7 @@ test("the package's browser export is the browser entry", () => {
   assert.equal(entry, "./src/browser.mjs");
 });
 
-test("Chromium verifies a token, shows the code of a bad one, and agrees with sampled vectors", async () => {
+test("Chromium verifies a token, shows the code of a bad one, and agrees with sampled token and HTTP vectors", async () => {
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
@@ -85,7 +87,8 @@ test("Chromium verifies a token, shows the code of a bad one, and agrees with sa
   assert.equal(await page.textContent("#ok"), f.CLIENT_ID);
   assert.equal(await page.textContent("#bad"), "token_expired");
   assert.deepEqual(result.failures, []);
-  assert.equal(result.checked, fixture.cases.length * 2);
+  assert.equal(result.checked, fixture.cases.length * 2 + fixture.http.length * 2);
+  assert.ok(fixture.http.length >= 300, "every path case and a sample of the rest");
   assert.ok(site.requests.some((r) => r.url.endsWith(".wasm")), "the .wasm was fetched");
   assert.equal(site.requests.filter((r) => r.url === "/jwks.json").length, 1);
   await page.close();

@@ -10,9 +10,11 @@
     )
 )]
 
+mod check;
 mod decode;
 mod input;
 mod jwks;
+mod vectors;
 mod verify;
 
 use std::io::Write as _;
@@ -20,8 +22,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Decode and verify OAuth2 access tokens (Amazon Cognito or other OIDC issuers) with the same
-/// checks and error codes as every tokengate host.
+/// Decode and verify OAuth2 access tokens (Amazon Cognito or other OIDC issuers), and answer
+/// HTTP requests from a gate configuration, with the same checks and error codes as every
+/// tokengate host.
 #[derive(Debug, Parser)]
 #[command(name = "tokengate", version, about, long_about = None)]
 struct Cli {
@@ -43,6 +46,18 @@ enum Command {
     ///
     /// Exit status: 0 at least one usable key, 1 none usable, 2 unreadable or not a JWK Set.
     Jwks(jwks::JwksArgs),
+    /// Answer one HTTP request from a gate configuration file, as every tokengate host would;
+    /// or replay HTTP vector files (--vectors).
+    ///
+    /// Exit status: 0 allowed (or every vector passed), 1 denied (or a vector failed), 2 usage
+    /// or configuration error.
+    #[command(
+        override_usage = "tokengate check --config <FILE> [--jwks <[N=]FILE>]... --method <METHOD> \
+                      --target <TARGET> [--authorization <VALUE>]... [-H <'NAME: VALUE'>]... \
+                      [--cert-thumbprint <B64URL>] [--now <UNIX_SECONDS>] [--json]\n       \
+                      tokengate check --vectors <DIR_OR_FILE> [--jwks <[N=]FILE>]... [--json]"
+    )]
+    Check(Box<check::CheckArgs>),
 }
 
 /// Why a command could not reach an answer; always exit status 2.
@@ -79,6 +94,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode::run(&args),
         Command::Verify(args) => verify::run(&args),
         Command::Jwks(args) => jwks::run(&args),
+        Command::Check(args) => check::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -97,6 +113,17 @@ fn main() -> ExitCode {
 /// Write one `tokengate: …` line on stderr. A closed stderr is not worth failing for.
 pub(crate) fn warn(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "tokengate: {message}");
+}
+
+/// Write `text` on stdout, with the same broken-pipe rule as [`print_json`].
+pub(crate) fn print_text(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::Config(format!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Write `value` and a newline on stdout. A reader that went away (`| head`) is not an error:

@@ -267,7 +267,7 @@ fn jwks_path(args: &VerifyArgs) -> Result<&Path, Failure> {
     )))
 }
 
-fn is_http_url(s: &str) -> bool {
+pub(crate) fn is_http_url(s: &str) -> bool {
     let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
     lower.starts_with("http://") || lower.starts_with("https://")
 }

@@ -944,3 +944,592 @@ fn jwks_without_usable_keys_exits_1_and_unreadable_exits_2() {
     let missing = missing.to_str().expect("path");
     assert_usage(&run(&["jwks", missing]), missing);
 }
+
+// ---------------------------------------------------------------------------------------------
+// check: one HTTP request through a gate configuration; HTTP vector replay
+
+fn http_vectors_dir() -> PathBuf {
+    vectors_dir().join("http")
+}
+
+fn http_doc(group_name: &str) -> Value {
+    let path = http_vectors_dir().join(format!("{group_name}.json"));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("HTTP vector file is JSON")
+}
+
+/// The `routes` configuration of tests/vectors/http/routes.json, and the bearer value and
+/// `now` of a case that it lets through (GET /orders/7 with orders/read).
+struct Gated {
+    config: Value,
+    bearer: String,
+    now: String,
+    dir: PathBuf,
+}
+
+fn gated() -> Gated {
+    let doc = http_doc("routes");
+    let c = doc["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["name"] == "orders_prefix_with_scope")
+        .expect("routes/orders_prefix_with_scope")
+        .clone();
+    assert_eq!(c["expect"]["status"], 200);
+    Gated {
+        config: doc["configs"][c["config"].as_str().expect("config")].clone(),
+        bearer: c["request"]["authorization"][0]
+            .as_str()
+            .expect("authorization")
+            .to_string(),
+        now: c["now"].to_string(),
+        dir: scratch("check"),
+    }
+}
+
+impl Gated {
+    /// `check --config FILE --now NOW` with this configuration changed by `edit`, then `extra`.
+    fn check_with(&self, edit: impl FnOnce(&mut Value), extra: &[&str]) -> Run {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let mut config = self.config.clone();
+        edit(&mut config);
+        let name = format!("gate-{}.json", NEXT.fetch_add(1, Ordering::Relaxed));
+        let file = write(&self.dir, &name, config.to_string());
+        let mut args = vec!["check", "--config", &file, "--now", &self.now];
+        args.extend_from_slice(extra);
+        run(&args)
+    }
+
+    fn check(&self, extra: &[&str]) -> Run {
+        self.check_with(|_| {}, extra)
+    }
+
+    /// The configuration's inline key set as a JWKS file.
+    fn jwks_file(&self) -> String {
+        let keys = json!({ "keys": self.config["providers"][0]["jwks"]["keys"] });
+        write(&self.dir, "jwks.json", keys.to_string())
+    }
+}
+
+/// The provider fetches its keys from the pool's URL instead of having them inline.
+fn remote_keys(config: &mut Value) {
+    config["providers"][0]["jwks"] = json!({ "uri": format!("{ISSUER}/.well-known/jwks.json") });
+}
+
+fn lines(r: &Run) -> Vec<&str> {
+    r.stdout.lines().collect()
+}
+
+fn assert_denied(r: &Run, status_line: &str) {
+    assert_eq!(r.code, 1, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(
+        lines(r).first().copied(),
+        Some(status_line),
+        "{:?}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("content-type: application/json\n")
+            && r.stdout.contains("cache-control: no-store\n"),
+        "{:?}",
+        r.stdout
+    );
+}
+
+#[test]
+fn check_replays_every_http_vector_with_no_failure() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(http_vectors_dir())
+        .expect("read tests/vectors/http")
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let total: usize = files
+        .iter()
+        .map(|f| {
+            let doc: Value =
+                serde_json::from_slice(&std::fs::read(f).expect("read")).expect("JSON");
+            doc["cases"].as_array().expect("cases").len()
+        })
+        .sum();
+    assert!(total >= 250, "only {total} HTTP vectors");
+    let dir = http_vectors_dir();
+    let dir = dir.to_str().expect("UTF-8 path");
+    let r = run(&["check", "--vectors", dir]);
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, format!("{total} passed, 0 failed\n"));
+
+    let r = run(&["check", "--vectors", dir, "--json"]);
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(
+        r.json(),
+        json!({"passed": total, "failed": 0, "failures": []})
+    );
+
+    // One file at a time gives the same count.
+    let mut sum = 0;
+    for f in &files {
+        let r = run(&[
+            "check",
+            "--vectors",
+            f.to_str().expect("UTF-8 path"),
+            "--json",
+        ]);
+        assert_eq!(r.code, 0, "{}: {:?} {:?}", f.display(), r.stdout, r.stderr);
+        sum += r.json()["passed"].as_u64().expect("passed");
+    }
+    assert_eq!(sum, total as u64);
+}
+
+#[test]
+fn check_vectors_list_each_failing_case_and_exit_1() {
+    let dir = scratch("vectors-fail");
+    let mut doc = http_doc("routes");
+    let cases = doc["cases"].as_array_mut().expect("cases");
+    let total = cases.len();
+    cases[0]["expect"]["status"] = json!(299);
+    // A member left out of `expect` is not compared.
+    cases[1]["expect"]
+        .as_object_mut()
+        .expect("expect")
+        .remove("forward");
+    let first = cases[0]["name"].as_str().expect("name").to_string();
+    let status = http_doc("routes")["cases"][0]["expect"]["status"].clone();
+    let file = write(&dir, "mine.json", doc.to_string());
+    let r = run(&["check", "--vectors", &file]);
+    assert_eq!(r.code, 1, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(
+        lines(&r),
+        [
+            format!("FAIL mine/{first}: status: want 299, got {status}").as_str(),
+            format!("{} passed, 1 failed", total - 1).as_str(),
+        ]
+    );
+    let r = run(&["check", "--vectors", &file, "--json"]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["failures"][0]["case"], format!("mine/{first}"));
+    assert_eq!(v["failures"][0]["want"]["status"], 299);
+
+    // Malformed vector files are configuration errors.
+    let no_cases = write(&dir, "no-cases.json", r#"{"configs": {}, "cases": []}"#);
+    assert_usage(&run(&["check", "--vectors", &no_cases]), "no vector cases");
+    let mut bad = http_doc("routes");
+    bad["cases"][0]["config"] = json!("nope");
+    let bad = write(&dir, "bad.json", bad.to_string());
+    assert_usage(&run(&["check", "--vectors", &bad]), "\"nope\"");
+    let empty_dir = scratch("vectors-empty");
+    assert_usage(
+        &run(&["check", "--vectors", empty_dir.to_str().expect("path")]),
+        "no *.json vector files",
+    );
+}
+
+#[test]
+fn check_allows_with_forwarded_headers_and_route() {
+    let g = gated();
+    let r = g.check(&[
+        "--method",
+        "GET",
+        "--target",
+        "/orders/7?x=1",
+        "--authorization",
+        &g.bearer,
+    ]);
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(
+        lines(&r),
+        [
+            "200 allow",
+            &format!("forward x-tokengate-client-id: {CLIENT}"),
+            "route orders",
+        ]
+    );
+    assert!(r.stderr.is_empty(), "{:?}", r.stderr);
+
+    // Copy-pasted header lines work too; other headers are ignored with a note.
+    let header = format!("authorization: {}", g.bearer);
+    let r = g.check(&[
+        "--method",
+        "GET",
+        "--target",
+        "/orders/7",
+        "--header",
+        "X-Request-Id: 1",
+        "-H",
+        &header,
+    ]);
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(lines(&r).first().copied(), Some("200 allow"));
+    assert!(
+        r.stderr.contains("X-Request-Id is ignored"),
+        "{:?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn check_refuses_path_parameters_with_400() {
+    let g = gated();
+    let r = g.check(&[
+        "--method",
+        "GET",
+        "--target",
+        "/admin;x=1",
+        "--authorization",
+        &g.bearer,
+    ]);
+    assert_denied(&r, "400 request_invalid");
+    assert!(!r.stdout.contains("www-authenticate"), "{:?}", r.stdout);
+    assert!(
+        r.stdout.contains("\n\n{\"error\":\"request_invalid\","),
+        "{:?}",
+        r.stdout
+    );
+    let r = g.check(&["--method", "get", "--target", "/orders/7"]);
+    assert_denied(&r, "400 request_invalid");
+}
+
+#[test]
+fn check_without_token_is_401_with_the_realm_challenge() {
+    let g = gated();
+    let r = g.check(&["--method", "GET", "--target", "/orders/7"]);
+    assert_denied(&r, "401 token_missing");
+    assert!(
+        r.stdout
+            .contains("\nwww-authenticate: Bearer realm=\"tokengate\"\n"),
+        "{:?}",
+        r.stdout
+    );
+    assert_eq!(lines(&r).last().copied(), Some("route orders"));
+
+    let r = g.check_with(
+        |c| c["realm"] = json!("orders-api"),
+        &["--method", "GET", "--target", "/orders/7"],
+    );
+    assert_denied(&r, "401 token_missing");
+    assert!(
+        r.stdout
+            .contains("\nwww-authenticate: Bearer realm=\"orders-api\"\n"),
+        "{:?}",
+        r.stdout
+    );
+
+    // An anonymous route never reads Authorization.
+    let r = g.check(&["--method", "GET", "--target", "/static/app.js"]);
+    assert_eq!(r.code, 0, "{:?}", r.stdout);
+    assert_eq!(lines(&r), ["200 allow", "route static"]);
+}
+
+#[test]
+fn check_with_two_authorization_values_is_token_malformed() {
+    let g = gated();
+    let header = format!("Authorization: {}", g.bearer);
+    for extra in [
+        [
+            "--authorization",
+            g.bearer.as_str(),
+            "--authorization",
+            g.bearer.as_str(),
+        ],
+        [
+            "--authorization",
+            g.bearer.as_str(),
+            "--header",
+            header.as_str(),
+        ],
+    ] {
+        let mut args = vec!["--method", "GET", "--target", "/orders/7"];
+        args.extend(extra);
+        let r = g.check(&args);
+        assert_denied(&r, "401 token_malformed");
+        assert!(
+            r.stdout.contains(
+                "\nwww-authenticate: Bearer realm=\"tokengate\", error=\"invalid_token\"\n"
+            ),
+            "{:?}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn check_scope_insufficient_lists_the_scope() {
+    let g = gated();
+    let r = g.check(&[
+        "--method",
+        "GET",
+        "--target",
+        "/admin",
+        "--authorization",
+        &g.bearer,
+    ]);
+    // The token of this case has orders/read, not admin.
+    assert_denied(&r, "403 scope_insufficient");
+    assert!(
+        r.stdout.contains(
+            "\nwww-authenticate: Bearer realm=\"tokengate\", error=\"insufficient_scope\", scope=\"admin\"\n"
+        ),
+        "{:?}",
+        r.stdout
+    );
+    assert_eq!(lines(&r).last().copied(), Some("route admin-exact"));
+}
+
+#[test]
+fn check_reads_the_system_clock_by_default() {
+    // The vector token expired on 2026-01-01T13:00Z; any clock after that calls it expired.
+    let g = gated();
+    let config = write(&g.dir, "gate.json", g.config.to_string());
+    let r = run(&[
+        "check",
+        "--config",
+        &config,
+        "--method",
+        "GET",
+        "--target",
+        "/orders/7",
+        "--authorization",
+        &g.bearer,
+    ]);
+    assert_denied(&r, "401 token_expired");
+}
+
+#[test]
+fn check_config_errors_name_the_field_and_exit_2() {
+    let g = gated();
+    let req = ["--method", "GET", "--target", "/orders/7"];
+    let r = g.check_with(
+        |c| {
+            c["providers"][0]
+                .as_object_mut()
+                .expect("provider")
+                .remove("client_ids");
+        },
+        &req,
+    );
+    assert_usage(&r, "providers[0].client_ids: ");
+    let r = g.check_with(|c| c["rules"][0]["match"] = json!({"prefix": "x"}), &req);
+    assert_usage(&r, "rules[0].match.prefix: ");
+    let r = g.check_with(|c| c["mode"] = json!("audit"), &req);
+    assert_usage(&r, "mode: ");
+
+    let dir = scratch("check-config");
+    let not_json = write(&dir, "not.json", "{");
+    assert_usage(
+        &run(&[
+            "check", "--config", &not_json, "--method", "GET", "--target", "/",
+        ]),
+        &not_json,
+    );
+    let missing = dir.join("missing.json");
+    let missing = missing.to_str().expect("path");
+    assert_usage(
+        &run(&[
+            "check", "--config", missing, "--method", "GET", "--target", "/",
+        ]),
+        missing,
+    );
+    // Usage: required flags, conflicts, malformed --header.
+    assert_usage(&run(&["check", "--config", missing]), "--method");
+    assert_usage(
+        &run(&["check", "--vectors", missing, "--method", "GET"]),
+        "cannot be used",
+    );
+    assert_usage(
+        &g.check(&["--method", "GET", "--target", "/", "-H", "nocolon"]),
+        "--header",
+    );
+}
+
+#[test]
+fn check_remote_provider_without_keys_is_503_never_200() {
+    let g = gated();
+    let req = [
+        "--method",
+        "GET",
+        "--target",
+        "/orders/7",
+        "--authorization",
+        g.bearer.as_str(),
+    ];
+    let r = g.check_with(remote_keys, &req);
+    assert_denied(&r, "503 jwks_unavailable");
+    assert!(r.stdout.contains("\nretry-after: 5\n"), "{:?}", r.stdout);
+    assert!(r.stderr.contains("--jwks 0=FILE"), "{:?}", r.stderr);
+
+    let r = g.check_with(remote_keys, &[&req[..], &["--json"]].concat());
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["status"], 503);
+    assert_eq!(v["code"], "jwks_unavailable");
+    assert_eq!(v["headers"]["retry-after"], "5");
+    assert_eq!(v["forward"], Value::Null);
+}
+
+#[test]
+fn check_remote_provider_with_jwks_file_is_allowed() {
+    let g = gated();
+    let jwks = g.jwks_file();
+    let req = [
+        "--method",
+        "GET",
+        "--target",
+        "/orders/7",
+        "--authorization",
+        g.bearer.as_str(),
+    ];
+    let indexed = format!("0={jwks}");
+    for keys in [jwks.as_str(), indexed.as_str()] {
+        let r = g.check_with(remote_keys, &[&req[..], &["--jwks", keys]].concat());
+        assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+        assert_eq!(lines(&r).first().copied(), Some("200 allow"));
+        assert!(r.stderr.is_empty(), "{:?}", r.stderr);
+    }
+    // A key set without the token's kid: the answer of a host that fetched it.
+    let mut key = g.config["providers"][0]["jwks"]["keys"][0].clone();
+    key["kid"] = json!("other");
+    let other = write(&g.dir, "other.json", json!({ "keys": [key] }).to_string());
+    let r = g.check_with(remote_keys, &[&req[..], &["--jwks", &other]].concat());
+    assert_denied(&r, "401 kid_unknown");
+}
+
+#[test]
+fn check_jwks_files_that_do_not_fit_are_usage_errors() {
+    let g = gated();
+    let jwks = g.jwks_file();
+    let req = ["--method", "GET", "--target", "/orders/7"];
+    let no_such = format!("1={jwks}");
+    let r = g.check_with(remote_keys, &[&req[..], &["--jwks", &no_such]].concat());
+    assert_usage(&r, "there is no providers[1]");
+    let r = g.check(&[&req[..], &["--jwks", &jwks]].concat());
+    assert_usage(&r, "no provider fetches its keys remotely");
+    let twice = format!("0={jwks}");
+    let r = g.check_with(
+        remote_keys,
+        &[&req[..], &["--jwks", &jwks, "--jwks", &twice]].concat(),
+    );
+    assert_usage(&r, "twice");
+    let not_keys = write(&g.dir, "not-keys.json", "{\"kty\":\"RSA\"}");
+    let r = g.check_with(remote_keys, &[&req[..], &["--jwks", &not_keys]].concat());
+    assert_usage(&r, &not_keys);
+    let r = g.check_with(
+        remote_keys,
+        &[&req[..], &["--jwks", "https://example.invalid/jwks.json"]].concat(),
+    );
+    assert_usage(&r, "fetching a JWKS URL is not supported");
+}
+
+#[test]
+fn check_json_output_is_one_object() {
+    let g = gated();
+    let r = g.check(&[
+        "--method",
+        "GET",
+        "--target",
+        "/orders/7?x=1",
+        "--authorization",
+        &g.bearer,
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "{:?}", r.stdout);
+    let v = r.json();
+    let mut keys: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "body",
+            "code",
+            "forward",
+            "headers",
+            "record",
+            "route",
+            "status",
+            "would_deny"
+        ]
+    );
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["code"], Value::Null);
+    assert_eq!(v["headers"], json!({}));
+    assert_eq!(v["body"], Value::Null);
+    assert_eq!(v["forward"], json!({ "x-tokengate-client-id": CLIENT }));
+    assert_eq!(v["route"], "orders");
+    let record = &v["record"];
+    assert_eq!(record["decision"], "allow");
+    assert_eq!(record["route"], "orders");
+    assert_eq!(record["client_id"], CLIENT);
+    assert_eq!(record["iss"], ISSUER);
+    assert_eq!(record["path"], "/orders/7", "the query is never logged");
+    assert!(!r.stdout.contains(&g.bearer), "the token is never printed");
+
+    let r = g.check(&["--method", "GET", "--target", "/orders/7", "--json"]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["status"], 401);
+    assert_eq!(v["code"], "token_missing");
+    assert_eq!(
+        v["headers"]["www-authenticate"],
+        "Bearer realm=\"tokengate\""
+    );
+    assert_eq!(v["body"]["error"], "token_missing");
+    assert_eq!(v["forward"], Value::Null);
+    assert_eq!(v["record"]["decision"], "deny");
+    assert_eq!(v["record"]["code"], "token_missing");
+}
+
+#[test]
+fn check_report_mode_lets_the_request_through_and_says_what_enforce_would_do() {
+    let g = gated();
+    let r = g.check_with(
+        |c| c["mode"] = json!("report"),
+        &["--method", "GET", "--target", "/orders/7"],
+    );
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(
+        lines(&r),
+        ["200 allow", "would-deny 401 token_missing", "route orders"]
+    );
+    assert!(r.stderr.contains("report"), "{:?}", r.stderr);
+}
+
+#[test]
+fn check_vectors_with_remote_providers_take_jwks_files() {
+    // A user's own expectations, for a configuration that fetches its keys.
+    let g = gated();
+    let jwks = g.jwks_file();
+    let mut doc = http_doc("routes");
+    let total = doc["cases"].as_array().expect("cases").len();
+    for config in doc["configs"]
+        .as_object_mut()
+        .expect("configs")
+        .values_mut()
+    {
+        remote_keys(config);
+    }
+    let file = write(&g.dir, "remote.json", doc.to_string());
+    let r = run(&["check", "--vectors", &file, "--jwks", &jwks]);
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert_eq!(r.stdout, format!("{total} passed, 0 failed\n"));
+    // Without the keys, no case that needs a token passes.
+    let r = run(&["check", "--vectors", &file, "--json"]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    let failures = v["failures"].as_array().expect("failures");
+    assert!(!failures.is_empty());
+    assert!(
+        failures
+            .iter()
+            .all(|f| f["got"]["code"] == "jwks_unavailable" && f["got"]["status"] == 503),
+        "{v}"
+    );
+}

@@ -33,8 +33,8 @@ pub enum Status {
     Accept = 0,
     /// The host must check a signature: `meta[1]` pending id, `[2]` provider, `[3]` key index
     /// (position of the kid in [`Engine::kids`]), `[4]` alg (0 RS256, 1 ES256), `[5]` signing
-    /// input length (a prefix of the token in the input buffer), `[6..8]` signature (ptr,
-    /// len), `[8]` key generation of the provider.
+    /// input length, `[6..8]` signature (ptr, len), `[8]` key generation of the provider, `[9]`
+    /// signing input pointer (held by the engine until `finish`).
     Signature = 1,
     /// Refused: `meta[1]` code index, `meta[2..4]` error JSON (ptr, len), `meta[4]` 1 when a
     /// JWKS fetch may change the answer.
@@ -94,10 +94,7 @@ enum Pending {
         scopes_id: u32,
     },
     /// A whole request ([`Engine::decide`]).
-    Request {
-        request: PendingRequest,
-        now: f64,
-    },
+    Request { request: PendingRequest, now: f64 },
 }
 
 impl Pending {
@@ -287,8 +284,13 @@ impl Engine {
     ) -> Status {
         let now = secs(now);
         let Some((token, thumbprint, route)) =
-            split_input(&self.input, token_len, &[thumbprint_len, route_len])
-                .map(|(t, rest)| (t, rest.first().copied().flatten(), rest.get(1).copied().flatten()))
+            split_input(&self.input, token_len, &[thumbprint_len, route_len]).map(|(t, rest)| {
+                (
+                    t,
+                    rest.first().copied().flatten(),
+                    rest.get(1).copied().flatten(),
+                )
+            })
         else {
             let e = Error::new(ErrorCode::TokenMalformed, "token is not UTF-8");
             return self.report(Err(e), None, None, flags);
@@ -425,7 +427,10 @@ impl Engine {
         let payload = payload_of(p.signature().signing_input());
         let valid = match outcome {
             OUTCOME_VALID => true,
-            OUTCOME_PURE => self.gate.verifier().check_signature(p.signature(), secs(now)),
+            OUTCOME_PURE => self
+                .gate
+                .verifier()
+                .check_signature(p.signature(), secs(now)),
             _ => false,
         };
         match p {
@@ -633,7 +638,11 @@ impl Engine {
         if scopes.listed().is_empty() {
             return Err("scope: must list at least one scope".into());
         }
-        if scopes.listed().iter().any(|s| s.is_empty() || s.contains(' ')) {
+        if scopes
+            .listed()
+            .iter()
+            .any(|s| s.is_empty() || s.contains(' '))
+        {
             return Err("scope: a scope is a non-empty string without spaces".into());
         }
         if self.scopes.len() >= MAX_SCOPES {
@@ -677,6 +686,7 @@ impl Engine {
             _ => 1,
         };
         let signing_input_len = signature.signing_input().len() as u32;
+        let signing_input_ptr = signature.signing_input().as_ptr() as u32;
         let meta = [
             0, // pending id, set below
             provider as u32,
@@ -686,6 +696,7 @@ impl Engine {
             self.out.as_ptr() as u32,
             self.out.len() as u32,
             self.generation(provider as u32),
+            signing_input_ptr,
         ];
         if self.pending.len() >= MAX_PENDING {
             // Oldest first: ids only grow (until they wrap, far beyond any real backlog).
@@ -824,7 +835,10 @@ impl Engine {
             "response": response_json(r),
         });
         self.out = doc.to_string().into_bytes();
-        let index = ErrorCode::ALL.iter().position(|c| *c == r.code).unwrap_or(0);
+        let index = ErrorCode::ALL
+            .iter()
+            .position(|c| *c == r.code)
+            .unwrap_or(0);
         let meta = [
             index as u32,
             self.out.as_ptr() as u32,
@@ -1070,8 +1084,10 @@ mod tests {
             err(json!({"providers": [{"issuer": ISS, "jwks": {"keys": []}}]}))
                 .starts_with("providers[0].client_ids")
         );
-        assert!(err(json!({"providers": [{"issuer": ISS, "client_ids": null}]}))
-            .starts_with("providers[0].jwks"));
+        assert!(
+            err(json!({"providers": [{"issuer": ISS, "client_ids": null}]}))
+                .starts_with("providers[0].jwks")
+        );
         assert!(err(json!({"providers": [], "bogus": 1})).starts_with("bogus"));
         assert!(
             err(json!({"providers": [{"cognito_user_pool_id": "nope", "client_ids": null}]}))
@@ -1142,14 +1158,23 @@ mod tests {
         let doc = error_doc(&e);
         assert_eq!(doc["code"], "request_invalid");
         assert_eq!(doc["response"]["status"], 400);
-        assert_eq!(request(&mut e, "GET", "/x", &["Bearer a.b.c", "Bearer a.b.c"]), Status::Error);
+        assert_eq!(
+            request(&mut e, "GET", "/x", &["Bearer a.b.c", "Bearer a.b.c"]),
+            Status::Error
+        );
         assert_eq!(error_doc(&e)["code"], "token_malformed");
         assert_eq!(request(&mut e, "GET", "/x", &[]), Status::Error);
         let doc = error_doc(&e);
         assert_eq!(doc["www_authenticate"], "Bearer realm=\"tokengate\"");
-        assert_eq!(doc["response"]["headers"][2], json!(["www-authenticate", "Bearer realm=\"tokengate\""]));
+        assert_eq!(
+            doc["response"]["headers"][2],
+            json!(["www-authenticate", "Bearer realm=\"tokengate\""])
+        );
         // Lengths that run past the input are a 400, never a panic.
-        assert_eq!(e.decide(1 << 30, 7, 9, 3, u32::MAX, 1.0, 0, 0), Status::Error);
+        assert_eq!(
+            e.decide(1 << 30, 7, 9, 3, u32::MAX, 1.0, 0, 0),
+            Status::Error
+        );
         assert_eq!(error_doc(&e)["code"], "request_invalid");
     }
 

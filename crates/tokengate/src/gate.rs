@@ -17,8 +17,8 @@ use crate::claims::Claims;
 use crate::config::{Config, Mode};
 use crate::error::{ConfigError, Error, ErrorCode};
 use crate::keycache::KeyCache;
-use crate::ratelimit::bucket_key;
 use crate::policy::Scopes;
+use crate::ratelimit::bucket_key;
 use crate::route::{Access, DefaultAccess, Rule};
 use crate::signature::{PureRust, SignatureBackend};
 use crate::target;
@@ -314,11 +314,11 @@ impl<B: SignatureBackend> Gate<B> {
     /// Everything up to the signature check.
     pub fn begin(&mut self, req: &RequestFacts<'_>) -> Begin {
         if let Err(why) = target::check_method(req.method) {
-            return Begin::Done(self.refuse(None, ErrorCode::RequestInvalid, why));
+            return Begin::Done(self.refuse(ErrorCode::RequestInvalid, why));
         }
         let path = match target::normal_path(req.method, req.target) {
             Ok(p) => p,
-            Err(why) => return Begin::Done(self.refuse(None, ErrorCode::RequestInvalid, why)),
+            Err(why) => return Begin::Done(self.refuse(ErrorCode::RequestInvalid, why)),
         };
         let rule = self.config.routes.select(req.method, &path);
         if let Some(Access::Anonymous) = self.rule(rule).map(|r| &r.access) {
@@ -569,8 +569,9 @@ impl<B: SignatureBackend> Gate<B> {
         }
     }
 
-    fn refuse(&self, rule: Option<usize>, code: ErrorCode, message: &str) -> Outcome {
-        let record = Decision::denied(code).route(self.route_name(rule));
+    /// A request refused before any rule was chosen: its record names no route.
+    fn refuse(&self, code: ErrorCode, message: &str) -> Outcome {
+        let record = Decision::denied(code);
         self.enforce(Denied {
             response: self.response(code, message, &[], None),
             message: String::from(message),
@@ -592,7 +593,12 @@ impl<B: SignatureBackend> Gate<B> {
     /// The answer to a refused token: for `scope_insufficient`, the challenge lists the first
     /// requirement the token fails, in the order the pipeline checks them: the provider's
     /// `scopes`, then the route's, then the host's own (`extra`).
-    pub fn answer(&self, error: &Error, route: Option<&Scopes>, extra: Option<&Scopes>) -> Response {
+    pub fn answer(
+        &self,
+        error: &Error,
+        route: Option<&Scopes>,
+        extra: Option<&Scopes>,
+    ) -> Response {
         let mut listed: &[String] = &[];
         if let (ErrorCode::ScopeInsufficient, Some(claims)) = (error.code(), error.claims()) {
             let iss = claims.iss();

@@ -1,6 +1,7 @@
 // A Cloudflare Worker that protects an origin with Cognito client-credentials tokens:
-// GET needs orders/read, anything else orders/write. Denials are answered at the edge with
-// RFC 6750 headers; allowed requests go to the origin with the caller's client id added and
+// GET (and HEAD) need orders/read, anything else orders/write — the same rule list the Envoy
+// filter takes. Denials (and requests whose path is not in normal form) are answered at the
+// edge by the core; allowed requests go to the origin with the caller's client id added and
 // the Authorization header removed.
 import { CognitoVerifier } from "tokengate";
 
@@ -14,16 +15,21 @@ export default {
       clientId: env.CLIENT_IDS.split(","),
       jwksUri: env.JWKS_URI || undefined, // default: the pool's Cognito JWKS URL
       realm: "orders",
+      routes: [
+        { name: "read", match: { prefix: "/", methods: ["GET"] }, scopes: { all: ["orders/read"] } },
+        { name: "write", match: { prefix: "/" }, scopes: { all: ["orders/write"] } },
+      ],
+      forward: { client_id: "x-client-id" },
     });
-    const url = new URL(request.url);
-    const scope = request.method === "GET" || request.method === "HEAD" ? "orders/read" : "orders/write";
-    const auth = await verifier.authorize(request, { scope, route: url.pathname });
+    const auth = await verifier.authorize(request);
     if (!auth.ok) {
       return new Response(auth.body, { status: auth.status, headers: auth.headers });
     }
+    const url = new URL(request.url);
     const headers = new Headers(request.headers);
     headers.delete("authorization");
-    headers.set("x-client-id", auth.claims.client_id);
+    headers.delete("x-client-id"); // a client never sets what the origin trusts
+    for (const [name, value] of Object.entries(auth.forward)) headers.set(name, value);
     return fetch(new URL(url.pathname + url.search, env.ORIGIN), {
       method: request.method,
       headers,

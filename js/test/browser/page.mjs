@@ -1,7 +1,8 @@
 // Runs in Chromium: the browser entry verifies a token (JWKS fetched from this origin), shows
-// the error code of a bad one, and replays the sampled conformance cases it is given.
+// the error code of a bad one, and replays the sampled conformance cases (token and HTTP
+// vectors) it is given.
 import * as api from "tokengate";
-import { runCase, mismatch } from "/test/helpers/vectors.mjs";
+import { runCase, mismatch, runHttpCase, httpMismatch } from "/test/helpers/vectors.mjs";
 
 const { CognitoVerifier, TokenError } = api;
 try {
@@ -27,7 +28,13 @@ try {
       if (why) failures.push(`${c.name} [${how}]: ${why}`);
     }
   }
-  window.__result = { failures, checked: fx.cases.length * 2 };
+  for (const c of fx.http) {
+    for (const how of ["sync", "async"]) {
+      const why = httpMismatch(c, await runHttpCase(api, c, c.configDoc, how));
+      if (why) failures.push(`http ${c.name} [${how}]: ${why}`);
+    }
+  }
+  window.__result = { failures, checked: fx.cases.length * 2 + fx.http.length * 2 };
 } catch (e) {
   window.__result = { error: String(e && e.stack ? e.stack : e) };
 }

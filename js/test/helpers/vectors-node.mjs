@@ -22,3 +22,15 @@ export function sample(groups, every) {
   }
   return out;
 }
+
+export const HTTP_VECTORS_DIR = fileURLToPath(new URL("../../../tests/vectors/http/", import.meta.url));
+
+/** tests/vectors/http/*.json, each case carrying its configuration. */
+export function loadHttpCases() {
+  const out = [];
+  for (const f of readdirSync(HTTP_VECTORS_DIR).filter((f) => f.endsWith(".json")).sort()) {
+    const doc = JSON.parse(readFileSync(HTTP_VECTORS_DIR + f, "utf8"));
+    for (const c of doc.cases) out.push({ file: f, ...c, configDoc: doc.configs[c.config] });
+  }
+  return out;
+}

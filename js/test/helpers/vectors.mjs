@@ -90,3 +90,46 @@ export function jsonEqual(a, b) {
   const kb = Object.keys(b);
   return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && jsonEqual(a[k], b[k]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// HTTP vectors (tests/vectors/http/README.md): a request and a gate configuration in, the
+// answer (status, code, challenge, Retry-After, forwarded headers) out.
+
+/** decide() facts for an HTTP case. */
+export function factsFor(c) {
+  const r = c.request;
+  const facts = { method: r.method, target: r.target, authorization: r.authorization };
+  if (r.cert_thumbprint !== null && r.cert_thumbprint !== undefined) facts.certThumbprint = r.cert_thumbprint;
+  return facts;
+}
+
+/** The vector's terms for an authorize()/decide() result. */
+export function answerOf(result) {
+  const h = result.headers || {};
+  return {
+    status: result.status,
+    code: result.code ?? null,
+    www_authenticate: result.ok ? null : (h["www-authenticate"] ?? null),
+    retry_after: result.ok ? null : (h["retry-after"] ?? null),
+    forward: result.ok ? { ...result.forward } : null,
+  };
+}
+
+/** null when `result` is the case's expected answer, else a description. */
+export function httpMismatch(c, result) {
+  if (result.error && result.error.name === "ConfigError") return result.error.message;
+  const got = answerOf(result);
+  return jsonEqual(got, c.expect) ? null : `expected ${JSON.stringify(c.expect)}, got ${JSON.stringify(got)}`;
+}
+
+/** One HTTP case through JwtVerifier.fromConfig(); `how` is "sync" or "async". */
+export async function runHttpCase(api, c, config, how, extra) {
+  let v;
+  try {
+    v = api.JwtVerifier.fromConfig(config, extra);
+  } catch (error) {
+    return { status: 0, error: { name: "ConfigError", message: `config error: ${error.message}` } };
+  }
+  const o = { now: c.now };
+  return how === "sync" ? v.decideSync(factsFor(c), o) : await v.decide(factsFor(c), o);
+}

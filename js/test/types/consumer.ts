@@ -64,7 +64,7 @@ async function use(token: string): Promise<string | undefined> {
   } catch (e) {
     if (e instanceof TokenError) {
       const code: ErrorCode = e.code;
-      const status: 401 | 403 | 429 | 503 = e.status;
+      const status: 400 | 401 | 403 | 429 | 503 = e.status;
       const challenge: string | null = e.wwwAuthenticate;
       void [code, status, challenge, e.claims?.client_id];
     }
@@ -75,9 +75,26 @@ async function use(token: string): Promise<string | undefined> {
     const err: TokenError = res.error;
     void [body, err, res.headers["www-authenticate"]];
   } else {
-    void res.claims.client_id;
+    void res.claims?.client_id;
+    const forward: { [header: string]: string } = res.forward;
+    void forward;
   }
   await cognito.authorize({ headers: { get: (_: string) => null } }, { scope: "orders/write" });
+  const routed = JwtVerifier.create({
+    issuer: "https://auth.example",
+    clientId: null,
+    jwksUri: "https://auth.example/jwks",
+    routes: [
+      { match: { prefix: "/health" }, allow: "anonymous" },
+      { match: { prefix: "/orders", methods: ["GET"] }, scopes: { all: ["orders/read"] } },
+    ],
+    default: "deny",
+    forward: { client_id: "x-client-id" },
+  });
+  const answer: AuthorizeResult = routed.decideSync({ method: "GET", target: "/orders/7", authorization: [`Bearer ${token}`] });
+  if (!answer.ok) void [answer.status, answer.code];
+  const fromConfig = JwtVerifier.fromConfig({ providers: [] }, { crypto: "wasm" });
+  void (await fromConfig.decide({ method: "GET", target: "/" }));
   return again.client_id;
 }
 

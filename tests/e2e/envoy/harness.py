@@ -89,6 +89,7 @@ class JwksServer(_Server):
         self.doc = doc
         self.fetches = 0
         self.delay_s = 0.0
+        self.first_delay_s = None  # when set, the first fetch only waits this long (later ones delay_s)
         self.status = 200
         self.lock = threading.Lock()
 
@@ -102,6 +103,8 @@ class JwksServer(_Server):
                     srv.fetches += 1
                     body = json.dumps(srv.doc).encode()
                     delay, status = srv.delay_s, srv.status
+                    if srv.first_delay_s is not None and srv.fetches == 1:
+                        delay = srv.first_delay_s
                 if delay:
                     time.sleep(delay)
                 self.send_response(status)
@@ -112,6 +115,36 @@ class JwksServer(_Server):
                 self.wfile.write(body)
 
         super().__init__(H)
+
+
+class SilentServer:
+    """Accepts TCP connections on 127.0.0.1 and never answers (a JWKS endpoint that hangs)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.stopped = threading.Event()
+        self.conns = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self.accepted += 1
+                self.conns.append(conn)
+            except OSError:
+                continue
+
+    def close(self):
+        self.stopped.set()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
 
 
 class Origin(_Server):

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """End-to-end: the built tokengate filter in real Envoy 1.40 (V8), with a local JWKS server and a
-local origin on 127.0.0.1, checked with curl. Prints one line per check and a closing
-'N passed, N failed'. Bounded: every request has a timeout and the whole run a deadline.
+local origin on 127.0.0.1, checked with curl. Then, each with its own Envoy: a sample of the HTTP
+request-gate vectors over raw sockets with Envoy's default path settings and with the README's
+(vectors_e2e.py), and request bodies held while the filter waits for keys (paused_body_e2e.py).
+Prints one line per check and a closing 'N passed, N failed'. Bounded: every request has a
+timeout and the whole run a deadline.
 
 Run: python3 tests/e2e/envoy/test_envoy.py   (after scripts/build-proxy.sh)
 """
@@ -17,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h  # noqa: E402
+import paused_body_e2e  # noqa: E402
+import vectors_e2e  # noqa: E402
 
 DEADLINE_S = 180
 RESULTS = []
@@ -90,6 +95,10 @@ def main():
         origin.close()
         if any(not ok for _, ok in RESULTS):
             print("---- envoy log (tail) ----\n" + envoy.log_text()[-4000:])
+    try:
+        vectors_e2e.run(check, work)
+        paused_body_e2e.run(check, work)
+    finally:
         shutil.rmtree(work, ignore_errors=True)
     check("finished within the deadline", time.monotonic() - started < DEADLINE_S)
     passed = sum(ok for _, ok in RESULTS)
