@@ -6,26 +6,30 @@ use crate::error::{Error, ErrorCode};
 /// The token of the request's one `Authorization: Bearer <token68>` value.
 ///
 /// `values` are every `Authorization` field value in the order received. Leading and trailing
-/// spaces and tabs are dropped (they are not part of a field value); the scheme is matched
+/// spaces and tabs are dropped (they are not part of a field value) and values left empty are
+/// ignored; the scheme is matched
 /// without ASCII case; one or more spaces separate it from the credential, which must be
 /// `token68`. A credential longer than `max_len` is refused before it is scanned.
 ///
 /// # Errors
-/// - `token_missing` (RFC 6750 §3.1, a challenge without `error`): no value, an empty value,
-///   another scheme, or `Bearer` without a credential.
+/// - `token_missing` (RFC 6750 §3.1, a challenge without `error`): no non-empty value, another
+///   scheme, or `Bearer` without a credential.
 /// - `token_malformed`: several values, a tab after `Bearer`, or a credential that is not
 ///   `token68` (a comma list, a quoted string, inner spaces, non-ASCII bytes).
 /// - `token_too_large`: a credential longer than `max_len`.
 pub fn bearer<'a>(values: &[&'a [u8]], max_len: usize) -> Result<&'a str, Error> {
-    let value = match values {
-        [] => {
+    // Empty values carry nothing; HTTP stacks that merge repeated fields (Envoy) drop them, so
+    // every host leaves them out alike.
+    let mut present = values.iter().map(|v| trim(v)).filter(|v| !v.is_empty());
+    let value = match (present.next(), present.next()) {
+        (None, _) => {
             return Err(Error::new(
                 ErrorCode::TokenMissing,
                 "the request carries no access token",
             ))
         }
-        [one] => trim(one),
-        _ => {
+        (Some(one), None) => one,
+        (Some(_), Some(_)) => {
             return Err(Error::new(
                 ErrorCode::TokenMalformed,
                 "the request carries several Authorization headers",

@@ -385,7 +385,7 @@ def curl(url: str, *args: str, timeout_s: int = 10) -> dict:
 # --- Raw HTTP/1.1 on sockets: the request target and header bytes go out exactly as given, and the
 # origin keeps every byte it was sent (so "nothing reached the origin" covers bodies too).
 
-def _read_http_message(buf: bytes, is_response: bool, head_request: bool = False):
+def read_http_message(buf: bytes, is_response: bool, head_request: bool = False):
     """Parses one HTTP/1.1 message at the start of `buf`. Returns (message, rest) or None when
     `buf` does not hold a whole message yet. A response without a length is read to EOF by the
     caller (it is not complete here)."""
@@ -480,7 +480,7 @@ class RawOrigin:
                     self.raw += data
                 buf += data
                 while True:
-                    parsed = _read_http_message(buf, is_response=False)
+                    parsed = read_http_message(buf, is_response=False)
                     if parsed is None:
                         break
                     msg, buf = parsed
@@ -539,20 +539,21 @@ def raw_request(port: int, method: str, target: str, headers: list, body: bytes 
             if not chunk:
                 break
             buf += chunk
-            parsed = _read_http_message(buf, is_response=True, head_request=(method == "HEAD"))
+            parsed = read_http_message(buf, is_response=True, head_request=(method == "HEAD"))
             if parsed is not None:
                 break
     return parse_response(buf, head_request=(method == "HEAD"))
 
 
 def parse_response(buf: bytes, head_request: bool = False) -> dict:
-    parsed = _read_http_message(buf, is_response=True, head_request=head_request)
+    parsed = read_http_message(buf, is_response=True, head_request=head_request)
     if parsed is None:  # read to EOF, or nothing at all
         end = buf.find(b"\r\n\r\n")
         if end < 0:
             return {"status": 0, "headers": {}, "body": buf.decode("latin-1"), "json": None}
-        msg = _read_http_message(buf[:end + 4] + b"", is_response=False)[0]
-        msg["body"] = buf[end + 4:]
+        lines = buf[:end].decode("latin-1").split("\r\n")
+        msg = {"start": lines[0], "body": buf[end + 4:],
+               "fields": [(k.strip().lower(), v.strip(" \t")) for k, _, v in (l.partition(":") for l in lines[1:])]}
     else:
         msg = parsed[0]
     parts = msg["start"].split(" ")

@@ -62,7 +62,7 @@ def streamed_post(port, target, token, name, chunked, pieces, gap_s=GAP_S, timeo
             if not chunk:
                 break
             buf += chunk
-            if h._read_http_message(buf, is_response=True) is not None:
+            if h.read_http_message(buf, is_response=True) is not None:
                 break
     return h.parse_response(buf), time.monotonic() - t0, wrote_all
 

@@ -51,20 +51,6 @@ def envoy_answers_first(case) -> bool:
     return r["method"] == "CONNECT" or r["target"] == "*" or r["method"] not in ENVOY_CODEC_METHODS
 
 
-def merged_authorization(item):
-    """Envoy's codecs join repeated fields of an inline header such as Authorization into one
-    value with ",", and an empty field adds nothing: ["", "Bearer t"] reaches every HTTP filter as
-    the single field "Bearer t" (visible in Envoy's debug log of the request header map, before
-    any filter runs). The filter cannot see that there were two fields, so the vectors' "more
-    than one Authorization value -> 401 token_malformed" cannot hold in Envoy for such a request.
-    Returns the one value the filter receives when that happens (several fields, exactly one not
-    empty after trimming spaces and tabs), else None. Such a case is checked against the filter's
-    answer to the request that Envoy actually delivered (that one value alone) and reported."""
-    values = [v.strip(" \t") for v in item["authorization"]]
-    kept = [item["authorization"][i] for i, v in enumerate(values) if v]
-    return kept[0] if len(values) > 1 and len(kept) == 1 else None
-
-
 def b64d(s: str) -> bytes:
     return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
 
@@ -289,22 +275,6 @@ def late_arrivals(origin, quiet):
             for tag, it in quiet.items() if origin.tagged(TAG, tag)]
 
 
-def judge_merged(port, item, tag, resp, seen, value, origin):
-    """See merged_authorization: the answer must be the filter's answer to the request Envoy
-    delivered (`value` alone), and what reached the origin carried exactly that one field."""
-    ptag = tag + "-single"
-    single = dict(item, authorization=[value])
-    presp = send(port, single, ptag)
-    pseen = origin.tagged(TAG, ptag)
-    method = item["case"]["request"]["method"]
-    if answer_of(resp, method) != answer_of(presp, method) or bool(seen) != bool(pseen):
-        return (f"answer {answer_of(resp, method)} (origin {len(seen)}) differs from the answer to the "
-                f"single field {answer_of(presp, method)} (origin {len(pseen)})")
-    if seen and [v.strip(" \t") for v in seen[0]["headers"].get("authorization", [])] != [value.strip(" \t")]:
-        return f"origin saw Authorization {seen[0]['headers'].get('authorization')}"
-    return None
-
-
 def _recording(check):
     failed = []
 
@@ -351,27 +321,19 @@ def run(check, work):
 
 
 def _run_default(check, items, ports, origin, skipped, minter):
-    failures, by_group, envoy_first, notes, quiet = [], {}, 0, [], {}
+    failures, by_group, envoy_first, quiet = [], {}, 0, {}
     for it in items:
         port = ports[(f"{it['group']}/{it['case']['config']}", "default")]
         tag = f"default-{it['id']}"
         resp = send(port, it, tag)
         seen = origin.tagged(TAG, tag)
         method = it["case"]["request"]["method"]
-        merged = merged_authorization(it)
-        if merged is not None:
-            why = judge_merged(port, it, tag, resp, seen, merged, origin)
-            notes.append(f"{it['group']}:{it['case']['name']} {[v[:10] for v in it['authorization']]}: "
-                         f"vectors {it['case']['expect']['status']} {it['case']['expect']['code']}, Envoy "
-                         f"delivered one Authorization field, the filter answered {resp['status']}"
-                         + (" and the ORIGIN RECEIVED IT" if seen else ""))
-        else:
-            why = judge_default(it, resp, seen)
-            if why is None and not seen and not is_gate_answer(resp, method):
-                envoy_first += 1
-                if VERBOSE:
-                    print(f"       answered by Envoy: {it['group']}:{it['case']['name']} {method!r} "
-                          f"{it['case']['request']['target']!r} -> {resp['status']} (vectors {it['case']['expect']['status']})")
+        why = judge_default(it, resp, seen)
+        if why is None and not seen and not is_gate_answer(resp, method):
+            envoy_first += 1
+            if VERBOSE:
+                print(f"       answered by Envoy: {it['group']}:{it['case']['name']} {method!r} "
+                      f"{it['case']['request']['target']!r} -> {resp['status']} (vectors {it['case']['expect']['status']})")
         if not seen:
             quiet[tag] = it
         by_group.setdefault(it["group"], [0, 0])
@@ -387,10 +349,8 @@ def _run_default(check, items, ports, origin, skipped, minter):
                f"{sum(it['reminted'] for it in items)} with re-minted tokens ({minter.minted} tokens); "
                f"{envoy_first} answered by Envoy before the filter; not sendable and skipped: {skipped})")
     print(f"     default HCM path settings: {summary}", flush=True)
-    for note in notes:
-        print(f"     NOTE (Envoy joins repeated Authorization fields before the filter): {note}", flush=True)
     check(f"vectors via Envoy, default path settings ({n} cases): status, code, challenge, Retry-After and "
-          f"forwarded headers exact; no denied case reaches the origin (joined Authorization fields: NOTE)",
+          f"forwarded headers exact; no denied case reaches the origin",
           not failures and n >= 60,
           "\n    " + "\n    ".join(failures[:40]))
 
@@ -411,7 +371,7 @@ def _run_readme(check, items, ports, origin):
         r = it["case"]["request"]
         index[(it["group"], it["case"]["config"], r["method"], r["target"], tuple(r["authorization"]))] = it
     failures, stats = [], {"denied_not_2xx": 0, "denied_rewritten_allowed": 0, "redirect": 0,
-                           "allowed_forwarded": 0, "allowed_other": 0, "merged_authorization": 0}
+                           "allowed_forwarded": 0, "allowed_other": 0}
     quiet = {}
     for it in items:
         case = it["case"]
@@ -435,14 +395,6 @@ def _run_readme(check, items, ports, origin):
                 stats["denied_not_2xx"] += 1
             continue
         got = seen[0]
-        merged = merged_authorization(it)
-        if merged is not None:
-            why = judge_merged(ports[(cfg_name, "readme")], it, tag, resp, seen, merged, origin)
-            if why:
-                failures.append(f"{label}: {why}")
-            else:
-                stats["merged_authorization"] += 1
-            continue
         if got["target"] == case["request"]["target"]:
             failures.append(f"{label}: DENIED CASE REACHED THE ORIGIN UNCHANGED ({resp['status']})")
             continue
@@ -465,7 +417,6 @@ def _run_readme(check, items, ports, origin):
     n = len(items)
     print(f"     README path settings: {n} cases; expected denials: {stats['denied_not_2xx']} not 2xx, "
           f"{stats['denied_rewritten_allowed']} rewritten by Envoy into a request the gate allows, "
-          f"{stats['merged_authorization']} forwarded with repeated Authorization fields joined by Envoy; "
           f"expected 200: {stats['allowed_forwarded']} forwarded, {stats['allowed_other']} not "
           f"(Envoy normalised or refused them); {stats['redirect']} redirects", flush=True)
     check(f"vectors via Envoy, README path settings ({n} cases): no denied case reaches the origin unless "

@@ -549,8 +549,10 @@ const bearer = (t) => [`Bearer ${t}`];
   a('quoted_credential_is_malformed', 'a quoted-string is not token68', [`Bearer "${t}"`], MAL);
   a('auth_param_syntax_is_malformed', 'auth-param syntax instead of token68', [`Bearer token="${t}"`], MAL);
   a('two_valid_values_are_malformed', 'two Authorization fields, both valid', [`Bearer ${t}`, `Bearer ${t}`], MAL);
-  a('valid_value_then_empty_value_is_malformed', 'two Authorization fields, the second empty', [`Bearer ${t}`, ''], MAL);
-  a('empty_value_then_valid_value_is_malformed', 'two Authorization fields, the first empty', ['', `Bearer ${t}`], MAL);
+  a('valid_value_then_empty_value_is_accepted', 'two Authorization fields, the second empty: an empty value carries no credential and is left out', [`Bearer ${t}`, ''], OK);
+  a('empty_value_then_valid_value_is_accepted', 'two Authorization fields, the first empty: left out, as HTTP stacks that merge fields do', ['', `Bearer ${t}`], OK);
+  a('blank_value_then_valid_value_is_accepted', 'a value of spaces and tabs is empty too', [' \t', `Bearer ${t}`], OK);
+  a('two_empty_values_are_missing', 'two empty Authorization fields carry no credential', ['', ''], X.missing());
   a('bearer_then_basic_values_are_malformed', 'two Authorization fields with different schemes', [`Bearer ${t}`, 'Basic dXNlcjpwYXNz'], MAL);
   a('trailing_equals_is_token68_but_malformed_token', 'token68 allows trailing "=", the token syntax (no padding) does not', [`Bearer ${t}=`], MAL);
   a('trailing_double_equals_is_malformed_token', 'two trailing "="', [`Bearer ${t}==`], MAL);
@@ -1024,6 +1026,9 @@ function ruleMatches(r, method, pathStr) {
 
 // Rule 5. Returns { token } or { err }.
 function parseAuthorization(values) {
+  // Values that are empty once spaces and tabs are dropped carry no credential and are left out
+  // (HTTP stacks such as Envoy's merge repeated fields and drop empty ones).
+  values = values.filter((v) => v.replace(/^[ \t]+|[ \t]+$/g, '') !== '');
   if (values.length === 0) return { err: 'token_missing' };
   if (values.length > 1) return { err: 'token_malformed' };
   let v = values[0];
