@@ -1,50 +1,24 @@
 // Writes the demo's Envoy bootstrap (JSON, which Envoy reads as YAML): one listener with the
 // tokengate filter in front of the origin, and a cluster to the issuer that the filter fetches
-// the JWKS through. The policy comes from demo/policy.json.
+// the JWKS through. The filter's configuration is demo/gate-config.mjs (from demo/policy.json),
+// the same document the worker loads.
 //
 //   node demo/envoy-config.mjs --issuer http://127.0.0.1:P --iss ISSUER --listen PORT \
 //        --admin PORT --origin http://127.0.0.1:P --wasm target/tokengate_proxy.opt.wasm > envoy.json
 // --issuer is where the issuer server listens (the JWKS cluster); --iss the tokens' `iss`.
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { gateConfig } from "./gate-config.mjs";
 
 const arg = (name) => {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0 || process.argv[i + 1] === undefined) throw new Error(`envoy-config: --${name} is required`);
   return process.argv[i + 1];
 };
-const policy = JSON.parse(readFileSync(new URL("./policy.json", import.meta.url), "utf8"));
 const issuer = new URL(arg("issuer"));
 const origin = new URL(arg("origin"));
 const wasm = resolve(arg("wasm"));
 
-const plugin = {
-  providers: [
-    {
-      name: "demo-pool",
-      issuer: arg("iss"),
-      jwks: {
-        cluster: "issuer",
-        path: `/${policy.pool}/.well-known/jwks.json`,
-        authority: issuer.host,
-        timeout_ms: 2000,
-      },
-      token_use: policy.token_use,
-      client_ids: policy.client_ids,
-      algorithms: ["RS256"],
-      leeway_s: policy.leeway_s,
-    },
-  ],
-  rules: policy.rules,
-  default: "deny",
-  forward: policy.forward,
-  mode: "enforce",
-  realm: "tokengate-demo",
-  rate_limit: policy.rate_limit,
-  revocation: { jti: [], client_ids: policy.revoked_client_ids, issued_before: {} },
-  // The origin gets the claims it needs as headers, never the token (as from the worker).
-  strip_authorization: true,
-};
+const plugin = gateConfig({ iss: arg("iss"), issuerUrl: issuer.href });
 
 const cluster = (name, url) => ({
   name,

@@ -1,13 +1,15 @@
 // Writes the workerd config (Cap'n Proto text) for the demo's worker and stages the files it
 // embeds into --dir (capnp embeds paths relative to the config): demo/worker/worker.mjs and the
 // npm package (its workerd entry under the module name "tokengate", every other file under its
-// package path, the .wasm as a wasm module). The edge policy comes from demo/policy.json.
+// package path, the .wasm as a wasm module). Its gate configuration is demo/gate-config.mjs, the
+// document Envoy's filter gets too.
 //
 //   node demo/workerd-config.mjs --dir DIR --port P --iss URL --jwks URL --origin URL
 //   then: workerd serve DIR/config.capnp
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { gateConfig } from "./gate-config.mjs";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const arg = (name) => {
@@ -16,11 +18,11 @@ const arg = (name) => {
   return process.argv[i + 1];
 };
 const dir = arg("dir");
-const policy = JSON.parse(readFileSync(join(ROOT, "demo/policy.json"), "utf8"));
-const iss = arg("iss");
-if (!iss.endsWith(`/${policy.pool}`) || !iss.startsWith("https://cognito-idp.")) {
-  // CognitoVerifier derives the issuer from the pool id, as the sample worker does.
-  throw new Error(`workerd-config: the issuer ${iss} is not the Cognito issuer of ${policy.pool}`);
+const jwks = new URL(arg("jwks"));
+// The same gate configuration Envoy's filter gets (demo/gate-config.mjs).
+const gate = gateConfig({ iss: arg("iss"), issuerUrl: jwks.origin });
+if (gate.providers[0].jwks.uri !== jwks.href) {
+  throw new Error(`workerd-config: --jwks ${jwks.href} is not where the gate configuration fetches keys (${gate.providers[0].jwks.uri})`);
 }
 
 function stage(from, to) {
@@ -40,17 +42,7 @@ writeFileSync(join(dir, "tokengate.mjs"), 'export * from "./node_modules/tokenga
 modules.push('(name = "tokengate", esModule = embed "tokengate.mjs")');
 
 const text = (name, value) => `(name = "${name}", text = ${JSON.stringify(String(value))})`;
-const bindings = [
-  text("USER_POOL_ID", policy.pool),
-  text("CLIENT_IDS", policy.client_ids.join(",")),
-  text("JWKS_URI", arg("jwks")),
-  text("ORIGIN", arg("origin")),
-  text("REALM", "tokengate-demo"),
-  text("LEEWAY_S", policy.leeway_s),
-  text("REVOKED_CLIENT_IDS", policy.revoked_client_ids.join(",")),
-  text("RATE_PER_S", policy.rate_limit.per_client_per_s),
-  text("RATE_BURST", policy.rate_limit.burst),
-];
+const bindings = [text("GATE_CONFIG", JSON.stringify(gate)), text("ORIGIN", arg("origin"))];
 
 writeFileSync(
   join(dir, "config.capnp"),

@@ -283,6 +283,8 @@ export interface TokenVerifier {
   decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
   /** decide() with cached keys only (no I/O). */
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
+  /** Headers the verifier may set from claims: remove incoming copies on every request let through. */
+  readonly forwardHeaders: readonly string[];
 }
 
 export declare class CognitoVerifier implements TokenVerifier {
@@ -298,6 +300,7 @@ export declare class CognitoVerifier implements TokenVerifier {
   authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
   decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
+  readonly forwardHeaders: readonly string[];
 }
 
 export declare class JwtVerifier implements TokenVerifier {
@@ -321,6 +324,7 @@ export declare class JwtVerifier implements TokenVerifier {
   authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
   decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
+  readonly forwardHeaders: readonly string[];
 }
 
 /** `verifier.authorize(req, options)` as a function. */

@@ -489,6 +489,7 @@ export function createApi(rt) {
     #fetch;
     #revocation;
     #crypto;
+    #forwardHeaders;
 
     // `built`: { config: the core configuration, host: {onDecision, crypto, fetch},
     // revocation: the lists revoke() adds to, names: how to name fields in errors }.
@@ -517,6 +518,7 @@ export function createApi(rt) {
       const info = JSON.parse(core.info());
       this.#providers = info.providers;
       this.#maxChars = info.max_token_bytes;
+      this.#forwardHeaders = Object.freeze([...info.forward_headers]);
       this.#meta = core.meta() >>> 2;
       this.#onDecision = host.onDecision;
       this.#fetch = host.fetch ?? rt.fetch;
@@ -529,6 +531,15 @@ export function createApi(rt) {
         if (p.jwks && Array.isArray(p.jwks.keys)) this.#keyTable(i, { keys: p.jwks.keys }, now);
       });
       this.#grow(4096);
+    }
+
+    /**
+     * The request headers decide()/authorize() may set from claims (`forward`). A host removes
+     * incoming copies of these from every request it lets through: a client never sets what
+     * the origin trusts.
+     */
+    get forwardHeaders() {
+      return this.#forwardHeaders;
     }
 
     /** Verify with the keys already cached; no I/O. Returns the claims or throws TokenError. */

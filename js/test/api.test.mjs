@@ -42,7 +42,7 @@ test("the runtime exports exactly the names index.d.ts declares", () => {
   assert.deepEqual(Object.keys(api).sort(), declared);
   assert.deepEqual(Object.keys(createRequire(import.meta.url)("../dist/node.cjs")).sort(), declared);
   const iface = DTS.slice(DTS.indexOf("export interface TokenVerifier"));
-  const methods = [...iface.slice(0, iface.indexOf("\n}")).matchAll(/^  (\w+)\(/gm)].map((m) => m[1]).sort();
+  const methods = [...iface.slice(0, iface.indexOf("\n}")).matchAll(/^  (?:readonly )?(\w+)[(:]/gm)].map((m) => m[1]).sort();
   const proto = Object.getPrototypeOf(CognitoVerifier.prototype);
   assert.deepEqual(Object.getOwnPropertyNames(proto).filter((n) => n !== "constructor").sort(), methods);
   assert.deepEqual(Object.getOwnPropertyNames(api.TokenClient.prototype).filter((n) => n !== "constructor").sort(), ["getToken", "invalidate", "toJSON"]);

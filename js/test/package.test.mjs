@@ -12,7 +12,10 @@ import { loadGroups } from "./helpers/vectors-node.mjs";
 import { optionsFor } from "./helpers/vectors.mjs";
 
 const PKG = fileURLToPath(new URL("..", import.meta.url));
-const WASM_BUDGET_GZ = 120 * 1024;
+// 112 KiB was the token verifier alone; the request gate (routes, path and bearer rules, the
+// one configuration parser with its field-naming errors) brought it to about 136 KiB. The
+// budget catches an accidental second crypto backend or std::fs, not a few hundred bytes.
+const WASM_BUDGET_GZ = 144 * 1024;
 let scratch;
 let tarball;
 let files;

@@ -227,6 +227,7 @@ impl Engine {
             "meta_len": META_LEN,
             "realm": self.gate.config().realm,
             "rules": self.gate.config().routes.rules.len(),
+            "forward_headers": self.gate.forward_headers(),
         })
         .to_string()
     }

@@ -1,0 +1,41 @@
+// The demo's one gate configuration (the format every tokengate host loads, documented in
+// crates/tokengate/README.md): the Envoy filter takes it as its plugin configuration and the
+// worker as JwtVerifier.fromConfig(); each host reads the key source it can fetch from
+// (`cluster` + `path` in Envoy, `uri` in the worker), and nothing else differs.
+import { readFileSync } from "node:fs";
+
+const policy = JSON.parse(readFileSync(new URL("./policy.json", import.meta.url), "utf8"));
+
+/** `iss`: the tokens' issuer; `issuerUrl`: where the local issuer serves its JWKS. */
+export function gateConfig({ iss, issuerUrl }) {
+  const issuer = new URL(issuerUrl);
+  const path = `/${policy.pool}/.well-known/jwks.json`;
+  return {
+    providers: [
+      {
+        name: "demo-pool",
+        issuer: iss,
+        jwks: {
+          cluster: "issuer",
+          path,
+          authority: issuer.host,
+          uri: new URL(path, issuer).href,
+          timeout_ms: 2000,
+        },
+        token_use: policy.token_use,
+        client_ids: policy.client_ids,
+        algorithms: ["RS256"],
+        leeway_s: policy.leeway_s,
+      },
+    ],
+    rules: policy.rules,
+    default: "deny",
+    forward: policy.forward,
+    mode: "enforce",
+    realm: "tokengate-demo",
+    rate_limit: policy.rate_limit,
+    revocation: { jti: [], client_ids: policy.revoked_client_ids, issued_before: {} },
+    // The origin gets the claims it needs as headers, never the token.
+    strip_authorization: true,
+  };
+}
