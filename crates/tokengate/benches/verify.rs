@@ -99,6 +99,31 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The whole request around the same cached token: method and path rules, route choice,
+    // bearer parsing, the answer and forwarded claims (an HTTP vector's gate configuration).
+    let http = http_case("paths.json", "catchall", "root_path_with_token_catchall");
+    let mut gate = tokengate::Gate::from_json(http.config.as_bytes(), http.now, 1).unwrap();
+    let values = [http.authorization.as_bytes()];
+    let facts = |target| tokengate::RequestFacts {
+        method: "GET",
+        target,
+        authorization: &values,
+        cert_thumbprint: None,
+        scopes: None,
+        clock: tokengate::Clock::At(http.now),
+        audit: false,
+    };
+    assert!(matches!(
+        gate.decide(&facts("/")),
+        tokengate::Outcome::Allow(_)
+    ));
+    c.bench_function("gate_decide_cache_hit/tokengate", |b| {
+        b.iter(|| gate.decide(black_box(&facts("/orders/7?x=1"))))
+    });
+    c.bench_function("gate_refuse_path/tokengate", |b| {
+        b.iter(|| gate.decide(black_box(&facts("/health/..;/admin"))))
+    });
+
     let mut v = verifier(&rs, 0);
     let malformed = rs.token.replacen('.', "!", 1);
     c.bench_function("reject_malformed/tokengate", |b| {
@@ -138,6 +163,34 @@ fn first_es256_accept() -> Case {
         token: c["token"].as_str().unwrap().to_owned(),
         jwks: c["jwks"].clone(),
         policy: c["policy"].clone(),
+        now: c["now"].as_u64().unwrap(),
+    }
+}
+
+struct HttpCase {
+    config: String,
+    authorization: String,
+    now: u64,
+}
+
+fn http_case(file: &str, config: &str, name: &str) -> HttpCase {
+    let path = format!(
+        "{}/../../tests/vectors/http/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let c = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap();
+    HttpCase {
+        config: doc["configs"][config].to_string(),
+        authorization: c["request"]["authorization"][0]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         now: c["now"].as_u64().unwrap(),
     }
 }
