@@ -24,6 +24,17 @@ const joseKeys = createLocalJWKSet(jwks);
 const uncached = CognitoVerifier.create({ ...base, cache: false });
 const cached = CognitoVerifier.create(base);
 const pure = CognitoVerifier.create({ ...base, cache: false, crypto: "wasm" });
+// The whole request through the core's gate: routes, path and bearer rules, forwarded claims.
+const routed = CognitoVerifier.create({
+  ...base,
+  routes: [
+    { match: { prefix: "/health" }, allow: "anonymous" },
+    { match: { prefix: "/orders", methods: ["GET"] }, scopes: { all: ["orders/read"] } },
+    { match: { prefix: "/orders" }, scopes: { all: ["orders/write"] } },
+  ],
+  forward: { client_id: "x-tokengate-client-id" },
+});
+const facts = { method: "GET", target: "/orders/7?x=1", authorization: [`Bearer ${token}`] };
 
 let flip = false;
 // Each contender verifies the same token and checks the answer, so nothing is optimised away.
@@ -35,6 +46,7 @@ const contenders = [
   { name: "tokengate verify (async), uncached", async: () => uncached.verify(token) },
   { name: "tokengate verifySync, cache hit (2 tokens alternating)", sync: () => cached.verifySync((flip = !flip) ? token : token2) },
   { name: "tokengate verifySync, cache hit (same token)", sync: () => cached.verifySync(token) },
+  { name: "tokengate decideSync (routes, whole request), cache hit", sync: () => routed.decideSync(facts).claims },
   { name: "tokengate verifySync, uncached, pure wasm", sync: () => pure.verifySync(token), slow: true },
 ];
 
@@ -83,7 +95,7 @@ for (const c of contenders) {
 const us = (name) => median(contenders.find((c) => c.name.startsWith(name)).samples);
 const uncachedUs = us("tokengate verifySync, uncached (node:crypto)");
 const hitUs = us("tokengate verifySync, cache hit (2 tokens");
-console.log(`\n.wasm: ${wasm.length} bytes, ${gz} bytes gzipped (${(gz / 1024).toFixed(1)} KiB; budget 120 KiB)`);
+console.log(`\n.wasm: ${wasm.length} bytes, ${gz} bytes gzipped (${(gz / 1024).toFixed(1)} KiB; budget 144 KiB, js/test/package.test.mjs)`);
 console.log(`uncached verifySync vs aws-jwt-verify verifySync: ${fmt(uncachedUs)} vs ${fmt(awsUs)} µs -> ${uncachedUs <= awsUs ? "at or below" : "ABOVE"}`);
 console.log(`cache hit (2 tokens alternating) vs aws-jwt-verify verifySync: ${(awsUs / hitUs).toFixed(1)}× faster (goal ≥ 30×)`);
-console.log(`gzipped .wasm within budget: ${gz <= 120 * 1024 ? "yes" : "NO"}`);
+console.log(`gzipped .wasm within budget: ${gz <= 144 * 1024 ? "yes" : "NO"}`);
