@@ -282,16 +282,7 @@ impl RootContext for Root {
         };
         let config = match config::parse(&bytes) {
             Ok(c) => c,
-            Err(e) => {
-                log(
-                    LogLevel::Error,
-                    &format!(
-                        "tokengate: invalid configuration: {}: {}",
-                        e.field, e.message
-                    ),
-                );
-                return false;
-            }
+            Err(e) => return refuse_configuration(&e),
         };
         let now_ms = now_ms();
         let vm_id = next_vm_id();
@@ -318,16 +309,7 @@ impl RootContext for Root {
         );
         let gate = match Gate::new(config, now_ms / 1000, seed) {
             Ok(g) => g,
-            Err(e) => {
-                log(
-                    LogLevel::Error,
-                    &format!(
-                        "tokengate: invalid configuration: {}: {}",
-                        e.field, e.message
-                    ),
-                );
-                return false;
-            }
+            Err(e) => return refuse_configuration(&e),
         };
         let worker = Worker {
             clock_ms: now_ms,
@@ -913,6 +895,18 @@ fn now_ms() -> u64 {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One error line naming the field, and `false`: Envoy then refuses the filter.
+fn refuse_configuration(e: &tokengate::ConfigError) -> bool {
+    log(
+        LogLevel::Error,
+        &format!(
+            "tokengate: invalid configuration: {}: {}",
+            e.field, e.message
+        ),
+    );
+    false
 }
 
 fn log(level: LogLevel, message: &str) {

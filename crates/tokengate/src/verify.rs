@@ -455,40 +455,27 @@ impl<B: SignatureBackend> Verifier<B> {
             Some(p) => &p.policy,
             None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
         };
-        let exp = match check_time(policy, &claims, req) {
-            Ok(exp) => exp,
-            Err(e) => {
-                // Valid at the window's start but not for all of it: still worth caching, since
-                // the host asks again at once with the exact second.
-                if let (true, Some(exp)) = (e.clock_needed(), valid_exp(&claims, policy, req.now)) {
-                    self.cache.insert(
-                        &pending.token,
-                        CachedToken::new(
-                            pending.provider,
-                            &pending.kid,
-                            pending.key_fingerprint,
-                            pending.alg,
-                            claims.clone(),
-                        ),
-                        exp,
-                        req.now,
-                    );
-                }
-                return Err(e.with_claims(claims.clone()));
-            }
-        };
-        self.cache.insert(
-            &pending.token,
+        let entry = || {
             CachedToken::new(
                 pending.provider,
                 &pending.kid,
                 pending.key_fingerprint,
                 pending.alg,
                 claims.clone(),
-            ),
-            exp,
-            req.now,
-        );
+            )
+        };
+        let exp = match check_time(policy, &claims, req) {
+            Ok(exp) => exp,
+            Err(e) => {
+                // Valid at the window's start but not for all of it: still worth caching, since
+                // the host asks again at once with the exact second.
+                if let (true, Some(exp)) = (e.clock_needed(), valid_exp(&claims, policy, req.now)) {
+                    self.cache.insert(&pending.token, entry(), exp, req.now);
+                }
+                return Err(e.with_claims(claims.clone()));
+            }
+        };
+        self.cache.insert(&pending.token, entry(), exp, req.now);
         check_policy(policy, &claims, req).map_err(|e| e.with_claims(claims.clone()))?;
         Ok(Verified {
             claims,

@@ -40,24 +40,32 @@ fn expected(case: &Value) -> Answer {
     }
 }
 
-fn answer(gate: &mut Gate, case: &Value, clock: Clock) -> Answer {
-    let req = &case["request"];
-    let values: Vec<&[u8]> = req["authorization"]
+/// The case's `Authorization` values as bytes.
+fn values(case: &Value) -> Vec<&[u8]> {
+    case["request"]["authorization"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_str().unwrap().as_bytes())
-        .collect();
-    let facts = RequestFacts {
+        .collect()
+}
+
+fn facts<'a>(case: &'a Value, values: &'a [&'a [u8]], clock: Clock) -> RequestFacts<'a> {
+    let req = &case["request"];
+    RequestFacts {
         method: req["method"].as_str().unwrap(),
         target: req["target"].as_str().unwrap(),
-        authorization: &values,
+        authorization: values,
         cert_thumbprint: req["cert_thumbprint"].as_str(),
         scopes: None,
         clock,
         audit: true,
-    };
-    match gate.decide(&facts) {
+    }
+}
+
+fn answer(gate: &mut Gate, case: &Value, clock: Clock) -> Answer {
+    let values = values(case);
+    match gate.decide(&facts(case, &values, clock)) {
         Outcome::Allow(a) => {
             assert!(a.would_deny.is_none());
             Answer {
@@ -153,23 +161,8 @@ fn a_clock_window_never_changes_an_answer_it_gives() {
             }
             let mut gate = Gate::from_json(config.to_string().as_bytes(), now, 1).unwrap();
             let clock = Clock::Within { earliest, latest };
-            let req = &case["request"];
-            let values: Vec<&[u8]> = req["authorization"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().as_bytes())
-                .collect();
-            let facts = RequestFacts {
-                method: req["method"].as_str().unwrap(),
-                target: req["target"].as_str().unwrap(),
-                authorization: &values,
-                cert_thumbprint: None,
-                scopes: None,
-                clock,
-                audit: false,
-            };
-            if let Outcome::ReadClock = gate.decide(&facts) {
+            let values = values(case);
+            if let Outcome::ReadClock = gate.decide(&facts(case, &values, clock)) {
                 asked += 1;
                 continue;
             }
