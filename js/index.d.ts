@@ -27,7 +27,8 @@ export type ErrorCode =
   | "scope_insufficient"
   | "rate_limited"
   | "jwks_unavailable"
-  | "request_invalid";
+  | "request_invalid"
+  | "policy_unavailable";
 
 /** The verified payload. Frozen: the same object may be returned for the same token. */
 export interface Claims {
@@ -342,7 +343,7 @@ export declare class TokenError extends Error {
   );
   readonly name: "TokenError";
   readonly code: ErrorCode;
-  /** 400 (request_invalid), 401, 403 (scope_insufficient), 429 or 503 (jwks_unavailable). */
+  /** 400 (request_invalid), 401, 403 (scope_insufficient), 429 or 503 (jwks_unavailable, policy_unavailable). */
   readonly status: 400 | 401 | 403 | 429 | 503;
   /** The WWW-Authenticate value to send, or null (429, 503). */
   readonly wwwAuthenticate: string | null;

@@ -16,9 +16,10 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
+use crate::feed::{FeedConfig, FeedTrust, StalePolicy};
 use crate::jwks::{KeySet, KeySetLimits};
 use crate::keycache::KeyCacheConfig;
-use crate::policy::{CognitoPool, MtlsBinding, Policy, Scopes};
+use crate::policy::{Algorithm, CognitoPool, MtlsBinding, Policy, Scopes};
 use crate::ratelimit::RateLimit;
 use crate::route::{Access, DefaultAccess, MethodSet, PathMatch, Routes, Rule};
 use crate::target;
@@ -53,9 +54,10 @@ pub struct Cluster {
     pub authority: String,
 }
 
-/// Where a provider's JWKS is fetched from. Each host uses the form it can fetch.
+/// Where a provider's JWKS (or the policy feed) is fetched from. Each host uses the form it
+/// can fetch.
 #[derive(Clone, Debug, Eq, PartialEq)]
-pub struct JwksSource {
+pub struct RemoteSource {
     /// An `https://` URL (or `http://` on a loopback host), for hosts with `fetch`.
     pub uri: Option<String>,
     /// An Envoy cluster, for the proxy-wasm filter.
@@ -74,7 +76,7 @@ pub struct ProviderConfig {
     /// Keys given inline (`jwks.keys`).
     pub inline: Option<KeySet>,
     /// Remote source, if any.
-    pub source: Option<JwksSource>,
+    pub source: Option<RemoteSource>,
     /// Freshness rules and size limits of the key set.
     pub cache: KeyCacheConfig,
 }
@@ -86,6 +88,15 @@ pub struct Forward {
     pub claim: String,
     /// Header name (lower case).
     pub header: String,
+}
+
+/// The policy feed: where it is fetched from, and how it is polled and trusted.
+#[derive(Clone, Debug)]
+pub struct FeedSettings {
+    /// Where the document is fetched from.
+    pub source: RemoteSource,
+    /// The state machine's settings (its `jitter_seed` is set by the gate).
+    pub feed: FeedConfig,
 }
 
 /// Bounds on requests that wait for keys (Envoy).
@@ -131,6 +142,8 @@ pub struct Config {
     pub wait: Wait,
     /// Tick period of the Envoy root context (JWKS refresh, paused-request timeouts, clock).
     pub tick_ms: u32,
+    /// The policy feed, if any.
+    pub feed: Option<FeedSettings>,
 }
 
 impl Config {
@@ -242,6 +255,10 @@ impl Config {
         };
         let audit_log = bool_or(obj, "audit_log", true)?;
         let strip_authorization = bool_or(obj, "strip_authorization", false)?;
+        let feed = match obj.get("feed") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(feed(v)?),
+        };
         Ok(Config {
             providers,
             routes: Routes { rules, default },
@@ -254,6 +271,7 @@ impl Config {
             strip_authorization,
             wait,
             tick_ms,
+            feed,
         })
     }
 
@@ -284,7 +302,118 @@ const TOP_LEVEL: &[&str] = &[
     "token_cache",
     "audit_log",
     "strip_authorization",
+    "feed",
 ];
+
+const FEED_FIELDS: &[&str] = &[
+    "uri",
+    "cluster",
+    "path",
+    "authority",
+    "timeout_ms",
+    "poll_s",
+    "max_poll_s",
+    "max_stale_s",
+    "stale",
+    "max_bytes",
+    "max_entries",
+    "keys",
+    "algorithms",
+    "unsigned",
+];
+
+fn feed(value: &Value) -> Result<FeedSettings, ConfigError> {
+    let o = object("feed", value, FEED_FIELDS)?;
+    let source = remote_source("feed", o, None)?
+        .ok_or_else(|| err("feed", "needs \"uri\" and/or \"cluster\" + \"path\""))?;
+    let poll_s = int_or(o, "feed", "poll_s", 10, 1, 3600)?;
+    let max_poll_s = int_or(o, "feed", "max_poll_s", poll_s.max(60), poll_s, 86_400)?;
+    let max_stale_s = int_or(
+        o,
+        "feed",
+        "max_stale_s",
+        600.max(poll_s),
+        poll_s,
+        30 * 86_400,
+    )?;
+    let stale = match o.get("stale").map(Value::as_str) {
+        None | Some(Some("keep")) => StalePolicy::Keep,
+        Some(Some("fail_closed")) => StalePolicy::FailClosed,
+        Some(_) => return Err(err("feed.stale", "must be \"keep\" or \"fail_closed\"")),
+    };
+    let max_bytes = int_or(o, "feed", "max_bytes", 1 << 20, 1024, 16 << 20)? as usize;
+    let max_entries = int_or(o, "feed", "max_entries", 100_000, 1, 1_000_000)? as usize;
+    let unsigned = bool_or(o, "unsigned", false).map_err(|e| err("feed.unsigned", e.message))?;
+    let trust = match (o.get("keys"), unsigned) {
+        (Some(_), true) => {
+            return Err(err(
+                "feed.unsigned",
+                "give either the feed's \"keys\" or \"unsigned\": true, not both",
+            ))
+        }
+        (None, true) => {
+            if o.contains_key("algorithms") {
+                return Err(err("feed.algorithms", "only applies with \"keys\""));
+            }
+            FeedTrust::Unsigned
+        }
+        (None, false) => {
+            return Err(err(
+                "feed.keys",
+                "is required: the keys that sign the feed, or \"unsigned\": true to trust \
+                 documents as fetched",
+            ))
+        }
+        (Some(keys), false) => {
+            let mut doc = Map::new();
+            doc.insert("keys".into(), keys.clone());
+            let set = KeySet::from_value(&Value::Object(doc), KeySetLimits::default())
+                .map_err(|e| err("feed.keys", e.to_string()))?;
+            if set.usable_count(crate::policy::DEFAULT_MIN_RSA_BITS) == 0 {
+                return Err(err("feed.keys", "holds no usable signing key"));
+            }
+            let algorithms = match o.get("algorithms") {
+                None => alloc::vec![Algorithm::Rs256, Algorithm::Es256],
+                Some(v) => {
+                    let names = strings("feed.algorithms", v)?;
+                    let mut algs = Vec::new();
+                    for (i, n) in names.iter().enumerate() {
+                        algs.push(Algorithm::from_name(n).ok_or_else(|| {
+                            err(
+                                format!("feed.algorithms[{i}]"),
+                                "must be \"RS256\" or \"ES256\"",
+                            )
+                        })?);
+                    }
+                    if algs.is_empty() {
+                        return Err(err("feed.algorithms", "must list at least one algorithm"));
+                    }
+                    algs
+                }
+            };
+            FeedTrust::Signed {
+                keys: set,
+                algorithms,
+            }
+        }
+    };
+    Ok(FeedSettings {
+        feed: FeedConfig {
+            poll_s,
+            max_poll_s,
+            max_stale_s,
+            stale,
+            max_bytes,
+            max_entries,
+            fetch_timeout_s: u64::from(source.timeout_ms)
+                .div_ceil(1000)
+                .saturating_add(1),
+            trust,
+            jitter_seed: 0,
+        },
+        source,
+    })
+}
 
 /// Provider fields read here; every other field goes to the policy parser, which refuses
 /// unknown ones.
@@ -404,83 +533,13 @@ fn provider(
             Some(set)
         }
     };
-    let uri = match (jwks.get("uri"), &pool) {
-        (None, Some(pool)) => Some(pool.jwks_url()),
-        (None, None) => None,
-        (Some(Value::String(u)), _) => {
-            check_uri(u).map_err(|why| err(format!("{jwks_at}.uri"), why))?;
-            Some(u.clone())
-        }
-        (Some(_), _) => return Err(err(format!("{jwks_at}.uri"), "must be a URL string")),
-    };
-    let cluster = match (jwks.get("cluster"), jwks.get("path")) {
-        (None, None) => None,
-        (Some(Value::String(name)), path) => {
-            if name.is_empty() || !name.chars().all(is_header_text) {
-                return Err(err(format!("{jwks_at}.cluster"), "must be a cluster name"));
-            }
-            let path = match (path, &pool) {
-                (Some(Value::String(p)), _)
-                    if p.starts_with('/') && p.chars().all(is_header_text) =>
-                {
-                    p.clone()
-                }
-                (Some(_), _) => {
-                    return Err(err(
-                        format!("{jwks_at}.path"),
-                        "must be a string starting with \"/\"",
-                    ))
-                }
-                (None, Some(pool)) => format!("/{}/.well-known/jwks.json", pool.pool_id()),
-                (None, None) => {
-                    return Err(err(
-                        format!("{jwks_at}.path"),
-                        "is required with \"cluster\" (a string starting with \"/\")",
-                    ))
-                }
-            };
-            let authority = match (jwks.get("authority"), &pool) {
-                (Some(Value::String(a)), _) if !a.is_empty() && a.chars().all(is_header_text) => {
-                    a.clone()
-                }
-                (Some(_), _) => {
-                    return Err(err(format!("{jwks_at}.authority"), "must be a host name"))
-                }
-                (None, Some(pool)) => {
-                    format!("cognito-idp.{}.{}", pool.region(), pool.dns_suffix())
-                }
-                (None, None) => name.clone(),
-            };
-            Some(Cluster {
-                name: name.clone(),
-                path,
-                authority,
-            })
-        }
-        (Some(_), _) => return Err(err(format!("{jwks_at}.cluster"), "must be a string")),
-        (None, Some(_)) => {
-            return Err(err(
-                format!("{jwks_at}.cluster"),
-                "is required with \"path\"",
-            ))
-        }
-    };
-    if jwks.contains_key("authority") && cluster.is_none() {
-        return Err(err(
-            format!("{jwks_at}.authority"),
-            "only applies with \"cluster\"",
-        ));
-    }
-    let timeout_ms = int_or(jwks, &jwks_at, "timeout_ms", 2000, 10, 60_000)? as u32;
-    let source = if uri.is_some() || cluster.is_some() {
-        Some(JwksSource {
-            uri,
-            cluster,
-            timeout_ms,
-        })
-    } else {
-        None
-    };
+    let derived = pool.as_ref().map(|pool| Derived {
+        uri: pool.jwks_url(),
+        path: format!("/{}/.well-known/jwks.json", pool.pool_id()),
+        authority: format!("cognito-idp.{}.{}", pool.region(), pool.dns_suffix()),
+    });
+    let source = remote_source(&jwks_at, jwks, derived.as_ref())?;
+    let timeout_ms = source.as_ref().map_or(2000, |s| s.timeout_ms);
     if source.is_none() && inline.is_none() {
         return Err(err(
             &jwks_at,
@@ -724,6 +783,89 @@ fn rate_limit(value: &Value) -> Result<RateLimit, ConfigError> {
     Ok(RateLimit {
         per_client_per_s: rate,
         burst,
+    })
+}
+
+/// What a Cognito pool implies for its key source.
+struct Derived {
+    uri: String,
+    path: String,
+    authority: String,
+}
+
+/// `uri` and/or `cluster` + `path` (+ `authority`) and `timeout_ms` of `obj` (at `at`).
+fn remote_source(
+    at: &str,
+    obj: &Map<String, Value>,
+    derived: Option<&Derived>,
+) -> Result<Option<RemoteSource>, ConfigError> {
+    let uri = match (obj.get("uri"), derived) {
+        (None, Some(d)) => Some(d.uri.clone()),
+        (None, None) => None,
+        (Some(Value::String(u)), _) => {
+            check_uri(u).map_err(|why| err(format!("{at}.uri"), why))?;
+            Some(u.clone())
+        }
+        (Some(_), _) => return Err(err(format!("{at}.uri"), "must be a URL string")),
+    };
+    let cluster = match (obj.get("cluster"), obj.get("path")) {
+        (None, None) => None,
+        (Some(Value::String(name)), path) => {
+            if name.is_empty() || !name.chars().all(is_header_text) {
+                return Err(err(format!("{at}.cluster"), "must be a cluster name"));
+            }
+            let path = match (path, derived) {
+                (Some(Value::String(p)), _)
+                    if p.starts_with('/') && p.chars().all(is_header_text) =>
+                {
+                    p.clone()
+                }
+                (Some(_), _) => {
+                    return Err(err(
+                        format!("{at}.path"),
+                        "must be a string starting with \"/\"",
+                    ))
+                }
+                (None, Some(d)) => d.path.clone(),
+                (None, None) => {
+                    return Err(err(
+                        format!("{at}.path"),
+                        "is required with \"cluster\" (a string starting with \"/\")",
+                    ))
+                }
+            };
+            let authority = match (obj.get("authority"), derived) {
+                (Some(Value::String(a)), _) if !a.is_empty() && a.chars().all(is_header_text) => {
+                    a.clone()
+                }
+                (Some(_), _) => return Err(err(format!("{at}.authority"), "must be a host name")),
+                (None, Some(d)) => d.authority.clone(),
+                (None, None) => name.clone(),
+            };
+            Some(Cluster {
+                name: name.clone(),
+                path,
+                authority,
+            })
+        }
+        (Some(_), _) => return Err(err(format!("{at}.cluster"), "must be a string")),
+        (None, Some(_)) => return Err(err(format!("{at}.cluster"), "is required with \"path\"")),
+    };
+    if obj.contains_key("authority") && cluster.is_none() {
+        return Err(err(
+            format!("{at}.authority"),
+            "only applies with \"cluster\"",
+        ));
+    }
+    let timeout_ms = int_or(obj, at, "timeout_ms", 2000, 10, 60_000)? as u32;
+    Ok(if uri.is_some() || cluster.is_some() {
+        Some(RemoteSource {
+            uri,
+            cluster,
+            timeout_ms,
+        })
+    } else {
+        None
     })
 }
 

@@ -61,6 +61,9 @@ pub enum ErrorCode {
     /// The request itself is refused before any token is looked at (HTTP 400): a method or a
     /// request target that is not in the normal form rules are written for.
     RequestInvalid,
+    /// The policy feed could not be had (not loaded yet, or stale past `max_stale_s`) and the
+    /// configuration fails closed (HTTP 503).
+    PolicyUnavailable,
 }
 
 impl ErrorCode {
@@ -90,6 +93,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::JwksUnavailable,
         ErrorCode::RequestInvalid,
+        ErrorCode::PolicyUnavailable,
     ];
 
     /// The stable machine-readable name, e.g. `"token_expired"`.
@@ -119,6 +123,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::JwksUnavailable => "jwks_unavailable",
             ErrorCode::RequestInvalid => "request_invalid",
+            ErrorCode::PolicyUnavailable => "policy_unavailable",
         }
     }
 
@@ -133,7 +138,7 @@ impl ErrorCode {
             ErrorCode::RequestInvalid => 400,
             ErrorCode::ScopeInsufficient => 403,
             ErrorCode::RateLimited => 429,
-            ErrorCode::JwksUnavailable => 503,
+            ErrorCode::JwksUnavailable | ErrorCode::PolicyUnavailable => 503,
             _ => 401,
         }
     }
@@ -144,7 +149,8 @@ impl ErrorCode {
             ErrorCode::TokenMissing
             | ErrorCode::RateLimited
             | ErrorCode::JwksUnavailable
-            | ErrorCode::RequestInvalid => None,
+            | ErrorCode::RequestInvalid
+            | ErrorCode::PolicyUnavailable => None,
             ErrorCode::ScopeInsufficient => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }
@@ -158,7 +164,10 @@ impl ErrorCode {
     pub fn www_authenticate(self, realm: &str, required_scopes: &[&str]) -> Option<String> {
         if matches!(
             self,
-            ErrorCode::RateLimited | ErrorCode::JwksUnavailable | ErrorCode::RequestInvalid
+            ErrorCode::RateLimited
+                | ErrorCode::JwksUnavailable
+                | ErrorCode::RequestInvalid
+                | ErrorCode::PolicyUnavailable
         ) {
             return None;
         }

@@ -16,6 +16,9 @@ use crate::bearer::bearer;
 use crate::claims::Claims;
 use crate::config::{Config, Mode};
 use crate::error::{ConfigError, Error, ErrorCode};
+use crate::feed::{
+    Feed, FeedConfig, FeedError, FeedFetch, FeedStatus, FeedUpdate, Overlay, StalePolicy,
+};
 use crate::keycache::KeyCache;
 use crate::policy::Scopes;
 use crate::ratelimit::bucket_key;
@@ -24,7 +27,7 @@ use crate::signature::{PureRust, SignatureBackend};
 use crate::target;
 use crate::verify::{PendingSignature, Provider, Request, Step, Verified, Verifier};
 
-/// Seconds a client is asked to wait after a 503 `jwks_unavailable`.
+/// Seconds a client is asked to wait after a 503 `jwks_unavailable` or `policy_unavailable`.
 pub const JWKS_RETRY_AFTER_S: u64 = 5;
 
 /// The time a request is judged at. The core's clock rule: a request is judged at the current
@@ -211,6 +214,7 @@ pub struct Gate<B = PureRust> {
     config: Config,
     verifier: Verifier<B>,
     forward_headers: Vec<String>,
+    feed: Option<Feed>,
 }
 
 impl Gate<PureRust> {
@@ -271,10 +275,17 @@ impl<B: SignatureBackend> Gate<B> {
         let verifier = Verifier::with_backend(providers, backend)?
             .with_token_cache(config.token_cache.capacity, config.token_cache.max_ttl_s);
         let forward_headers = config.forward.iter().map(|f| f.header.clone()).collect();
+        let feed = config.feed.as_ref().map(|f| {
+            Feed::new(FeedConfig {
+                jitter_seed: jitter_seed.rotate_left(17) ^ 0x5EED_F00D,
+                ..f.feed.clone()
+            })
+        });
         Ok(Gate {
             config,
             verifier,
             forward_headers,
+            feed,
         })
     }
 
@@ -291,6 +302,67 @@ impl<B: SignatureBackend> Gate<B> {
     /// The verifier, mutable.
     pub fn verifier_mut(&mut self) -> &mut Verifier<B> {
         &mut self.verifier
+    }
+
+    /// The policy feed, when one is configured.
+    pub fn feed(&self) -> Option<&Feed> {
+        self.feed.as_ref()
+    }
+
+    /// Where the policy feed stands at `now` (`None`: no feed configured).
+    pub fn feed_status(&self, now: u64) -> Option<FeedStatus> {
+        self.feed.as_ref().map(|f| f.status(now))
+    }
+
+    /// Should the host fetch the policy feed now (single flight)? Where from is
+    /// `config().feed.source`.
+    pub fn poll_feed(&mut self, now: u64) -> Option<FeedFetch> {
+        self.feed.as_mut()?.poll(now)
+    }
+
+    /// Feed the policy feed's HTTP answer back. A new version applies to the next request,
+    /// cached verified tokens included.
+    ///
+    /// # Errors
+    /// [`FeedError`] when the answer was not taken (the document in use stays).
+    pub fn on_feed_response(
+        &mut self,
+        now: u64,
+        status: u16,
+        etag: Option<&str>,
+        cache_control: Option<&str>,
+        body: &[u8],
+    ) -> Result<FeedUpdate, FeedError> {
+        let Some(feed) = self.feed.as_mut() else {
+            return Err(FeedError::Transport);
+        };
+        let update = feed.on_response(now, status, etag, cache_control, body)?;
+        if let FeedUpdate::Applied { .. } = update {
+            self.apply_feed();
+        }
+        Ok(update)
+    }
+
+    /// The host's feed fetch failed (connection error, timeout).
+    pub fn on_feed_failure(&mut self, now: u64) {
+        if let Some(feed) = self.feed.as_mut() {
+            feed.on_failure(now);
+        }
+    }
+
+    fn apply_feed(&mut self) {
+        let Some(feed) = self.feed.as_ref() else {
+            return;
+        };
+        let overlays: Vec<Option<Overlay>> = self
+            .verifier
+            .providers()
+            .iter()
+            .map(|p| feed.overlay_for(p.policy().issuers()).cloned())
+            .collect();
+        for (i, overlay) in overlays.into_iter().enumerate() {
+            self.verifier.set_overlay(i, overlay);
+        }
     }
 
     /// Header names the gate sets from claims. Hosts remove incoming copies of these from every
@@ -336,6 +408,9 @@ impl<B: SignatureBackend> Gate<B> {
             Ok(t) => t,
             Err(e) => return Begin::Done(self.refuse_error(rule, e, req.audit)),
         };
+        if let Some(outcome) = self.feed_gate(rule, req.clock.earliest()) {
+            return Begin::Done(outcome);
+        }
         let mut request = req.clock.request();
         let scopes = rule
             .and_then(|i| self.config.routes.rules.get(i))
@@ -448,7 +523,9 @@ impl<B: SignatureBackend> Gate<B> {
             headers.push(("www-authenticate", v));
         }
         let retry = match code {
-            ErrorCode::JwksUnavailable => Some(retry_after_s.unwrap_or(JWKS_RETRY_AFTER_S)),
+            ErrorCode::JwksUnavailable | ErrorCode::PolicyUnavailable => {
+                Some(retry_after_s.unwrap_or(JWKS_RETRY_AFTER_S))
+            }
             ErrorCode::RateLimited => Some(retry_after_s.unwrap_or(1)),
             _ => None,
         };
@@ -567,6 +644,32 @@ impl<B: SignatureBackend> Gate<B> {
                 would_deny: Some(denied.response),
             }),
         }
+    }
+
+    /// What the policy feed's state means for a request that needs a token: wait for its first
+    /// load, or refuse when it is stale and the configuration fails closed.
+    fn feed_gate(&self, rule: Option<usize>, now: u64) -> Option<Outcome> {
+        let feed = self.feed.as_ref()?;
+        let (message, wait) = match (feed.status(now), feed.config().stale) {
+            (FeedStatus::Fresh, _) | (FeedStatus::Stale, StalePolicy::Keep) => return None,
+            (FeedStatus::Loading, _) => ("the policy feed is loading", true),
+            (FeedStatus::Stale, StalePolicy::FailClosed) => (
+                "the policy feed could not be refreshed within max_stale_s",
+                false,
+            ),
+        };
+        let code = ErrorCode::PolicyUnavailable;
+        let denied = Denied {
+            response: self.response(code, message, &[], None),
+            message: String::from(message),
+            claims: None,
+            record: Decision::denied(code).route(self.route_name(rule)),
+        };
+        Some(if wait {
+            Outcome::Wait(denied)
+        } else {
+            self.enforce(denied)
+        })
     }
 
     /// A request refused before any rule was chosen: its record names no route.

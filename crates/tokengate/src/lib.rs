@@ -12,6 +12,7 @@ pub mod bearer;
 pub mod claims;
 pub mod config;
 pub mod error;
+pub mod feed;
 pub mod gate;
 pub mod jwks;
 pub mod keycache;

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::claims::{Claims, Time};
 use crate::error::{ConfigError, Error, ErrorCode};
+use crate::feed::Overlay;
 use crate::jwks::KeySet;
 use crate::keycache::{FetchRequest, KeyCache, Lookup, RefreshError};
 use crate::policy::{Algorithm, MtlsBinding, Policy, Revocation, Scopes};
@@ -20,12 +21,17 @@ use crate::tokencache::{CachedToken, TokenCache, DEFAULT_CAPACITY, DEFAULT_MAX_T
 pub struct Provider {
     policy: Policy,
     keys: KeyCache,
+    overlay: Option<Overlay>,
 }
 
 impl Provider {
     /// Pair a policy with the key cache that serves its issuer.
     pub fn new(policy: Policy, keys: KeyCache) -> Provider {
-        Provider { policy, keys }
+        Provider {
+            policy,
+            keys,
+            overlay: None,
+        }
     }
 
     /// A provider with fixed keys (inline JWKS, tests).
@@ -46,6 +52,11 @@ impl Provider {
     /// The key cache, for hosts that feed it fetch results.
     pub fn keys_mut(&mut self) -> &mut KeyCache {
         &mut self.keys
+    }
+
+    /// What the policy feed currently says about this provider.
+    pub fn overlay(&self) -> Option<&Overlay> {
+        self.overlay.as_ref()
     }
 }
 
@@ -262,6 +273,18 @@ impl<B: SignatureBackend> Verifier<B> {
         }
     }
 
+    /// Replace what the policy feed says about a provider (`None`: nothing); takes effect for
+    /// the next request, cached tokens included.
+    pub fn set_overlay(&mut self, provider: usize, overlay: Option<Overlay>) -> bool {
+        match self.providers.get_mut(provider) {
+            Some(p) => {
+                p.overlay = overlay.filter(|o| !o.is_empty());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The next JWKS fetch any provider wants, as `(provider index, request)`.
     pub fn poll(&mut self, now: u64) -> Option<(usize, FetchRequest)> {
         self.providers
@@ -353,13 +376,13 @@ impl<B: SignatureBackend> Verifier<B> {
                 .and_then(|k| k.fingerprint(&hit.kid))
                 .is_some_and(|f| f == hit.key_fingerprint);
             if still_published {
-                let policy = match self.providers.get(hit.provider) {
-                    Some(p) => &p.policy,
+                let (policy, overlay) = match self.providers.get(hit.provider) {
+                    Some(p) => (&p.policy, p.overlay.as_ref()),
                     None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
                 };
                 check_time(policy, &hit.claims, req)
                     .map_err(|e| e.with_claims(hit.claims.clone()))?;
-                check_policy(policy, &hit.claims, req)
+                check_policy(policy, overlay, &hit.claims, req)
                     .map_err(|e| e.with_claims(hit.claims.clone()))?;
                 return Ok(Step::Done(Verified {
                     claims: hit.claims,
@@ -451,8 +474,8 @@ impl<B: SignatureBackend> Verifier<B> {
         }
         let map = parse_payload(&pending.payload)?;
         let claims = Arc::new(Claims::new(map));
-        let policy = match self.providers.get(pending.provider) {
-            Some(p) => &p.policy,
+        let (policy, overlay) = match self.providers.get(pending.provider) {
+            Some(p) => (&p.policy, p.overlay.as_ref()),
             None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
         };
         let entry = || {
@@ -476,7 +499,7 @@ impl<B: SignatureBackend> Verifier<B> {
             }
         };
         self.cache.insert(&pending.token, entry(), exp, req.now);
-        check_policy(policy, &claims, req).map_err(|e| e.with_claims(claims.clone()))?;
+        check_policy(policy, overlay, &claims, req).map_err(|e| e.with_claims(claims.clone()))?;
         Ok(Verified {
             claims,
             kid: pending.kid,
@@ -660,8 +683,36 @@ fn time_changes_within(policy: &Policy, claims: &Claims, earliest: u64, latest: 
         }
 }
 
-/// Steps 11–17.
-fn check_policy(policy: &Policy, claims: &Claims, req: &Request<'_>) -> Result<(), Error> {
+/// Steps 11–17, with what the policy feed adds (`overlay`) at steps 13 and 14.
+fn check_policy(
+    policy: &Policy,
+    overlay: Option<&Overlay>,
+    claims: &Claims,
+    req: &Request<'_>,
+) -> Result<(), Error> {
+    if let Some(o) = overlay {
+        if req.latest > req.now && o.changes_within(claims, req.now, req.latest) {
+            // A feed entry for this token starts or ends inside the clock window.
+            let e = check_policy(
+                policy,
+                overlay,
+                claims,
+                &Request {
+                    latest: req.now,
+                    ..*req
+                },
+            )
+            .err()
+            .unwrap_or_else(|| {
+                Error::new(
+                    ErrorCode::TokenRevoked,
+                    "a policy feed entry for this token changes within the clock's uncertainty",
+                )
+            });
+            return Err(e.needing_clock());
+        }
+    }
+    let now = req.now as f64;
     // 11. issuer
     match claims.get("iss") {
         None => return Err(Error::new(ErrorCode::ClaimMissing, "iss is required")),
@@ -688,8 +739,26 @@ fn check_policy(policy: &Policy, claims: &Claims, req: &Request<'_>) -> Result<(
             }
         }
     }
-    // 13. client_id, then audience
-    if let Some(allowed) = &policy.client_ids {
+    // 13. client_id (the feed's allow-list replaces the configured one), then audience
+    if let Some(feed_allows) = overlay.filter(|o| o.has_client_ids()) {
+        match claims.get("client_id") {
+            None => return Err(Error::new(ErrorCode::ClaimMissing, "client_id is required")),
+            Some(Value::String(id)) => {
+                if feed_allows.allows_client(id, now) != Some(true) {
+                    return Err(Error::new(
+                        ErrorCode::ClientNotAllowed,
+                        "client_id is not allowed by the policy feed",
+                    ));
+                }
+            }
+            Some(_) => {
+                return Err(Error::new(
+                    ErrorCode::ClaimInvalid,
+                    "client_id must be a string",
+                ))
+            }
+        }
+    } else if let Some(allowed) = &policy.client_ids {
         match claims.get("client_id") {
             None => return Err(Error::new(ErrorCode::ClaimMissing, "client_id is required")),
             Some(Value::String(id)) => {
@@ -753,6 +822,9 @@ fn check_policy(policy: &Policy, claims: &Claims, req: &Request<'_>) -> Result<(
                 }
             }
         }
+    }
+    if let Some(why) = overlay.and_then(|o| o.revoked(claims, now)) {
+        return Err(Error::new(ErrorCode::TokenRevoked, why));
     }
     // 15. RFC 8705 certificate binding
     if policy.mtls_binding != MtlsBinding::Off {

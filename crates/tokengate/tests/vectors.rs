@@ -114,10 +114,14 @@ fn every_token_level_error_code_has_a_vector() {
     for code in ErrorCode::ALL {
         // Host-state codes depend on rate counters and JWKS fetches, not on the token; the
         // key-cache unit tests and the host tests cover them. `request_invalid` is about the
-        // request around the token: tests/vectors/http expects it (tests/http.rs).
+        // request around the token: tests/vectors/http expects it (tests/http.rs);
+        // `policy_unavailable` is the policy feed's state (tests/feed.rs).
         if matches!(
             code,
-            ErrorCode::RateLimited | ErrorCode::JwksUnavailable | ErrorCode::RequestInvalid
+            ErrorCode::RateLimited
+                | ErrorCode::JwksUnavailable
+                | ErrorCode::RequestInvalid
+                | ErrorCode::PolicyUnavailable
         ) {
             continue;
         }
