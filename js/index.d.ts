@@ -128,6 +128,24 @@ export interface DecisionRecord {
   cached: boolean;
 }
 
+/** The policy feed's state (crates/tokengate/README.md, "Policy feed"). */
+export interface FeedState {
+  /** "loading" (first document not here yet), "fresh", or "stale" (past max_stale_s). */
+  status: "loading" | "fresh" | "stale";
+  /** The document version in use, or null. */
+  version: number | null;
+  /** When it was last fetched or confirmed (seconds; 0: never). */
+  fresh_at: number;
+  /** Why the last answer was not taken, or null. */
+  last_error: string | null;
+}
+
+/** A Cache API cache (`caches.default` in Workers) that JWKS and feed documents are shared through. */
+export interface SharedCache {
+  match(key: string): Promise<{ headers: { get(name: string): string | null }; arrayBuffer(): Promise<ArrayBuffer> } | undefined>;
+  put(key: string, response: any): Promise<void>;
+}
+
 /** A fetch-compatible function (the global `fetch` fits). */
 export type FetchFunction = (input: string, init?: any) => Promise<any>;
 
@@ -160,6 +178,11 @@ export interface VerifierOptions {
   routes?: readonly RouteRule[];
   /** For requests no rule matches. Default "deny" with routes, "authenticated" without. */
   default?: "deny" | "authenticated";
+  /**
+   * The policy feed (crates/tokengate/README.md, "Policy feed"), with the core's field names:
+   * `{ uri, poll_s?, max_stale_s?, stale?: "keep" | "fail_closed", keys?: Jwk[], unsigned?: true, … }`.
+   */
+  feed?: { readonly uri: string; readonly [field: string]: unknown };
   /** Claim name → request header the origin gets on an allowed request (decide().forward). */
   forward?: { readonly [claim: string]: string };
   /** The verified-token cache; `false` disables it. Default 4096 entries, 600 s. */
@@ -180,6 +203,11 @@ export interface VerifierOptions {
   crypto?: "native" | "wasm";
   fetch?: FetchFunction;
   revocation?: RevocationList;
+  /**
+   * Where fetched JWKS and policy feed documents are shared between isolates. Workers default
+   * to `caches.default`; `false` turns sharing off.
+   */
+  sharedCache?: SharedCache | false;
 }
 
 export interface VerifyOptions {
@@ -286,6 +314,8 @@ export interface TokenVerifier {
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
   /** Headers the verifier may set from claims: remove incoming copies on every request let through. */
   readonly forwardHeaders: readonly string[];
+  /** Where the policy feed stands (null without one). */
+  feedState(): FeedState | null;
 }
 
 export declare class CognitoVerifier implements TokenVerifier {
@@ -302,6 +332,7 @@ export declare class CognitoVerifier implements TokenVerifier {
   decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
   readonly forwardHeaders: readonly string[];
+  feedState(): FeedState | null;
 }
 
 export declare class JwtVerifier implements TokenVerifier {
@@ -314,7 +345,12 @@ export declare class JwtVerifier implements TokenVerifier {
    */
   static fromConfig(
     config: object | string,
-    options?: { fetch?: FetchFunction; crypto?: "native" | "wasm"; onDecision?: (record: DecisionRecord) => void },
+    options?: {
+      fetch?: FetchFunction;
+      crypto?: "native" | "wasm";
+      onDecision?: (record: DecisionRecord) => void;
+      sharedCache?: SharedCache | false;
+    },
   ): JwtVerifier;
   verify(token: string | null | undefined, options?: VerifyOptions): Promise<Claims>;
   verifySync(token: string | null | undefined, options?: VerifyOptions): Claims;
@@ -326,6 +362,7 @@ export declare class JwtVerifier implements TokenVerifier {
   decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
   readonly forwardHeaders: readonly string[];
+  feedState(): FeedState | null;
 }
 
 /** `verifier.authorize(req, options)` as a function. */

@@ -95,7 +95,7 @@ for (const c of contenders) {
 const us = (name) => median(contenders.find((c) => c.name.startsWith(name)).samples);
 const uncachedUs = us("tokengate verifySync, uncached (node:crypto)");
 const hitUs = us("tokengate verifySync, cache hit (2 tokens");
-console.log(`\n.wasm: ${wasm.length} bytes, ${gz} bytes gzipped (${(gz / 1024).toFixed(1)} KiB; budget 144 KiB, js/test/package.test.mjs)`);
+console.log(`\n.wasm: ${wasm.length} bytes, ${gz} bytes gzipped (${(gz / 1024).toFixed(1)} KiB; budget 160 KiB, js/test/package.test.mjs)`);
 console.log(`uncached verifySync vs aws-jwt-verify verifySync: ${fmt(uncachedUs)} vs ${fmt(awsUs)} µs -> ${uncachedUs <= awsUs ? "at or below" : "ABOVE"}`);
 console.log(`cache hit (2 tokens alternating) vs aws-jwt-verify verifySync: ${(awsUs / hitUs).toFixed(1)}× faster (goal ≥ 30×)`);
-console.log(`gzipped .wasm within budget: ${gz <= 144 * 1024 ? "yes" : "NO"}`);
+console.log(`gzipped .wasm within budget: ${gz <= 160 * 1024 ? "yes" : "NO"}`);

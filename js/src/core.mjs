@@ -97,8 +97,10 @@ const VERIFIER_KEYS = new Set([
   "routes",
   "default",
   "forward",
+  "sharedCache",
+  "feed",
 ]);
-const HOST_KEYS = new Set(["onDecision", "crypto", "fetch"]);
+const HOST_KEYS = new Set(["onDecision", "crypto", "fetch", "sharedCache"]);
 const RENAMED = {
   graceSeconds: "leewaySeconds",
   customJwtCheck: "customClaims (declarative rules) or a check on the returned claims",
@@ -335,6 +337,7 @@ function buildConfig(props, extra, kind) {
   if (shared.routes !== undefined) config.rules = shared.routes;
   if (shared.default !== undefined) config.default = shared.default;
   if (shared.forward !== undefined) config.forward = shared.forward;
+  if (shared.feed !== undefined) config.feed = shared.feed;
   const revocation = revocationJson(shared.revocation);
   config.revocation = revocation;
   const host = {};
@@ -490,6 +493,8 @@ export function createApi(rt) {
     #revocation;
     #crypto;
     #forwardHeaders;
+    #feedSource;
+    #shared;
 
     // `built`: { config: the core configuration, host: {onDecision, crypto, fetch},
     // revocation: the lists revoke() adds to, names: how to name fields in errors }.
@@ -519,6 +524,9 @@ export function createApi(rt) {
       this.#providers = info.providers;
       this.#maxChars = info.max_token_bytes;
       this.#forwardHeaders = Object.freeze([...info.forward_headers]);
+      this.#feedSource = info.feed;
+      const shared = host.sharedCache === undefined ? rt.sharedCache : host.sharedCache;
+      this.#shared = sharedStore(shared === false ? null : shared ?? null);
       this.#meta = core.meta() >>> 2;
       this.#onDecision = host.onDecision;
       this.#fetch = host.fetch ?? rt.fetch;
@@ -573,7 +581,7 @@ export function createApi(rt) {
       }
     }
 
-    /** Fetch every remote issuer's JWKS now (optional: verify() fetches on first use). */
+    /** Fetch every remote issuer's JWKS (and the policy feed) now (optional: verify() fetches on first use). */
     async hydrate() {
       const now = clockSeconds();
       await this.#fetchDue(now);
@@ -586,6 +594,11 @@ export function createApi(rt) {
           NONE,
           0,
         );
+        throw this.#error();
+      }
+      const feed = this.feedState();
+      if (feed !== null && feed.status !== "fresh") {
+        this.#core.deny("policy_unavailable", `the policy feed is ${feed.status}${feed.last_error ? ` (${feed.last_error})` : ""}`, NONE, 0);
         throw this.#error();
       }
     }
@@ -951,34 +964,30 @@ export function createApi(rt) {
     #refreshInBackground(now) {
       const core = this.#core;
       for (let p = core.poll(now); p >= 0; p = core.poll(now)) this.#startFetch(p);
+      const feed = core.poll_feed(now);
+      if (feed !== undefined) this.#startFeedFetch(JSON.parse(feed));
     }
 
     async #fetchDue(now) {
       this.#refreshInBackground(now);
-      if (this.#inflight.size > 0) await Promise.all([...this.#inflight.values()]);
+      while (this.#inflight.size > 0) await Promise.all([...this.#inflight.values()]);
     }
 
+    // A JWKS from the shared cache (another isolate fetched it), else from the network. A
+    // cached copy is handed to the core as fetched when it was fetched, so freshness and
+    // staleness count from then; when the core then still wants a fetch, it goes out.
     #startFetch(p) {
       const url = this.#providers[p].jwks_uri;
       const run = async () => {
         try {
+          const cached = await this.#shared.get("jwks", url);
+          if (cached && this.#takeJwks(p, cached.fetchedAt, cached) >= 0 && this.#core.poll(clockSeconds()) !== p) {
+            return;
+          }
           const p0 = this.#providers[p];
           const r = await fetchJwks(this.#fetch, url, p0.timeout_ms, p0.max_jwks_bytes);
           const now = clockSeconds();
-          const taken = this.#core.on_jwks_response(p, now, r.status, r.cacheControl ?? undefined, r.body);
-          if (taken >= 0) {
-            this.#lastFetchError.delete(p);
-            let doc = null;
-            try {
-              doc = JSON.parse(decoder.decode(r.body));
-            } catch {
-              doc = null;
-            }
-            if (doc) this.#keyTable(p, doc, now);
-            else this.#keyTables[p] = null;
-          } else {
-            this.#lastFetchError.set(p, this.#core.last_refresh_error());
-          }
+          if (this.#takeJwks(p, now, r) >= 0) await this.#shared.put("jwks", url, now, r);
         } catch (e) {
           this.#core.on_jwks_failure(p, clockSeconds());
           const aborted = e && (e.name === "AbortError" || e.name === "TimeoutError");
@@ -989,6 +998,61 @@ export function createApi(rt) {
         }
       };
       this.#inflight.set(p, run());
+    }
+
+    #takeJwks(p, at, r) {
+      const taken = this.#core.on_jwks_response(p, at, r.status, r.cacheControl ?? undefined, r.body);
+      if (taken >= 0) {
+        this.#lastFetchError.delete(p);
+        let doc = null;
+        try {
+          doc = JSON.parse(decoder.decode(r.body));
+        } catch {
+          doc = null;
+        }
+        if (doc) this.#keyTable(p, doc, at);
+        else this.#keyTables[p] = null;
+      } else {
+        this.#lastFetchError.set(p, this.#core.last_refresh_error());
+      }
+      return taken;
+    }
+
+    // The policy feed: shared cache first (as for the JWKS), then the network with
+    // If-None-Match. A 304 confirms the document in use.
+    #startFeedFetch(fetch) {
+      const source = this.#feedSource;
+      const run = async () => {
+        try {
+          const cached = await this.#shared.get("feed", source.uri);
+          if (cached && this.#core.on_feed_response(cached.fetchedAt, 200, cached.etag ?? undefined, cached.cacheControl ?? undefined, cached.body) >= 0) {
+            const again = this.#core.poll_feed(clockSeconds());
+            if (again === undefined) return;
+            fetch = JSON.parse(again);
+          }
+          const headers = { accept: "application/json, application/jose" };
+          if (fetch.if_none_match) headers["if-none-match"] = fetch.if_none_match;
+          const r = await fetchCapped(this.#fetch, source.uri, { headers, redirect: "manual" }, source.timeout_ms, source.max_bytes);
+          const body = r.truncated ? new Uint8Array(source.max_bytes + 1) : r.body;
+          const now = clockSeconds();
+          const etag = r.headers.get("etag");
+          const cacheControl = r.headers.get("cache-control");
+          const taken = this.#core.on_feed_response(now, r.status, etag ?? undefined, cacheControl ?? undefined, body);
+          if (taken < 0) return;
+          if (r.status === 200) await this.#shared.put("feed", source.uri, now, { status: 200, etag, cacheControl, body });
+          else await this.#shared.touch("feed", source.uri, now);
+        } catch {
+          this.#core.on_feed_failure(clockSeconds());
+        } finally {
+          this.#inflight.delete(FEED);
+        }
+      };
+      this.#inflight.set(FEED, run());
+    }
+
+    /** Where the policy feed stands: { status, version, fresh_at, last_error }, or null. */
+    feedState() {
+      return JSON.parse(this.#core.feed_state(clockSeconds()));
     }
 
     #explain(e) {
@@ -1106,4 +1170,49 @@ export function createApi(rt) {
 }
 
 const CONSTRUCT = Symbol("tokengate.construct");
+const FEED = "feed";
+
+// What fetched JWKS and feed documents are shared through, between the isolates of a Workers
+// deployment: a Cache API cache (`caches.default` in Workers). Entries are keyed by kind and
+// source URL under a name no real request uses, and carry the time they were fetched.
+function sharedStore(cache) {
+  const key = (kind, url) => `https://tokengate-shared.invalid/${kind}/${encodeURIComponent(url)}`;
+  if (cache === null || typeof cache.match !== "function" || typeof cache.put !== "function") {
+    return { get: async () => null, put: async () => {}, touch: async () => {} };
+  }
+  const store = {
+    async get(kind, url) {
+      try {
+        const r = await cache.match(key(kind, url));
+        if (!r) return null;
+        const fetchedAt = Number(r.headers.get("x-tokengate-fetched-at"));
+        if (!Number.isFinite(fetchedAt)) return null;
+        return {
+          fetchedAt,
+          status: 200,
+          etag: r.headers.get("x-tokengate-etag"),
+          cacheControl: r.headers.get("x-tokengate-cache-control"),
+          body: new Uint8Array(await r.arrayBuffer()),
+        };
+      } catch {
+        return null; // the cache is an optimisation: any failure means "fetch it"
+      }
+    },
+    async put(kind, url, fetchedAt, r) {
+      try {
+        const headers = { "cache-control": "max-age=86400", "x-tokengate-fetched-at": String(fetchedAt) };
+        if (r.etag) headers["x-tokengate-etag"] = r.etag;
+        if (r.cacheControl) headers["x-tokengate-cache-control"] = r.cacheControl;
+        await cache.put(key(kind, url), new Response(r.body, { headers }));
+      } catch {
+        // Not shared this time; every isolate still works on its own.
+      }
+    },
+    async touch(kind, url, fetchedAt) {
+      const old = await store.get(kind, url);
+      if (old) await store.put(kind, url, fetchedAt, old);
+    },
+  };
+  return store;
+}
 const EMPTY = Object.freeze({});

@@ -16,6 +16,7 @@ import { loadGroups, loadHttpCases, sample } from "./helpers/vectors-node.mjs";
 const PKG = fileURLToPath(new URL("..", import.meta.url));
 const WORKERD = join(PKG, "node_modules/.bin/workerd");
 let dir, proc, origin, jwksServer, gatewayUrl, conformanceUrl;
+let sharedJwks, feedServer, cacheServer, isolateUrls;
 let logs = "";
 
 function freePort() {
@@ -47,6 +48,54 @@ function packageModules() {
   return mods.join(",\n    ");
 }
 
+// workerd's Cache API outbound protocol: PUT stores the serialised response (status line,
+// headers, body) under the request URL; GET answers it with Cf-Cache-Status: HIT, or MISS.
+async function cacheApiServer() {
+  const store = new Map();
+  const { createServer: httpServer } = await import("node:http");
+  const server = httpServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      if (req.method === "PUT") {
+        store.set(req.url, Buffer.concat(chunks));
+        res.writeHead(204).end();
+      } else if (req.method === "GET" && store.has(req.url)) {
+        const raw = store.get(req.url);
+        const split = raw.indexOf("\r\n\r\n");
+        const [statusLine, ...lines] = raw.subarray(0, split).toString("latin1").split("\r\n");
+        const headers = { "cf-cache-status": "HIT" };
+        let chunked = false;
+        for (const l of lines) {
+          const i = l.indexOf(":");
+          const name = l.slice(0, i).trim().toLowerCase();
+          if (name === "transfer-encoding") chunked = true;
+          else if (name !== "content-length") headers[name] = l.slice(i + 1).trim();
+        }
+        let body = raw.subarray(split + 4);
+        if (chunked) {
+          const parts = [];
+          for (let at = 0; ; ) {
+            const eol = body.indexOf("\r\n", at);
+            const n = parseInt(body.subarray(at, eol).toString(), 16);
+            if (!n) break;
+            parts.push(body.subarray(eol + 2, eol + 2 + n));
+            at = eol + 2 + n + 2;
+          }
+          body = Buffer.concat(parts);
+        }
+        res.writeHead(Number(statusLine.split(" ")[1]), headers).end(body);
+      } else if (req.method === "PURGE") {
+        res.writeHead(store.delete(req.url) ? 200 : 404).end();
+      } else {
+        res.writeHead(504, { "cf-cache-status": "MISS" }).end();
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { port: server.address().port, puts: () => store.size, close: () => new Promise((r) => server.close(r)) };
+}
+
 async function waitUp(url, deadline) {
   for (;;) {
     try {
@@ -70,7 +119,23 @@ before(async () => {
     res.end(JSON.stringify(f.jwks()));
   });
   writeFileSync(join(dir, "tokengate.mjs"), 'export * from "./node_modules/tokengate/src/workerd.mjs";\n');
-  const [gw, conf] = [await freePort(), await freePort()];
+  // Two isolates that share JWKS and feed through the Cache API, whose outbound service is a
+  // local store speaking workerd's cache protocol.
+  sharedJwks = await serve((req, res) => {
+    res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=300" });
+    res.end(JSON.stringify(f.jwks()));
+  });
+  feedServer = await serve((req, res) => {
+    res.writeHead(200, { "content-type": "application/json", etag: '"7"' });
+    res.end(JSON.stringify({ format: 1, version: 7, issued_at: 0, providers: { [f.ISSUER]: { revoke: { jti: ["revoked-jti"] } } } }));
+  });
+  cacheServer = await cacheApiServer();
+  const gate = {
+    providers: [{ cognito_user_pool_id: f.POOL_ID, client_ids: [f.CLIENT_ID], jwks: { uri: `${sharedJwks.url}/jwks.json` } }],
+    feed: { uri: `${feedServer.url}/edge-policy.json`, unsigned: true },
+  };
+  const [gw, conf, isoA, isoB] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  isolateUrls = [`http://127.0.0.1:${isoA}`, `http://127.0.0.1:${isoB}`];
   gatewayUrl = `http://127.0.0.1:${gw}`;
   conformanceUrl = `http://127.0.0.1:${conf}`;
   writeFileSync(
@@ -81,11 +146,36 @@ const config :Workerd.Config = (
     (name = "gateway", worker = .gateway),
     (name = "conformance", worker = .conformance),
     (name = "loopback", network = (allow = ["local", "private"])),
+    (name = "isolate-a", worker = .isolateA),
+    (name = "isolate-b", worker = .isolateB),
+    (name = "cache", external = (address = "127.0.0.1:${cacheServer.port}", http = ())),
   ],
   sockets = [
     (name = "gateway", address = "127.0.0.1:${gw}", http = (), service = "gateway"),
     (name = "conformance", address = "127.0.0.1:${conf}", http = (), service = "conformance"),
+    (name = "isolate-a", address = "127.0.0.1:${isoA}", http = (), service = "isolate-a"),
+    (name = "isolate-b", address = "127.0.0.1:${isoB}", http = (), service = "isolate-b"),
   ],
+);
+const isolateA :Workerd.Worker = (
+  modules = [
+    (name = "shared.mjs", esModule = embed "${stage(join(PKG, "test/workerd/shared.mjs"), "shared.mjs")}"),
+    ${packageModules()}
+  ],
+  compatibilityDate = "2025-09-01",
+  globalOutbound = "loopback",
+  cacheApiOutbound = "cache",
+  bindings = [(name = "GATE_CONFIG", text = ${JSON.stringify(JSON.stringify(gate))})],
+);
+const isolateB :Workerd.Worker = (
+  modules = [
+    (name = "shared.mjs", esModule = embed "shared.mjs"),
+    ${packageModules()}
+  ],
+  compatibilityDate = "2025-09-01",
+  globalOutbound = "loopback",
+  cacheApiOutbound = "cache",
+  bindings = [(name = "GATE_CONFIG", text = ${JSON.stringify(JSON.stringify(gate))})],
 );
 const gateway :Workerd.Worker = (
   modules = [
@@ -117,6 +207,7 @@ const conformance :Workerd.Worker = (
   const deadline = Date.now() + 20_000;
   await waitUp(gatewayUrl, deadline);
   await waitUp(conformanceUrl, deadline);
+  for (const u of isolateUrls) await waitUp(u, deadline);
 });
 
 after(async () => {
@@ -126,6 +217,9 @@ after(async () => {
   }
   await origin?.close();
   await jwksServer?.close();
+  await sharedJwks?.close();
+  await feedServer?.close();
+  await cacheServer?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -189,4 +283,22 @@ test("every HTTP vector gets the same answer inside workerd (pure wasm and crypt
   const out = await res.json();
   assert.equal(out.length, http.length * 2);
   assert.deepEqual(out.filter((r) => !r.ok), []);
+});
+
+test("a cold isolate takes the JWKS and the feed from the Cache API, not from their servers", async () => {
+  const token = f.signToken(f.cognitoClaims());
+  const ask = async (url, t) => (await fetch(url + "/orders", { headers: { authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(10_000) })).json();
+  const a = await ask(isolateUrls[0], token);
+  assert.equal(a.status, 200, JSON.stringify(a) + logs);
+  assert.equal(a.feed.version, 7);
+  assert.equal(sharedJwks.requests.length, 1);
+  assert.equal(feedServer.requests.length, 1);
+  assert.ok(cacheServer.puts() >= 2, "both documents stored");
+  const b = await ask(isolateUrls[1], token);
+  assert.equal(b.status, 200, JSON.stringify(b) + logs);
+  assert.equal(b.feed.version, 7, "the other isolate has the feed");
+  assert.equal(sharedJwks.requests.length, 1, "no second JWKS fetch");
+  assert.equal(feedServer.requests.length, 1, "no second feed fetch");
+  const revoked = await ask(isolateUrls[1], f.signToken(f.cognitoClaims({ jti: "revoked-jti" })));
+  assert.deepEqual([revoked.status, revoked.code], [401, "token_revoked"]);
 });

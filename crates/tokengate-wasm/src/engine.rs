@@ -10,6 +10,7 @@ use base64::Engine as _;
 use hashbrown::HashMap;
 
 use serde_json::{json, Value};
+use tokengate::feed::FeedUpdate;
 use tokengate::gate::{Allowed, Denied, Response};
 use tokengate::ratelimit::{self, Bucket};
 use tokengate::{
@@ -174,6 +175,14 @@ impl Engine {
                 timeout_ms: p.source.as_ref().map_or(0, |s| s.timeout_ms),
             });
         }
+        if let Some(f) = &config.feed {
+            if f.source.uri.is_none() {
+                return Err(String::from(
+                    "feed.uri: is required here: JavaScript hosts fetch the policy feed from a \
+                     URL (\"cluster\" is for the Envoy filter)",
+                ));
+            }
+        }
         let gate = Gate::new(config, secs(now), jitter_seed).map_err(|e| e.to_string())?;
         let n = infos.len();
         Ok(Engine {
@@ -228,6 +237,12 @@ impl Engine {
             "realm": self.gate.config().realm,
             "rules": self.gate.config().routes.rules.len(),
             "forward_headers": self.gate.forward_headers(),
+            "feed": self.gate.config().feed.as_ref().map(|f| json!({
+                "uri": f.source.uri,
+                "timeout_ms": f.source.timeout_ms,
+                "max_bytes": f.feed.max_bytes,
+                "max_stale_s": f.feed.max_stale_s,
+            })),
         })
         .to_string()
     }
@@ -307,6 +322,10 @@ impl Engine {
         }
         if let Some(tp) = thumbprint {
             req = req.cert_thumbprint(tp);
+        }
+        if let Err(e) = self.gate.feed_ready(now) {
+            let scopes = scopes.cloned();
+            return self.report(Err(e), route.as_deref(), scopes.as_ref(), flags);
         }
         let verifier = self.gate.verifier_mut();
         let result = if flags & FLAG_PURE != 0 {
@@ -536,6 +555,62 @@ impl Engine {
     /// Why the last JWKS answer was refused.
     pub fn last_refresh_error(&self) -> &str {
         &self.last_refresh_error
+    }
+
+    /// The policy feed fetch to start now, as JSON `{"if_none_match": …}`, or `None`.
+    pub fn poll_feed(&mut self, now: f64) -> Option<String> {
+        let fetch = self.gate.poll_feed(secs(now))?;
+        Some(json!({ "if_none_match": fetch.if_none_match }).to_string())
+    }
+
+    /// Feed the policy feed's HTTP answer: 1 when a new version applies, 0 when nothing
+    /// changed (304, same version), -1 when it was not taken (see
+    /// [`Engine::last_feed_error`]).
+    pub fn on_feed_response(
+        &mut self,
+        now: f64,
+        status: u16,
+        etag: Option<&str>,
+        cache_control: Option<&str>,
+        body: &[u8],
+    ) -> i32 {
+        match self
+            .gate
+            .on_feed_response(secs(now), status, etag, cache_control, body)
+        {
+            Ok(FeedUpdate::Applied { .. }) => 1,
+            Ok(FeedUpdate::Unchanged) => 0,
+            Err(_) => -1,
+        }
+    }
+
+    /// Report a failed policy feed fetch.
+    pub fn on_feed_failure(&mut self, now: f64) {
+        self.gate.on_feed_failure(secs(now));
+    }
+
+    /// Why the last feed answer was not taken ("" when it was).
+    pub fn last_feed_error(&self) -> String {
+        self.gate
+            .feed()
+            .and_then(|f| f.last_error())
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Where the policy feed stands at `now`, as JSON (`null` without a feed): status,
+    /// version, when it was last confirmed, the last error.
+    pub fn feed_state(&self, now: f64) -> String {
+        let Some(feed) = self.gate.feed() else {
+            return String::from("null");
+        };
+        json!({
+            "status": feed.status(secs(now)).to_string(),
+            "version": feed.version(),
+            "fresh_at": feed.fresh_at(),
+            "last_error": feed.last_error().map(|e| e.to_string()),
+        })
+        .to_string()
     }
 
     /// Report a failed fetch.

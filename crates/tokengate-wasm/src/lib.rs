@@ -143,6 +143,40 @@ impl Core {
         self.engine.last_refresh_error().to_owned()
     }
 
+    /// The policy feed fetch to start now (`{"if_none_match": …}`), or undefined.
+    pub fn poll_feed(&mut self, now: f64) -> Option<String> {
+        self.engine.poll_feed(now)
+    }
+
+    /// Feed the policy feed's answer: 1 applied, 0 unchanged, -1 refused (see
+    /// [`Core::last_feed_error`]).
+    pub fn on_feed_response(
+        &mut self,
+        now: f64,
+        status: u16,
+        etag: Option<String>,
+        cache_control: Option<String>,
+        body: &[u8],
+    ) -> i32 {
+        self.engine
+            .on_feed_response(now, status, etag.as_deref(), cache_control.as_deref(), body)
+    }
+
+    /// Report a failed policy feed fetch.
+    pub fn on_feed_failure(&mut self, now: f64) {
+        self.engine.on_feed_failure(now);
+    }
+
+    /// Why the last feed answer was refused ("" when it was taken).
+    pub fn last_feed_error(&self) -> String {
+        self.engine.last_feed_error()
+    }
+
+    /// The policy feed's state as JSON (`null` without a feed).
+    pub fn feed_state(&self, now: f64) -> String {
+        self.engine.feed_state(now)
+    }
+
     /// Report a failed JWKS fetch (network error, timeout).
     pub fn on_jwks_failure(&mut self, provider: u32, now: f64) {
         self.engine.on_jwks_failure(provider, now);

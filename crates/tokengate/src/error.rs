@@ -244,7 +244,9 @@ impl Error {
         self
     }
 
-    pub(crate) fn pending_fetch(mut self) -> Error {
+    /// The same error, marked as one a fetch under way may change (see
+    /// [`Error::fetch_pending`]).
+    pub fn pending_fetch(mut self) -> Error {
         self.fetch_pending = true;
         self
     }

@@ -646,26 +646,40 @@ impl<B: SignatureBackend> Gate<B> {
         }
     }
 
+    /// Whether the policy feed lets a token be judged at `now`.
+    ///
+    /// # Errors
+    /// `policy_unavailable`: with [`Error::fetch_pending`] while the first document is loading
+    /// (wait for it), without when the feed is stale and the configuration fails closed.
+    pub fn feed_ready(&self, now: u64) -> Result<(), Error> {
+        let Some(feed) = self.feed.as_ref() else {
+            return Ok(());
+        };
+        match (feed.status(now), feed.config().stale) {
+            (FeedStatus::Fresh, _) | (FeedStatus::Stale, StalePolicy::Keep) => Ok(()),
+            (FeedStatus::Loading, _) => Err(Error::new(
+                ErrorCode::PolicyUnavailable,
+                "the policy feed is loading",
+            )
+            .pending_fetch()),
+            (FeedStatus::Stale, StalePolicy::FailClosed) => Err(Error::new(
+                ErrorCode::PolicyUnavailable,
+                "the policy feed could not be refreshed within max_stale_s",
+            )),
+        }
+    }
+
     /// What the policy feed's state means for a request that needs a token: wait for its first
     /// load, or refuse when it is stale and the configuration fails closed.
     fn feed_gate(&self, rule: Option<usize>, now: u64) -> Option<Outcome> {
-        let feed = self.feed.as_ref()?;
-        let (message, wait) = match (feed.status(now), feed.config().stale) {
-            (FeedStatus::Fresh, _) | (FeedStatus::Stale, StalePolicy::Keep) => return None,
-            (FeedStatus::Loading, _) => ("the policy feed is loading", true),
-            (FeedStatus::Stale, StalePolicy::FailClosed) => (
-                "the policy feed could not be refreshed within max_stale_s",
-                false,
-            ),
-        };
-        let code = ErrorCode::PolicyUnavailable;
+        let e = self.feed_ready(now).err()?;
         let denied = Denied {
-            response: self.response(code, message, &[], None),
-            message: String::from(message),
+            response: self.response(e.code(), e.message(), &[], None),
+            message: String::from(e.message()),
             claims: None,
-            record: Decision::denied(code).route(self.route_name(rule)),
+            record: Decision::denied(e.code()).route(self.route_name(rule)),
         };
-        Some(if wait {
+        Some(if e.fetch_pending() {
             Outcome::Wait(denied)
         } else {
             self.enforce(denied)
