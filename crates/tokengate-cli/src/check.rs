@@ -40,6 +40,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE", required_unless_present = "vectors")]
     config: Option<PathBuf>,
 
+    /// The policy feed document (plain JSON, or the signed JWS), as if fetched now from the
+    /// configuration's `feed`. Without it a configuration with a feed answers as a host whose
+    /// feed fetch failed.
+    #[arg(long, value_name = "FILE")]
+    feed: Option<PathBuf>,
+
     /// Key set of a provider whose keys are fetched remotely (jwks.uri or jwks.cluster), fed to
     /// its key cache as if fetched: N=FILE for providers[N], or FILE when one provider is
     /// remote. Repeatable. Without it such a provider has no keys (503 jwks_unavailable).
@@ -341,6 +347,7 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
         .map(|(_, provider)| provider)
         .collect();
     notes(&gate, &fed);
+    supply_feed(&mut gate, args.feed.as_deref(), now)?;
     let values: Vec<&[u8]> = authorization.iter().map(Vec::as_slice).collect();
     let facts = RequestFacts {
         method,
@@ -450,6 +457,36 @@ pub(crate) fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
         )));
     }
     Ok(bytes)
+}
+
+/// Feed `--feed FILE` to the gate's policy feed as a 200 answer fetched at `now`.
+fn supply_feed(gate: &mut Gate, path: Option<&Path>, now: u64) -> Result<(), Failure> {
+    let configured = gate.feed().is_some();
+    match (path, configured) {
+        (None, false) => Ok(()),
+        (None, true) => {
+            warn(
+                "the configuration has a policy feed and no --feed gives it: the answer is that \
+                 of a host whose feed fetch failed (its stale policy applies); pass the document \
+                 with --feed FILE",
+            );
+            if gate.poll_feed(now).is_some() {
+                gate.on_feed_failure(now);
+            }
+            Ok(())
+        }
+        (Some(p), false) => Err(Failure::Config(format!(
+            "--feed {}: the configuration has no \"feed\"",
+            p.display()
+        ))),
+        (Some(p), true) => {
+            let body = read_file(p, "policy feed")?;
+            let _ = gate.poll_feed(now);
+            gate.on_feed_response(now, 200, None, None, &body)
+                .map(|_| ())
+                .map_err(|e| Failure::Config(format!("--feed {}: {e}", p.display())))
+        }
+    }
 }
 
 /// Notes on stderr about what this offline answer does not show.

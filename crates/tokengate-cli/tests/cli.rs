@@ -1533,3 +1533,60 @@ fn check_vectors_with_remote_providers_take_jwks_files() {
         "{v}"
     );
 }
+
+/// The configuration with an unsigned policy feed (`stale` as given).
+fn with_feed(stale: &'static str) -> impl FnOnce(&mut Value) {
+    move |config: &mut Value| {
+        config["feed"] = json!({"uri": "https://feed.example/edge-policy.json", "unsigned": true,
+                                "stale": stale});
+    }
+}
+
+#[test]
+fn check_takes_the_policy_feed_from_a_file() {
+    let g = gated();
+    let req = [
+        "--method",
+        "GET",
+        "--target",
+        "/orders/7",
+        "--authorization",
+        &g.bearer,
+    ];
+    let issuer = g.config["providers"][0]["issuer"]
+        .as_str()
+        .expect("issuer")
+        .to_owned();
+    let revoked = json!({"format": 1, "version": 3, "issued_at": 0,
+                         "providers": {issuer.clone(): {"revoke": {"client_ids": [CLIENT]}}}});
+    let feed = write(&g.dir, "feed-revoked.json", revoked.to_string());
+    let mut args = req.to_vec();
+    args.extend(["--feed", feed.as_str()]);
+    let r = g.check_with(with_feed("keep"), &args);
+    assert_denied(&r, "401 token_revoked");
+
+    let empty = json!({"format": 1, "version": 3, "issued_at": 0, "providers": {}});
+    let feed = write(&g.dir, "feed-empty.json", empty.to_string());
+    let mut args = req.to_vec();
+    args.extend(["--feed", feed.as_str()]);
+    let r = g.check_with(with_feed("keep"), &args);
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+
+    // Without the document: a host whose feed fetch failed.
+    let r = g.check_with(with_feed("fail_closed"), &req);
+    assert_denied(&r, "503 policy_unavailable");
+    assert!(r.stderr.contains("--feed FILE"), "{:?}", r.stderr);
+    let r = g.check_with(with_feed("keep"), &req);
+    assert_eq!(r.code, 0, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+
+    // A document that is not one, or a --feed without a configured feed: exit 2 naming it.
+    let bad = write(&g.dir, "feed-bad.json", r#"{"format": 2}"#);
+    let mut args = req.to_vec();
+    args.extend(["--feed", bad.as_str()]);
+    let r = g.check_with(with_feed("keep"), &args);
+    assert_eq!(r.code, 2, "stdout {:?} stderr {:?}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("format"), "{:?}", r.stderr);
+    let r = g.check(&args);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no \"feed\""), "{:?}", r.stderr);
+}
