@@ -1,4 +1,5 @@
-//! One JSON line per token request. Never the secret, never the token.
+//! One JSON line per token request, revocation request and admin change of the edge policy
+//! feed or of a client's secrets. Never a secret, never a token, never a secret hash.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -67,8 +68,40 @@ pub(crate) struct AuditRecord<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// One revocation request (`event: "revoke"`) or admin change (`event: "admin.…"`).
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct EventRecord<'a> {
+    /// RFC 3339, UTC, whole seconds.
+    pub ts: String,
+    pub pool: &'a str,
+    /// `revoke`, `admin.revoke_client`, `admin.revoke_issued_before`, `admin.edge_clients`,
+    /// `admin.client_secrets`.
+    pub event: &'a str,
+    /// The client concerned (for `revoke`: as presented by the caller).
+    pub client_id: Option<&'a str>,
+    /// `revoked`, `not_revoked`, `changed`, `unchanged`, `ok` (secrets), or an error code.
+    pub result: &'a str,
+    /// The revoked token's id (published in the feed anyway; the token itself never is).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<&'a str>,
+    /// What the change did, e.g. `add` / `remove` for the allow-list and secrets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<u64>,
+    /// The feed version after the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'a str>,
+}
+
 impl AuditSink {
-    pub(crate) fn write(&self, record: &AuditRecord<'_>) {
+    pub(crate) fn write(&self, record: &impl Serialize) {
         let Ok(line) = serde_json::to_string(record) else {
             return;
         };

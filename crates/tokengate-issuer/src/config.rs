@@ -124,6 +124,27 @@ pub struct PoolConfig {
     /// App clients allowed to use `client_credentials`.
     #[serde(default)]
     pub clients: Vec<ClientConfig>,
+    /// Seeds the `client_ids` allow-list of the pool's edge policy feed (which then replaces
+    /// the edges' own configured allow-list). Absent: the feed has no `client_ids` until
+    /// `POST /admin/{poolId}/edge-clients` sets one. An empty list admits no client.
+    #[serde(default)]
+    pub edge_client_ids: Option<Vec<String>>,
+    /// Signs the pool's edge policy feed. Absent: the feed is plain JSON.
+    #[serde(default)]
+    pub edge_policy: Option<EdgePolicyConfig>,
+}
+
+/// How the pool's edge policy feed (`GET /{poolId}/edge-policy.json`) is signed.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgePolicyConfig {
+    /// PKCS#8 PEM private key (`-----BEGIN PRIVATE KEY-----`): P-256 (the feed is signed
+    /// ES256) or RSA of at least 2048 bits (RS256). Relative to the config file.
+    pub signing_key_pem: PathBuf,
+    /// The JWS `kid` and the JWK's `kid` in `edge-policy-keys.json`. Default: like the pool's
+    /// PEM keys, the standard base64 of the SHA-256 of the public key's DER.
+    #[serde(default)]
+    pub kid: Option<String>,
 }
 
 impl PoolConfig {
@@ -135,6 +156,8 @@ impl PoolConfig {
             token_lifetime_s: DEFAULT_TOKEN_LIFETIME_S,
             keys: KeysConfig::default(),
             clients: Vec::new(),
+            edge_client_ids: None,
+            edge_policy: None,
         }
     }
 
@@ -179,8 +202,14 @@ impl Default for KeysConfig {
 pub struct ClientConfig {
     /// The client id: 1 to 128 of `A-Z a-z 0-9 . _ -`.
     pub client_id: String,
-    /// argon2id PHC string of the secret, from `tokengate-issuer hash-secret`.
+    /// argon2id PHC string of the secret, from `tokengate-issuer hash-secret`. May be left
+    /// empty (absent in the file) when `client_secret_hashes` lists the secrets.
+    #[serde(default)]
     pub client_secret_hash: String,
+    /// More argon2id PHC strings: any listed secret authenticates the client, so a secret can
+    /// be rotated without downtime (add the new one, move the callers, remove the old one).
+    #[serde(default)]
+    pub client_secret_hashes: Vec<String>,
     /// Scopes the client may receive, `resource-server/scope`. Empty: the client authenticates
     /// but may not use `client_credentials` (`unauthorized_client`), as in Cognito.
     #[serde(default)]
@@ -203,10 +232,28 @@ impl ClientConfig {
         ClientConfig {
             client_id: client_id.into(),
             client_secret_hash: client_secret_hash.into(),
+            client_secret_hashes: Vec::new(),
             allowed_scopes: allowed_scopes.into_iter().map(Into::into).collect(),
             token_lifetime_s: None,
             enabled: true,
         }
+    }
+}
+
+impl ClientConfig {
+    /// Every secret hash of the client: `client_secret_hash` (when not empty), then
+    /// `client_secret_hashes`.
+    pub fn secret_hashes(&self) -> Vec<String> {
+        let mut hashes = Vec::new();
+        if !self.client_secret_hash.is_empty() {
+            hashes.push(self.client_secret_hash.clone());
+        }
+        for hash in &self.client_secret_hashes {
+            if !hashes.contains(hash) {
+                hashes.push(hash.clone());
+            }
+        }
+        hashes
     }
 }
 
@@ -327,6 +374,11 @@ impl Config {
                     *file = base.join(&*file);
                 }
             }
+            if let Some(edge_policy) = &mut pool.edge_policy {
+                if edge_policy.signing_key_pem.is_relative() {
+                    edge_policy.signing_key_pem = base.join(&edge_policy.signing_key_pem);
+                }
+            }
         }
         Ok(config)
     }
@@ -422,6 +474,34 @@ impl PoolConfig {
                 ));
             }
         }
+        if let Some(ids) = &self.edge_client_ids {
+            let mut seen = HashSet::new();
+            for (index, id) in ids.iter().enumerate() {
+                let field = format!("{field}.edge_client_ids[{index}]");
+                if !is_client_id(id) {
+                    return Err(ConfigError::invalid(
+                        field,
+                        "must be 1 to 128 of A-Z a-z 0-9 . _ -",
+                    ));
+                }
+                if !seen.insert(id.as_str()) {
+                    return Err(ConfigError::invalid(
+                        field,
+                        format!("duplicate client id {id:?}"),
+                    ));
+                }
+            }
+        }
+        if let Some(edge_policy) = &self.edge_policy {
+            if let Some(kid) = &edge_policy.kid {
+                if kid.is_empty() || kid.len() > 256 || kid.bytes().any(|b| b.is_ascii_control()) {
+                    return Err(ConfigError::invalid(
+                        format!("{field}.edge_policy.kid"),
+                        "must be 1 to 256 printable characters",
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -456,11 +536,30 @@ impl ClientConfig {
                 "must be 1 to 128 of A-Z a-z 0-9 . _ -",
             ));
         }
-        if let Err(message) = crate::secret::check_phc(&self.client_secret_hash) {
+        if self.client_secret_hash.is_empty() && self.client_secret_hashes.is_empty() {
             return Err(ConfigError::invalid(
                 format!("{field}.client_secret_hash"),
-                message,
+                "is required (or client_secret_hashes); make one with `tokengate-issuer hash-secret`",
             ));
+        }
+        if !self.client_secret_hash.is_empty() {
+            if let Err(message) = crate::secret::check_phc(&self.client_secret_hash) {
+                return Err(ConfigError::invalid(
+                    format!("{field}.client_secret_hash"),
+                    message,
+                ));
+            }
+        }
+        let mut hashes = HashSet::new();
+        hashes.insert(self.client_secret_hash.as_str());
+        for (index, hash) in self.client_secret_hashes.iter().enumerate() {
+            let field = format!("{field}.client_secret_hashes[{index}]");
+            if let Err(message) = crate::secret::check_phc(hash) {
+                return Err(ConfigError::invalid(field, message));
+            }
+            if !hashes.insert(hash.as_str()) {
+                return Err(ConfigError::invalid(field, "duplicate secret hash"));
+            }
         }
         let mut seen = HashSet::new();
         for (index, scope) in self.allowed_scopes.iter().enumerate() {
@@ -509,7 +608,7 @@ fn is_region(region: &str) -> bool {
         && last.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn is_client_id(id: &str) -> bool {
+pub(crate) fn is_client_id(id: &str) -> bool {
     // No ':' so that HTTP Basic credentials split unambiguously.
     (1..=128).contains(&id.len())
         && id

@@ -13,7 +13,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use rsa::pkcs1v15;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
-use rsa::signature::{RandomizedSigner, SignatureEncoding};
+use rsa::signature::{RandomizedSigner, SignatureEncoding, Verifier};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
@@ -99,6 +99,22 @@ impl IssuerKey {
         })
     }
 
+    /// Whether `signature` is this key's RSASSA-PKCS1-v1_5 SHA-256 signature of `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        let Ok(signature) = pkcs1v15::Signature::try_from(signature) else {
+            return false;
+        };
+        pkcs1v15::VerifyingKey::<Sha256>::new(self.public.clone())
+            .verify(message, &signature)
+            .is_ok()
+    }
+
+    /// The same key under another kid (a configured feed-signing kid).
+    pub(crate) fn with_kid(mut self, kid: String) -> IssuerKey {
+        self.kid = kid;
+        self
+    }
+
     /// RSASSA-PKCS1-v1_5 with SHA-256 over `message`.
     ///
     /// # Errors
@@ -159,7 +175,13 @@ pub(crate) struct KeyRing {
     retention_s: u64,
     rotate_every_s: Option<u64>,
     last_rotation: u64,
+    /// Keys that left the JWKS, newest last, so that the revocation endpoint still recognises
+    /// (long-lived, minted) tokens they signed. At most [`RETIRED_KEPT`].
+    retired: VecDeque<Arc<IssuerKey>>,
 }
+
+/// How many keys that left the JWKS the revocation endpoint still checks tokens against.
+const RETIRED_KEPT: usize = 8;
 
 struct RingEntry {
     key: Arc<IssuerKey>,
@@ -187,7 +209,16 @@ impl KeyRing {
             retention_s,
             rotate_every_s,
             last_rotation: now,
+            retired: VecDeque::new(),
         }
+    }
+
+    /// Every key that may have signed a token of this pool that has not expired: the
+    /// published ones, then those that left the JWKS (newest first).
+    pub(crate) fn verification_keys(&mut self, now: u64) -> Vec<Arc<IssuerKey>> {
+        let mut keys = self.published(now);
+        keys.extend(self.retired.iter().rev().cloned());
+        keys
     }
 
     /// The key that signs at `now`.
@@ -253,14 +284,24 @@ impl KeyRing {
             .map(|entry| entry.active_from)
             .collect();
         let mut index = 0;
-        self.entries.retain(|_| {
+        let mut dropped = Vec::new();
+        self.entries.retain(|entry| {
             // The last key has no successor and always stays.
             let keep = successors
                 .get(index)
                 .is_none_or(|&successor| successor.saturating_add(retention_s) > now);
             index += 1;
+            if !keep {
+                dropped.push(Arc::clone(&entry.key));
+            }
             keep
         });
+        for key in dropped {
+            if self.retired.len() == RETIRED_KEPT {
+                self.retired.pop_front();
+            }
+            self.retired.push_back(key);
+        }
     }
 }
 

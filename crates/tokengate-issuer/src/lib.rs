@@ -15,6 +15,7 @@
 mod audit;
 mod clock;
 mod config;
+mod edge_policy;
 mod keys;
 mod oauth;
 mod rate_limit;
@@ -27,7 +28,9 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockWriteGuard};
+
+use serde_json::json;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -36,15 +39,17 @@ use tokio::task::JoinHandle;
 pub use audit::{AuditBuffer, AuditSink};
 pub use clock::{Clock, ManualClock};
 pub use config::{
-    is_pool_id, AuditTarget, ClientConfig, Config, ConfigError, KeysConfig, PoolConfig,
-    RateLimitConfig, ServerConfig, DEFAULT_TOKEN_LIFETIME_S, MAX_TOKEN_LIFETIME_S,
+    is_pool_id, AuditTarget, ClientConfig, Config, ConfigError, EdgePolicyConfig, KeysConfig,
+    PoolConfig, RateLimitConfig, ServerConfig, DEFAULT_TOKEN_LIFETIME_S, MAX_TOKEN_LIFETIME_S,
     MIN_TOKEN_LIFETIME_S, SAMPLE_CONFIG,
 };
+pub use edge_policy::{EdgeClient, EdgePolicyDocument, PolicyChange, EDGE_POLICY_JWS_TYPE};
 pub use keys::{IssuerKey, KeyError, RotatedKey, Rotation, RSA_BITS};
 pub use oauth::TokenError;
 pub use secret::{hash_secret, HashError, HASH_ITERATIONS, HASH_MEMORY_KIB, HASH_PARALLELISM};
 pub use token::AccessTokenClaims;
 
+use edge_policy::{EdgePolicy, FeedSigner};
 use keys::KeyRing;
 use rate_limit::RateLimiter;
 use secret::SecretVerifier;
@@ -71,6 +76,10 @@ pub enum Error {
     Key(KeyError),
     /// Binding or serving failed.
     Io(io::Error),
+    /// The pool has no client with this id.
+    UnknownClient(String),
+    /// A policy or secret change that cannot be made; says why.
+    Invalid(String),
 }
 
 impl fmt::Display for Error {
@@ -80,6 +89,8 @@ impl fmt::Display for Error {
             Error::UnknownPool(id) => write!(f, "no user pool with id {id:?}"),
             Error::Key(error) => error.fmt(f),
             Error::Io(error) => error.fmt(f),
+            Error::UnknownClient(id) => write!(f, "no client with id {id:?} in this pool"),
+            Error::Invalid(message) => f.write_str(message),
         }
     }
 }
@@ -90,7 +101,7 @@ impl std::error::Error for Error {
             Error::Config(error) => Some(error),
             Error::Key(error) => Some(error),
             Error::Io(error) => Some(error),
-            Error::UnknownPool(_) => None,
+            Error::UnknownPool(_) | Error::UnknownClient(_) | Error::Invalid(_) => None,
         }
     }
 }
@@ -381,6 +392,199 @@ impl Issuer {
         Ok(token::sign_compact(&signer, claims)?)
     }
 
+    /// The pool's edge policy feed as `GET /{poolId}/edge-policy.json` serves it now.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`], or [`Error::Key`] when signing fails.
+    pub fn edge_policy(&self, pool: &str) -> Result<EdgePolicyDocument, Error> {
+        let state = self.pool(pool)?;
+        Ok(state.edge_policy.render(&self.inner.issuer_url(state))?)
+    }
+
+    /// The JWK Set of the key that signs the pool's feed (`edge-policy-keys.json`), `None`
+    /// when the feed is unsigned.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`].
+    pub fn edge_policy_keys(&self, pool: &str) -> Result<Option<serde_json::Value>, Error> {
+        Ok(self
+            .pool(pool)?
+            .edge_policy
+            .signer()
+            .map(|signer| json!({ "keys": [signer.jwk()] })))
+    }
+
+    /// Add a token id to the feed's `revoke.jti` until `until` (the token's `exp`). The
+    /// revocation endpoint does this after checking the token; this does not.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`], [`Error::Invalid`] for an empty `jti`.
+    pub fn revoke_jti(&self, pool: &str, jti: &str, until: u64) -> Result<PolicyChange, Error> {
+        settled(self.policy_change(
+            pool,
+            PolicyOp::RevokeJti {
+                jti: jti.to_owned(),
+                until,
+            },
+        ))
+    }
+
+    /// Revoke every token of `client_id` at the edges (`revoke.client_ids`) until `until`,
+    /// by default now + the client's token lifetime (the pool's longest for a client it does
+    /// not know): every token the client holds now has expired by then. An explicit `until`
+    /// replaces the entry's (so `until` ≤ now lifts a revocation); the default only extends it.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`], [`Error::Invalid`] for a malformed client id.
+    pub fn revoke_client(
+        &self,
+        pool: &str,
+        client_id: &str,
+        until: Option<u64>,
+    ) -> Result<PolicyChange, Error> {
+        settled(self.policy_change(
+            pool,
+            PolicyOp::RevokeClient {
+                client_id: client_id.to_owned(),
+                until,
+            },
+        ))
+    }
+
+    /// Revoke the tokens of `client_id` issued before `before` (default: now) at the edges
+    /// (`revoke.issued_before`), until `before` + the client's token lifetime (the pool's
+    /// longest for a client it does not know). An existing cut-off for the client is merged:
+    /// the later cut-off and the later `until` win.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`], [`Error::Invalid`] for a malformed client id or a cut-off so
+    /// old that every token issued before it has expired.
+    pub fn revoke_issued_before(
+        &self,
+        pool: &str,
+        client_id: &str,
+        before: Option<u64>,
+    ) -> Result<PolicyChange, Error> {
+        settled(self.policy_change(
+            pool,
+            PolicyOp::RevokeIssuedBefore {
+                client_id: client_id.to_owned(),
+                before,
+            },
+        ))
+    }
+
+    /// Put `client_id` on the feed's `client_ids` allow-list (creating the list, which then
+    /// replaces the edges' configured one), for good or until `until`. Adding a listed client
+    /// again replaces its `until`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`], [`Error::Invalid`] for a malformed client id or an `until` not
+    /// in the future.
+    pub fn add_edge_client(
+        &self,
+        pool: &str,
+        client_id: &str,
+        until: Option<u64>,
+    ) -> Result<PolicyChange, Error> {
+        settled(self.policy_change(
+            pool,
+            PolicyOp::AddEdgeClient {
+                client_id: client_id.to_owned(),
+                until,
+            },
+        ))
+    }
+
+    /// Take `client_id` off the feed's `client_ids` allow-list. Removing the last one leaves
+    /// an empty list: the edges then admit no client of this pool.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`], [`Error::Invalid`] when the feed has no allow-list yet (it
+    /// cannot remove a client from the edges' own list: add the clients to keep first).
+    pub fn remove_edge_client(&self, pool: &str, client_id: &str) -> Result<PolicyChange, Error> {
+        settled(self.policy_change(
+            pool,
+            PolicyOp::RemoveEdgeClient {
+                client_id: client_id.to_owned(),
+            },
+        ))
+    }
+
+    /// The feed's `client_ids` allow-list with each entry's `until`, in id order; `None` while
+    /// the feed has none.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`].
+    pub fn edge_client_ids(&self, pool: &str) -> Result<Option<Vec<EdgeClient>>, Error> {
+        Ok(self.pool(pool)?.edge_policy.with_entries(|entries| {
+            entries.client_ids.as_ref().map(|list| {
+                list.iter()
+                    .map(|(id, until)| EdgeClient {
+                        client_id: id.clone(),
+                        until: *until,
+                    })
+                    .collect()
+            })
+        }))
+    }
+
+    /// Let `client_id` also authenticate with the secret of `phc` (an argon2id PHC string from
+    /// [`hash_secret`]), e.g. during a secret rotation. Returns how many secrets it has now.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`], [`Error::UnknownClient`], [`Error::Invalid`] for a malformed hash.
+    pub fn add_client_secret_hash(
+        &self,
+        pool: &str,
+        client_id: &str,
+        phc: &str,
+    ) -> Result<usize, Error> {
+        secret::check_phc(phc).map_err(Error::Invalid)?;
+        let client = self.client(pool, client_id)?;
+        let mut hashes = client.hashes_mut();
+        if !hashes.iter().any(|hash| hash == phc) {
+            hashes.push(phc.to_owned());
+        }
+        Ok(hashes.len())
+    }
+
+    /// Stop accepting the secret of `phc` for `client_id`, at once (its cached verification is
+    /// forgotten). Returns how many secrets the client has left.
+    ///
+    /// # Errors
+    /// [`Error::UnknownPool`], [`Error::UnknownClient`], [`Error::Invalid`] when the client has
+    /// no such hash or it is its last one.
+    pub fn remove_client_secret_hash(
+        &self,
+        pool: &str,
+        client_id: &str,
+        phc: &str,
+    ) -> Result<usize, Error> {
+        let pool_index = self
+            .inner
+            .pool_index(pool)
+            .ok_or_else(|| Error::UnknownPool(pool.to_owned()))?;
+        let client = self.client(pool, client_id)?;
+        let mut hashes = client.hashes_mut();
+        let Some(position) = hashes.iter().position(|hash| hash == phc) else {
+            return Err(Error::Invalid(
+                "the client has no such secret hash".to_owned(),
+            ));
+        };
+        if hashes.len() == 1 {
+            return Err(Error::Invalid(
+                "that is the client's only secret hash: add the new one first".to_owned(),
+            ));
+        }
+        hashes.remove(position);
+        let left = hashes.len();
+        // Forgotten while the write lock is held, so no request can re-cache it meanwhile.
+        self.inner.secrets.forget(pool_index, client_id, phc);
+        drop(hashes);
+        Ok(left)
+    }
+
     /// The clock this issuer reads.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
@@ -392,6 +596,151 @@ impl Issuer {
             .and_then(|index| self.inner.pools.get(index))
             .ok_or_else(|| Error::UnknownPool(id.to_owned()))
     }
+
+    fn client(&self, pool: &str, client_id: &str) -> Result<&Client, Error> {
+        self.pool(pool)?
+            .clients
+            .get(client_id)
+            .ok_or_else(|| Error::UnknownClient(client_id.to_owned()))
+    }
+
+    /// Make a feed change without waiting for the clock to pass its version (request handlers
+    /// wait asynchronously with [`edge_policy::settle`], the public methods with [`settled`]).
+    pub(crate) fn policy_change(&self, pool: &str, op: PolicyOp) -> Result<PolicyChange, Error> {
+        let pool = self.pool(pool)?;
+        let now = self.inner.clock.now();
+        let check_id = |id: &str| {
+            if config::is_client_id(id) {
+                Ok(())
+            } else {
+                Err(Error::Invalid(format!(
+                    "client_id {id:?} is not 1 to 128 of A-Z a-z 0-9 . _ -"
+                )))
+            }
+        };
+        let policy = &pool.edge_policy;
+        let (version, changed, until, at) = match op {
+            PolicyOp::RevokeJti { jti, until } => {
+                if jti.is_empty() || jti.len() > 256 {
+                    return Err(Error::Invalid("jti must be 1 to 256 bytes".to_owned()));
+                }
+                let (version, changed) = policy.change(now, |entries| {
+                    // An expired token needs no entry.
+                    if until > now {
+                        let slot = entries.jti.entry(jti).or_insert(until);
+                        *slot = (*slot).max(until);
+                    }
+                });
+                (version, changed, Some(until), None)
+            }
+            PolicyOp::RevokeClient { client_id, until } => {
+                check_id(&client_id)?;
+                let default = now.saturating_add(pool.lifetime_of(&client_id));
+                let mut in_force = None;
+                let (version, changed) = policy.change(now, |entries| {
+                    let next = match (until, entries.revoked_clients.get(&client_id)) {
+                        (Some(until), _) => until,
+                        (None, Some(&current)) => current.max(default),
+                        (None, None) => default,
+                    };
+                    if next > now {
+                        entries.revoked_clients.insert(client_id, next);
+                        in_force = Some(next);
+                    } else {
+                        entries.revoked_clients.remove(&client_id);
+                    }
+                });
+                (version, changed, in_force, None)
+            }
+            PolicyOp::RevokeIssuedBefore { client_id, before } => {
+                check_id(&client_id)?;
+                let at = before.unwrap_or(now);
+                let until = at.saturating_add(pool.lifetime_of(&client_id));
+                if until <= now {
+                    return Err(Error::Invalid(format!(
+                        "every token issued before {at} has expired by now: nothing to revoke"
+                    )));
+                }
+                let mut merged = (at, until);
+                let (version, changed) = policy.change(now, |entries| {
+                    let slot = entries
+                        .issued_before
+                        .entry(client_id)
+                        .or_insert((at, until));
+                    *slot = (slot.0.max(at), slot.1.max(until));
+                    merged = *slot;
+                });
+                (version, changed, Some(merged.1), Some(merged.0))
+            }
+            PolicyOp::AddEdgeClient { client_id, until } => {
+                check_id(&client_id)?;
+                if until.is_some_and(|until| until <= now) {
+                    return Err(Error::Invalid("until must be in the future".to_owned()));
+                }
+                let (version, changed) = policy.change(now, |entries| {
+                    entries
+                        .client_ids
+                        .get_or_insert_with(Default::default)
+                        .insert(client_id, until);
+                });
+                (version, changed, until, None)
+            }
+            PolicyOp::RemoveEdgeClient { client_id } => {
+                check_id(&client_id)?;
+                // The list only ever goes from absent to present, so this check cannot race.
+                if policy.with_entries(|entries| entries.client_ids.is_none()) {
+                    return Err(Error::Invalid(
+                        "the feed has no client_ids allow-list yet (the edges use their own): \
+                         add the clients to keep first"
+                            .to_owned(),
+                    ));
+                }
+                let (version, changed) = policy.change(now, |entries| {
+                    if let Some(list) = &mut entries.client_ids {
+                        list.remove(&client_id);
+                    }
+                });
+                (version, changed, None, None)
+            }
+        };
+        Ok(PolicyChange {
+            version,
+            changed,
+            until,
+            at,
+        })
+    }
+}
+
+/// Wait (a millisecond or so) until the system clock has passed the change's version.
+fn settled(change: Result<PolicyChange, Error>) -> Result<PolicyChange, Error> {
+    if let Ok(change) = &change {
+        edge_policy::settle_blocking(change.version);
+    }
+    change
+}
+
+/// A change to a pool's edge policy feed.
+pub(crate) enum PolicyOp {
+    RevokeJti {
+        jti: String,
+        until: u64,
+    },
+    RevokeClient {
+        client_id: String,
+        until: Option<u64>,
+    },
+    RevokeIssuedBefore {
+        client_id: String,
+        before: Option<u64>,
+    },
+    AddEdgeClient {
+        client_id: String,
+        until: Option<u64>,
+    },
+    RemoveEdgeClient {
+        client_id: String,
+    },
 }
 
 impl fmt::Debug for Issuer {
@@ -483,13 +832,32 @@ struct Pool {
     scopes: Vec<String>,
     rotate_every_s: Option<u64>,
     keys: Mutex<KeyRing>,
+    /// The longest token lifetime of the pool's clients.
+    max_lifetime_s: u64,
+    edge_policy: EdgePolicy,
 }
 
 struct Client {
-    secret_hash: String,
+    /// argon2id PHC strings; any of them authenticates. Changed at runtime by the admin API.
+    secret_hashes: RwLock<Vec<String>>,
     allowed_scopes: Vec<String>,
     token_lifetime_s: u64,
     enabled: bool,
+}
+
+impl Client {
+    fn hashes(&self) -> Vec<String> {
+        self.secret_hashes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn hashes_mut(&self) -> RwLockWriteGuard<'_, Vec<String>> {
+        self.secret_hashes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Pool {
@@ -520,7 +888,7 @@ impl Pool {
                     }
                 }
                 let state = Client {
-                    secret_hash: client.client_secret_hash.clone(),
+                    secret_hashes: RwLock::new(client.secret_hashes()),
                     allowed_scopes: client.allowed_scopes.clone(),
                     token_lifetime_s: client.token_lifetime_s.unwrap_or(config.token_lifetime_s),
                     enabled: client.enabled,
@@ -528,8 +896,19 @@ impl Pool {
                 (client.client_id.clone(), state)
             })
             .collect();
+        let signer = match &config.edge_policy {
+            None => None,
+            Some(edge_policy) => Some(FeedSigner::load(edge_policy).map_err(|message| {
+                ConfigError::invalid(
+                    format!("pools[{index}].edge_policy.signing_key_pem"),
+                    message,
+                )
+            })?),
+        };
         Ok(Pool {
             id: config.id.clone(),
+            max_lifetime_s: config.max_token_lifetime_s(),
+            edge_policy: EdgePolicy::new(signer, config.edge_client_ids.as_deref(), now),
             issuer: config.issuer.clone(),
             clients,
             scopes,
@@ -554,6 +933,14 @@ impl Pool {
         self.ring()
             .signer(now)
             .ok_or_else(|| Error::Key(KeyError::from_message("pool has no key".to_owned())))
+    }
+
+    /// How long tokens of `client_id` live: its own lifetime, or the pool's longest for a
+    /// client the pool does not know (minted tokens).
+    fn lifetime_of(&self, client_id: &str) -> u64 {
+        self.clients
+            .get(client_id)
+            .map_or(self.max_lifetime_s, |client| client.token_lifetime_s)
     }
 
     fn jwks(&self, now: u64) -> serde_json::Value {

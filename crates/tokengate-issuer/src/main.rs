@@ -19,8 +19,11 @@ on one machine with no cloud account. It is not a production identity provider: 
 persistence, no hardening beyond rate limits, and listens on loopback addresses only unless told \
 otherwise.
 
-Endpoints: POST /oauth2/token and /{poolId}/oauth2/token, GET /{poolId}/.well-known/jwks.json, \
-GET /{poolId}/.well-known/openid-configuration, POST /admin/{poolId}/rotate (with an admin token).";
+Endpoints: POST /oauth2/token and /{poolId}/oauth2/token, POST /oauth2/revoke and \
+/{poolId}/oauth2/revoke (RFC 7009), GET /{poolId}/.well-known/jwks.json, \
+GET /{poolId}/.well-known/openid-configuration, GET /{poolId}/edge-policy.json (the edges' policy \
+feed) and /{poolId}/edge-policy-keys.json, and with an admin token POST /admin/{poolId}/rotate, \
+/mint, /revoke-client, /revoke-issued-before, /edge-clients and /clients/{clientId}/secrets.";
 
 #[derive(Parser)]
 #[command(name = "tokengate-issuer", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -31,10 +34,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the token endpoint, JWKS and discovery documents (development and tests only).
+    /// Serve the token and revocation endpoints, JWKS, discovery and the edge policy feed
+    /// (development and tests only).
     ///
     /// Prints "listening on http://ADDR" on stdout when ready, then one JSON audit line per
-    /// token request on stdout. Stops on SIGINT or SIGTERM.
+    /// token request, revocation and admin change on stdout. Stops on SIGINT or SIGTERM.
     Serve {
         /// Config file, TOML or JSON (see `tokengate-issuer sample-config`).
         #[arg(long, value_name = "FILE")]
@@ -120,10 +124,16 @@ fn serve(
         for pool in issuer.pool_ids() {
             let describe = || -> Result<String, tokengate_issuer::Error> {
                 Ok(format!(
-                    "pool {pool}: issuer {} jwks {} token endpoint {}",
+                    "pool {pool}: issuer {} jwks {} token endpoint {} edge policy {}/{pool}/edge-policy.json{}",
                     issuer.issuer_url(&pool)?,
                     issuer.jwks_uri(&pool)?,
-                    issuer.token_endpoint(&pool)?
+                    issuer.token_endpoint(&pool)?,
+                    issuer.base_url(),
+                    if issuer.edge_policy(&pool)?.signed {
+                        " (signed)"
+                    } else {
+                        ""
+                    }
                 ))
             };
             if let Ok(line) = describe() {

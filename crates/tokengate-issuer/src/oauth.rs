@@ -105,35 +105,71 @@ pub(crate) struct TokenForm {
 impl TokenForm {
     /// Parse an `application/x-www-form-urlencoded` body.
     pub(crate) fn parse(body: &[u8]) -> Result<TokenForm, Rejection> {
-        if std::str::from_utf8(body).is_err() {
-            return Err(Rejection::new(
-                TokenError::InvalidRequest,
-                "body is not UTF-8",
-            ));
-        }
         let mut form = TokenForm::default();
-        for (name, value) in form_urlencoded::parse(body) {
-            let slot = match name.as_ref() {
-                "grant_type" => &mut form.grant_type,
-                "scope" => &mut form.scope,
-                "client_id" => &mut form.client_id,
-                "client_secret" => &mut form.client_secret,
-                _ => continue,
-            };
-            // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
-            if slot.is_some() {
-                return Err(Rejection::new(
-                    TokenError::InvalidRequest,
-                    "a parameter is repeated",
-                ));
-            }
-            // RFC 6749 §3.1: a parameter without a value is treated as omitted.
-            if !value.is_empty() {
-                *slot = Some(value.into_owned());
-            }
-        }
+        parse_form(body, &mut form, |form, name| match name {
+            "grant_type" => Some(&mut form.grant_type),
+            "scope" => Some(&mut form.scope),
+            "client_id" => Some(&mut form.client_id),
+            "client_secret" => Some(&mut form.client_secret),
+            _ => None,
+        })?;
         Ok(form)
     }
+}
+
+/// The RFC 7009 revocation request: the token, its optional type hint, and the client's
+/// form credentials (in a [`TokenForm`] with only `client_id` and `client_secret`).
+#[derive(Debug, Default, Eq, PartialEq)]
+pub(crate) struct RevokeForm {
+    pub token: Option<String>,
+    pub token_type_hint: Option<String>,
+    pub auth: TokenForm,
+}
+
+impl RevokeForm {
+    /// Parse an `application/x-www-form-urlencoded` body.
+    pub(crate) fn parse(body: &[u8]) -> Result<RevokeForm, Rejection> {
+        let mut form = RevokeForm::default();
+        parse_form(body, &mut form, |form, name| match name {
+            "token" => Some(&mut form.token),
+            "token_type_hint" => Some(&mut form.token_type_hint),
+            "client_id" => Some(&mut form.auth.client_id),
+            "client_secret" => Some(&mut form.auth.client_secret),
+            _ => None,
+        })?;
+        Ok(form)
+    }
+}
+
+/// Fill the slots of `form` that `slot_of` names; other parameters are ignored (RFC 6749 §3.2).
+fn parse_form<F>(
+    body: &[u8],
+    form: &mut F,
+    slot_of: for<'f> fn(&'f mut F, &str) -> Option<&'f mut Option<String>>,
+) -> Result<(), Rejection> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(Rejection::new(
+            TokenError::InvalidRequest,
+            "body is not UTF-8",
+        ));
+    }
+    for (name, value) in form_urlencoded::parse(body) {
+        let Some(slot) = slot_of(form, name.as_ref()) else {
+            continue;
+        };
+        // RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
+        if slot.is_some() {
+            return Err(Rejection::new(
+                TokenError::InvalidRequest,
+                "a parameter is repeated",
+            ));
+        }
+        // RFC 6749 §3.1: a parameter without a value is treated as omitted.
+        if !value.is_empty() {
+            *slot = Some(value.into_owned());
+        }
+    }
+    Ok(())
 }
 
 /// The presented client id and secret.
@@ -282,6 +318,18 @@ mod tests {
         let repeated = TokenForm::parse(b"scope=a/b&scope=a/c").unwrap_err();
         assert_eq!(repeated.error, TokenError::InvalidRequest);
         assert!(TokenForm::parse(b"grant_type=\xff").is_err());
+    }
+
+    #[test]
+    fn revoke_form_reads_token_hint_and_credentials() {
+        let form =
+            RevokeForm::parse(b"token=a.b.c&token_type_hint=access_token&client_id=x&scope=s")
+                .unwrap();
+        assert_eq!(form.token.as_deref(), Some("a.b.c"));
+        assert_eq!(form.token_type_hint.as_deref(), Some("access_token"));
+        assert_eq!(form.auth.client_id.as_deref(), Some("x"));
+        assert_eq!(form.auth.scope, None);
+        assert!(RevokeForm::parse(b"token=a&token=b").is_err());
     }
 
     #[test]

@@ -64,11 +64,14 @@ pub(crate) fn check_phc(phc: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// (pool index, client id, SHA-256 of the secret, SHA-256 of the PHC string it matched).
+type VerifiedKey = (usize, String, [u8; 32], [u8; 32]);
+
 /// Verifies secrets against their argon2id hashes, remembering successes.
 pub(crate) struct SecretVerifier {
-    /// (pool index, client id, SHA-256 of the secret) of secrets known to match. Only a correct
-    /// secret gets in, so there is at most one entry per client: no eviction needed.
-    verified: Mutex<HashSet<(usize, String, [u8; 32])>>,
+    /// Secrets known to match a hash. Only a correct secret gets in, so there is at most one
+    /// entry per (client, hash), and [`SecretVerifier::forget`] drops a removed hash's entry.
+    verified: Mutex<HashSet<VerifiedKey>>,
     /// Each argon2 run holds `HASH_MEMORY_KIB` of memory; a flood of wrong secrets must not
     /// turn into unbounded memory use.
     concurrent_hashes: Semaphore,
@@ -82,38 +85,56 @@ impl SecretVerifier {
         }
     }
 
-    /// Whether `secret` matches `phc`. Argon2 runs on the blocking pool, and only until the
-    /// secret has matched once.
-    pub(crate) async fn verify(
+    /// Whether `secret` matches any of `phcs` (a client with two secrets during a rotation).
+    /// Argon2 runs on the blocking pool, one hash after the other, and only until the secret
+    /// has matched that hash once.
+    pub(crate) async fn verify_any(
         &self,
         pool: usize,
         client_id: &str,
         secret: &str,
-        phc: &str,
+        phcs: &[String],
     ) -> bool {
         // A SHA-256 rather than the secret itself, so the secret is not kept in memory.
-        let key = (
-            pool,
-            client_id.to_owned(),
-            <[u8; 32]>::from(Sha256::digest(secret.as_bytes())),
-        );
-        if self.lock().contains(&key) {
+        let secret_digest = <[u8; 32]>::from(Sha256::digest(secret.as_bytes()));
+        let keys: Vec<VerifiedKey> = phcs
+            .iter()
+            .map(|phc| {
+                (
+                    pool,
+                    client_id.to_owned(),
+                    secret_digest,
+                    <[u8; 32]>::from(Sha256::digest(phc.as_bytes())),
+                )
+            })
+            .collect();
+        if keys.iter().any(|key| self.lock().contains(key)) {
             return true;
         }
-        let Ok(_permit) = self.concurrent_hashes.acquire().await else {
-            return false;
-        };
-        let (secret, phc) = (secret.to_owned(), phc.to_owned());
-        let matched = tokio::task::spawn_blocking(move || verify_phc(&secret, &phc))
-            .await
-            .unwrap_or(false);
-        if matched {
-            self.lock().insert(key);
+        for (phc, key) in phcs.iter().zip(keys) {
+            let Ok(_permit) = self.concurrent_hashes.acquire().await else {
+                return false;
+            };
+            let (secret, phc) = (secret.to_owned(), phc.to_owned());
+            let matched = tokio::task::spawn_blocking(move || verify_phc(&secret, &phc))
+                .await
+                .unwrap_or(false);
+            if matched {
+                self.lock().insert(key);
+                return true;
+            }
         }
-        matched
+        false
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<(usize, String, [u8; 32])>> {
+    /// Forget every success against `phc` (the hash was removed from the client).
+    pub(crate) fn forget(&self, pool: usize, client_id: &str, phc: &str) {
+        let digest = <[u8; 32]>::from(Sha256::digest(phc.as_bytes()));
+        self.lock()
+            .retain(|(p, c, _, h)| !(*p == pool && c == client_id && *h == digest));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<VerifiedKey>> {
         // The set stays consistent even if a holder panicked: inserts are atomic.
         self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }

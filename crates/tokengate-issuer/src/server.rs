@@ -1,4 +1,5 @@
-//! HTTP routes: token endpoint, JWKS, discovery, admin rotation; CORS for the public routes.
+//! HTTP routes: token and revocation endpoints, JWKS, discovery, the edge policy feed, admin
+//! rotation, minting and feed changes; CORS for the public routes.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE, AUTHORIZATION, CACHE_CONTROL,
-    CONTENT_TYPE, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
+    CONTENT_TYPE, ETAG, IF_NONE_MATCH, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -18,10 +19,14 @@ use axum::Router;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::audit::{rfc3339, AuditRecord};
-use crate::oauth::{client_credentials, grant_scopes, Rejection, TokenError, TokenForm};
-use crate::token::{sign_compact, AccessTokenClaims};
-use crate::{Issuer, Rotation};
+use crate::audit::{rfc3339, AuditRecord, EventRecord};
+use crate::edge_policy::{if_none_match_matches, settle};
+use crate::oauth::{
+    client_credentials, grant_scopes, ClientCredentials, Rejection, RevokeForm, TokenError,
+    TokenForm,
+};
+use crate::token::{sign_compact, verify_compact, AccessTokenClaims};
+use crate::{Client, Error, Issuer, PolicyChange, PolicyOp, Pool, Rotation};
 
 /// Token requests are a few hundred bytes; anything far larger is not one.
 const MAX_TOKEN_REQUEST_BYTES: usize = 16 * 1024;
@@ -45,12 +50,38 @@ pub(crate) fn router(issuer: Issuer) -> Router {
         .route(
             "/{pool}/.well-known/openid-configuration",
             get(openid_configuration).options(preflight_get),
+        )
+        .route(
+            "/oauth2/revoke",
+            post(revoke_for_default_pool).options(preflight_post),
+        )
+        .route(
+            "/{pool}/oauth2/revoke",
+            post(revoke_for_pool).options(preflight_post),
+        )
+        .route(
+            "/{pool}/edge-policy.json",
+            get(edge_policy).options(preflight_feed),
+        )
+        .route(
+            "/{pool}/edge-policy-keys.json",
+            get(edge_policy_keys).options(preflight_get),
         );
     // Without an admin token the admin routes do not exist at all (404, not 401).
     if issuer.inner.admin_token.is_some() {
         router = router
             .route("/admin/{pool}/rotate", post(rotate))
-            .route("/admin/{pool}/mint", post(mint));
+            .route("/admin/{pool}/mint", post(mint))
+            .route("/admin/{pool}/revoke-client", post(admin_revoke_client))
+            .route(
+                "/admin/{pool}/revoke-issued-before",
+                post(admin_revoke_issued_before),
+            )
+            .route("/admin/{pool}/edge-clients", post(admin_edge_clients))
+            .route(
+                "/admin/{pool}/clients/{client_id}/secrets",
+                post(admin_client_secrets),
+            );
     }
     router
         .fallback(not_found)
@@ -69,7 +100,7 @@ async fn cors(request: Request, next: Next) -> Response {
         headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
         headers.insert(
             ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("retry-after, www-authenticate"),
+            HeaderValue::from_static("retry-after, www-authenticate, etag"),
         );
     }
     response
@@ -86,12 +117,21 @@ async fn preflight_get() -> Response {
     preflight("GET, OPTIONS")
 }
 
+/// CORS preflight for the edge policy feed: a page may revalidate it with `If-None-Match`.
+async fn preflight_feed() -> Response {
+    preflight_with("GET, OPTIONS", "if-none-match")
+}
+
 fn preflight(methods: &'static str) -> Response {
+    preflight_with(methods, "authorization, content-type")
+}
+
+fn preflight_with(methods: &'static str, headers: &'static str) -> Response {
     (
         StatusCode::NO_CONTENT,
         [
             (ACCESS_CONTROL_ALLOW_METHODS, methods),
-            (ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type"),
+            (ACCESS_CONTROL_ALLOW_HEADERS, headers),
             (ACCESS_CONTROL_MAX_AGE, "600"),
         ],
     )
@@ -236,45 +276,7 @@ async fn exchange(
         ));
     }
 
-    // An IP that keeps failing is refused before argon2 runs, so guessing stays slow and cheap.
-    let ip = remote.ip();
-    inner
-        .ip_failure_limiter
-        .check(&ip, Instant::now())
-        .map_err(|retry| Rejection::rate_limited("too many failed authentications", retry))?;
-    let authenticated = match pool.clients.get(&credentials.client_id) {
-        None => Err("unknown client"),
-        Some(client) if !client.enabled => Err("client disabled"),
-        Some(client) => {
-            let matched = inner
-                .secrets
-                .verify(
-                    pool_index,
-                    &credentials.client_id,
-                    &credentials.secret,
-                    &client.secret_hash,
-                )
-                .await;
-            if matched {
-                Ok(client)
-            } else {
-                Err("wrong client secret")
-            }
-        }
-    };
-    let client = match authenticated {
-        Ok(client) => client,
-        Err(detail) => {
-            // Only counting; this request is answered invalid_client either way.
-            let _ = inner.ip_failure_limiter.acquire(ip, Instant::now());
-            return Err(Rejection::new(TokenError::InvalidClient, detail));
-        }
-    };
-
-    inner
-        .client_limiter
-        .acquire((pool_index, credentials.client_id.clone()), Instant::now())
-        .map_err(|retry| Rejection::rate_limited("client over its rate limit", retry))?;
+    let client = authenticate(issuer, pool_index, pool, remote, &credentials).await?;
     if client.allowed_scopes.is_empty() {
         // Cognito only lets app clients with custom scopes use client_credentials.
         return Err(Rejection::new(
@@ -303,6 +305,59 @@ async fn exchange(
         expires_in: client.token_lifetime_s,
         scopes,
     })
+}
+
+/// Client authentication shared by the token and revocation endpoints: the source-IP failure
+/// limit, the secret (any of the client's), then the client's rate limit.
+async fn authenticate<'p>(
+    issuer: &Issuer,
+    pool_index: usize,
+    pool: &'p Pool,
+    remote: SocketAddr,
+    credentials: &ClientCredentials,
+) -> Result<&'p Client, Rejection> {
+    let inner = &issuer.inner;
+    // An IP that keeps failing is refused before argon2 runs, so guessing stays slow and cheap.
+    let ip = remote.ip();
+    inner
+        .ip_failure_limiter
+        .check(&ip, Instant::now())
+        .map_err(|retry| Rejection::rate_limited("too many failed authentications", retry))?;
+    let authenticated = match pool.clients.get(&credentials.client_id) {
+        None => Err("unknown client"),
+        Some(client) if !client.enabled => Err("client disabled"),
+        Some(client) => {
+            // A copy: the admin API may change the list while argon2 runs.
+            let hashes = client.hashes();
+            let matched = inner
+                .secrets
+                .verify_any(
+                    pool_index,
+                    &credentials.client_id,
+                    &credentials.secret,
+                    &hashes,
+                )
+                .await;
+            if matched {
+                Ok(client)
+            } else {
+                Err("wrong client secret")
+            }
+        }
+    };
+    let client = match authenticated {
+        Ok(client) => client,
+        Err(detail) => {
+            // Only counting; this request is answered invalid_client either way.
+            let _ = inner.ip_failure_limiter.acquire(ip, Instant::now());
+            return Err(Rejection::new(TokenError::InvalidClient, detail));
+        }
+    };
+    inner
+        .client_limiter
+        .acquire((pool_index, credentials.client_id.clone()), Instant::now())
+        .map_err(|retry| Rejection::rate_limited("client over its rate limit", retry))?;
+    Ok(client)
 }
 
 fn is_form_content_type(headers: &HeaderMap) -> bool {
@@ -384,6 +439,8 @@ async fn openid_configuration(State(issuer): State<Issuer>, Path(pool): Path<Str
         "token_endpoint": format!("{base}/{pool}/oauth2/token"),
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": format!("{base}/{pool}/oauth2/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -492,6 +549,529 @@ async fn mint(
     }
 }
 
+async fn revoke_for_default_pool(
+    State(issuer): State<Issuer>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    revocation_endpoint(&issuer, 0, remote, &headers, body).await
+}
+
+async fn revoke_for_pool(
+    State(issuer): State<Issuer>,
+    Path(pool): Path<String>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match issuer.inner.pool_index(&pool) {
+        Some(index) => revocation_endpoint(&issuer, index, remote, &headers, body).await,
+        None => not_found().await,
+    }
+}
+
+/// What a well-formed, authenticated revocation request did (RFC 7009 answers 200 for both).
+enum Revocation {
+    /// The token's `jti` is in the feed until its `exp`.
+    Revoked {
+        jti: String,
+        until: u64,
+        change: PolicyChange,
+    },
+    /// Not a live token of this pool: nothing to revoke (RFC 7009 §2.2).
+    NothingToRevoke(&'static str),
+}
+
+/// RFC 7009 `POST /oauth2/revoke`: one audit line, then `200` with an empty body, or an
+/// RFC 6749 §5.2 error body like the token endpoint's.
+async fn revocation_endpoint(
+    issuer: &Issuer,
+    pool: usize,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let mut client_id = None;
+    let outcome = revoke(issuer, pool, remote, headers, body, &mut client_id).await;
+    let pool_id = issuer
+        .inner
+        .pools
+        .get(pool)
+        .map_or("", |pool| pool.id.as_str());
+    let mut record = EventRecord {
+        ts: rfc3339(issuer.inner.clock.now()),
+        pool: pool_id,
+        event: "revoke",
+        client_id: client_id.as_deref(),
+        remote: Some(remote),
+        ..EventRecord::default()
+    };
+    match &outcome {
+        Ok(Revocation::Revoked { jti, until, change }) => {
+            record.result = "revoked";
+            record.jti = Some(jti);
+            record.until = Some(*until);
+            record.version = Some(change.version);
+            record.detail = (!change.changed).then_some("already revoked");
+        }
+        Ok(Revocation::NothingToRevoke(detail)) => {
+            record.result = "not_revoked";
+            record.detail = Some(detail);
+        }
+        Err(rejection) => {
+            record.result = rejection.error.as_str();
+            record.detail = Some(rejection.detail);
+        }
+    }
+    issuer.inner.audit.write(&record);
+    match outcome {
+        // RFC 7009 §2.2: the body is ignored; Cognito sends none either.
+        Ok(_) => (
+            StatusCode::OK,
+            [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        )
+            .into_response(),
+        Err(rejection) => error_response(rejection, headers.contains_key(AUTHORIZATION)),
+    }
+}
+
+/// The revocation request, check by check, in the token endpoint's order: content type and
+/// form, credentials present, `token` present, IP failure limit, authentication, client rate
+/// limit; then the token.
+async fn revoke(
+    issuer: &Issuer,
+    pool_index: usize,
+    remote: SocketAddr,
+    headers: &HeaderMap,
+    body: Body,
+    client_id: &mut Option<String>,
+) -> Result<Revocation, Rejection> {
+    let inner = &issuer.inner;
+    let pool = inner
+        .pools
+        .get(pool_index)
+        .ok_or(Rejection::new(TokenError::ServerError, "no such pool"))?;
+    if !is_form_content_type(headers) {
+        return Err(Rejection::new(
+            TokenError::InvalidRequest,
+            "Content-Type is not application/x-www-form-urlencoded",
+        ));
+    }
+    let body = to_bytes(body, MAX_TOKEN_REQUEST_BYTES)
+        .await
+        .map_err(|_| Rejection::new(TokenError::InvalidRequest, "body unreadable or too large"))?;
+    let form = RevokeForm::parse(&body)?;
+    let authorization = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    let credentials =
+        client_credentials(authorization, &form.auth).map_err(|(rejection, id)| {
+            *client_id = id;
+            rejection
+        })?;
+    *client_id = Some(credentials.client_id.clone());
+    // token_type_hint is only a hint (RFC 7009 §2.1): there are only access tokens here, and
+    // "refresh_token" or an unknown hint just means the search covers those.
+    let Some(token) = form.token else {
+        return Err(Rejection::new(
+            TokenError::InvalidRequest,
+            "token is missing",
+        ));
+    };
+    authenticate(issuer, pool_index, pool, remote, &credentials).await?;
+
+    let now = inner.clock.now();
+    // Current, prepublished and retired keys: every token this pool signed that may be live.
+    let keys = pool.ring().verification_keys(now);
+    let Some(claims) = verify_compact(&token, &keys) else {
+        return Ok(Revocation::NothingToRevoke(
+            "not a token signed by this pool",
+        ));
+    };
+    if claims.iss.as_deref() != Some(inner.issuer_url(pool).as_str()) {
+        return Ok(Revocation::NothingToRevoke("token of another issuer"));
+    }
+    let (Some(jti), Some(exp)) = (claims.jti, claims.exp) else {
+        return Ok(Revocation::NothingToRevoke("token has no jti or exp"));
+    };
+    if exp <= now {
+        return Ok(Revocation::NothingToRevoke("token has expired"));
+    }
+    // RFC 7009 §2.1: the server "verifies whether the token was issued to the client making
+    // the revocation request. If this validation fails, the request is refused".
+    if claims.client_id.as_deref() != Some(credentials.client_id.as_str()) {
+        return Err(Rejection::new(
+            TokenError::UnauthorizedClient,
+            "token was issued to another client",
+        ));
+    }
+    let change = issuer
+        .policy_change(
+            &pool.id,
+            PolicyOp::RevokeJti {
+                jti: jti.clone(),
+                until: exp,
+            },
+        )
+        .map_err(|_| Rejection::new(TokenError::ServerError, "feed change failed"))?;
+    settle(change.version).await;
+    Ok(Revocation::Revoked {
+        jti,
+        until: exp,
+        change,
+    })
+}
+
+/// `GET /{pool}/edge-policy.json`: the feed document, `ETag: "<version>"`, revalidated on
+/// every poll (`no-cache`), `304` for a matching `If-None-Match`.
+async fn edge_policy(
+    State(issuer): State<Issuer>,
+    Path(pool): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let document = match issuer.edge_policy(&pool) {
+        Ok(document) => document,
+        Err(Error::UnknownPool(_)) => return not_found().await,
+        Err(error) => return server_error(&error.to_string()),
+    };
+    let etag = document.etag();
+    let not_modified = headers
+        .get(IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| if_none_match_matches(value, &etag));
+    if not_modified {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [(ETAG, etag), (CACHE_CONTROL, "no-cache".to_owned())],
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        [
+            (CONTENT_TYPE, document.content_type().to_owned()),
+            (ETAG, etag),
+            (CACHE_CONTROL, "no-cache".to_owned()),
+        ],
+        document.body,
+    )
+        .into_response()
+}
+
+/// `GET /{pool}/edge-policy-keys.json`: the feed's verification key as a JWK Set (for the
+/// edges' `feed.keys`); 404 when the feed is unsigned.
+async fn edge_policy_keys(State(issuer): State<Issuer>, Path(pool): Path<String>) -> Response {
+    match issuer.edge_policy_keys(&pool) {
+        Ok(Some(jwks)) => cacheable_json(&issuer, &jwks),
+        _ => not_found().await,
+    }
+}
+
+/// A JSON admin body into `T`, or what is wrong with it.
+fn admin_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|error| format!("{what} body: {error}"))
+}
+
+/// The answer to a refused change: 404 for an unknown pool or client, 400 otherwise.
+fn change_refused(error: &Error) -> Response {
+    match error {
+        Error::UnknownPool(_) => not_found_response(),
+        Error::UnknownClient(_) => (
+            StatusCode::NOT_FOUND,
+            [(CONTENT_TYPE, JSON)],
+            json!({ "error": "not_found", "message": error.to_string() }).to_string(),
+        )
+            .into_response(),
+        Error::Invalid(message) => bad_request(message),
+        other => server_error(&other.to_string()),
+    }
+}
+
+fn ok_json(document: &serde_json::Value) -> Response {
+    (StatusCode::OK, [(CONTENT_TYPE, JSON)], document.to_string()).into_response()
+}
+
+/// The audit line of an admin change; `outcome` is the change or why it was refused.
+fn audit_admin(
+    issuer: &Issuer,
+    pool: &str,
+    event: &str,
+    client_id: &str,
+    action: Option<&str>,
+    remote: SocketAddr,
+    outcome: &Result<PolicyChange, Error>,
+) {
+    let detail = outcome.as_ref().err().map(ToString::to_string);
+    let mut record = EventRecord {
+        ts: rfc3339(issuer.inner.clock.now()),
+        pool,
+        event,
+        client_id: Some(client_id),
+        action,
+        remote: Some(remote),
+        detail: detail.as_deref(),
+        ..EventRecord::default()
+    };
+    match outcome {
+        Ok(change) => {
+            record.result = if change.changed {
+                "changed"
+            } else {
+                "unchanged"
+            };
+            record.at = change.at;
+            record.until = change.until;
+            record.version = Some(change.version);
+        }
+        Err(_) => record.result = "invalid_request",
+    }
+    issuer.inner.audit.write(&record);
+}
+
+/// `POST /admin/{pool}/revoke-client` with `{"client_id", "until"?}`.
+async fn admin_revoke_client(
+    State(issuer): State<Issuer>,
+    Path(pool): Path<String>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !admin_authorized(&issuer, &headers) {
+        return admin_denied();
+    }
+    if issuer.inner.pool_index(&pool).is_none() {
+        return not_found_response();
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RevokeClient {
+        client_id: String,
+        until: Option<u64>,
+    }
+    let request: RevokeClient = match admin_body(&body, "revoke-client") {
+        Ok(request) => request,
+        Err(message) => return bad_request(&message),
+    };
+    let outcome = issuer.policy_change(
+        &pool,
+        PolicyOp::RevokeClient {
+            client_id: request.client_id.clone(),
+            until: request.until,
+        },
+    );
+    audit_admin(
+        &issuer,
+        &pool,
+        "admin.revoke_client",
+        &request.client_id,
+        None,
+        remote,
+        &outcome,
+    );
+    match outcome {
+        Ok(change) => {
+            settle(change.version).await;
+            ok_json(&json!({
+                "pool": pool,
+                "version": change.version,
+                "changed": change.changed,
+                "client_id": request.client_id,
+                "until": change.until,
+            }))
+        }
+        Err(error) => change_refused(&error),
+    }
+}
+
+/// `POST /admin/{pool}/revoke-issued-before` with `{"client_id", "before"?}`.
+async fn admin_revoke_issued_before(
+    State(issuer): State<Issuer>,
+    Path(pool): Path<String>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !admin_authorized(&issuer, &headers) {
+        return admin_denied();
+    }
+    if issuer.inner.pool_index(&pool).is_none() {
+        return not_found_response();
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RevokeIssuedBefore {
+        client_id: String,
+        before: Option<u64>,
+    }
+    let request: RevokeIssuedBefore = match admin_body(&body, "revoke-issued-before") {
+        Ok(request) => request,
+        Err(message) => return bad_request(&message),
+    };
+    let outcome = issuer.policy_change(
+        &pool,
+        PolicyOp::RevokeIssuedBefore {
+            client_id: request.client_id.clone(),
+            before: request.before,
+        },
+    );
+    audit_admin(
+        &issuer,
+        &pool,
+        "admin.revoke_issued_before",
+        &request.client_id,
+        None,
+        remote,
+        &outcome,
+    );
+    match outcome {
+        Ok(change) => {
+            settle(change.version).await;
+            ok_json(&json!({
+                "pool": pool,
+                "version": change.version,
+                "changed": change.changed,
+                "client_id": request.client_id,
+                "at": change.at,
+                "until": change.until,
+            }))
+        }
+        Err(error) => change_refused(&error),
+    }
+}
+
+/// `POST /admin/{pool}/edge-clients` with `{"add": id, "until"?}` or `{"remove": id}`.
+async fn admin_edge_clients(
+    State(issuer): State<Issuer>,
+    Path(pool): Path<String>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !admin_authorized(&issuer, &headers) {
+        return admin_denied();
+    }
+    if issuer.inner.pool_index(&pool).is_none() {
+        return not_found_response();
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct EdgeClients {
+        add: Option<String>,
+        remove: Option<String>,
+        until: Option<u64>,
+    }
+    let request: EdgeClients = match admin_body(&body, "edge-clients") {
+        Ok(request) => request,
+        Err(message) => return bad_request(&message),
+    };
+    let (action, client_id, op) = match (request.add, request.remove, request.until) {
+        (Some(id), None, until) => (
+            "add",
+            id.clone(),
+            PolicyOp::AddEdgeClient {
+                client_id: id,
+                until,
+            },
+        ),
+        (None, Some(id), None) => (
+            "remove",
+            id.clone(),
+            PolicyOp::RemoveEdgeClient { client_id: id },
+        ),
+        (None, Some(_), Some(_)) => return bad_request("until only goes with add"),
+        _ => return bad_request("give either add or remove"),
+    };
+    let outcome = issuer.policy_change(&pool, op);
+    audit_admin(
+        &issuer,
+        &pool,
+        "admin.edge_clients",
+        &client_id,
+        Some(action),
+        remote,
+        &outcome,
+    );
+    match outcome {
+        Ok(change) => {
+            settle(change.version).await;
+            let list = issuer.edge_client_ids(&pool).ok().flatten().map(|list| {
+                list.into_iter()
+                    .map(|entry| match entry.until {
+                        None => json!(entry.client_id),
+                        Some(until) => json!({ "id": entry.client_id, "until": until }),
+                    })
+                    .collect::<Vec<_>>()
+            });
+            ok_json(&json!({
+                "pool": pool,
+                "version": change.version,
+                "changed": change.changed,
+                "client_ids": list,
+            }))
+        }
+        Err(error) => change_refused(&error),
+    }
+}
+
+/// `POST /admin/{pool}/clients/{client_id}/secrets` with `{"add_hash": phc}` or
+/// `{"remove_hash": phc}`. Not a feed change: answers how many secrets the client has.
+async fn admin_client_secrets(
+    State(issuer): State<Issuer>,
+    Path((pool, client_id)): Path<(String, String)>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !admin_authorized(&issuer, &headers) {
+        return admin_denied();
+    }
+    if issuer.inner.pool_index(&pool).is_none() {
+        return not_found_response();
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Secrets {
+        add_hash: Option<String>,
+        remove_hash: Option<String>,
+    }
+    let request: Secrets = match admin_body(&body, "secrets") {
+        Ok(request) => request,
+        Err(message) => return bad_request(&message),
+    };
+    let (action, outcome) = match (&request.add_hash, &request.remove_hash) {
+        (Some(phc), None) => ("add", issuer.add_client_secret_hash(&pool, &client_id, phc)),
+        (None, Some(phc)) => (
+            "remove",
+            issuer.remove_client_secret_hash(&pool, &client_id, phc),
+        ),
+        _ => return bad_request("give either add_hash or remove_hash"),
+    };
+    // Which hash is never logged: the line says what was done to which client.
+    let detail = outcome.as_ref().err().map(ToString::to_string);
+    issuer.inner.audit.write(&EventRecord {
+        ts: rfc3339(issuer.inner.clock.now()),
+        pool: &pool,
+        event: "admin.client_secrets",
+        client_id: Some(&client_id),
+        result: match &outcome {
+            Ok(_) => "ok",
+            Err(Error::UnknownClient(_)) => "not_found",
+            Err(_) => "invalid_request",
+        },
+        action: Some(action),
+        remote: Some(remote),
+        detail: detail.as_deref(),
+        ..EventRecord::default()
+    });
+    match outcome {
+        Ok(count) => ok_json(&json!({
+            "pool": pool,
+            "client_id": client_id,
+            "secret_hashes": count,
+        })),
+        Err(error) => change_refused(&error),
+    }
+}
+
 fn admin_denied() -> Response {
     let mut response = (
         StatusCode::UNAUTHORIZED,
@@ -563,6 +1143,10 @@ fn server_error(message: &str) -> Response {
 }
 
 async fn not_found() -> Response {
+    not_found_response()
+}
+
+fn not_found_response() -> Response {
     (
         StatusCode::NOT_FOUND,
         [(CONTENT_TYPE, JSON)],

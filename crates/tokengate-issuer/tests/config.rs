@@ -227,3 +227,75 @@ fn unreadable_or_weak_pem_files_name_the_field() {
     assert_eq!(error.field(), Some("pools[0].keys.pem_files[0]"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn secret_hash_lists_and_edge_policy_fields_are_checked_by_field() {
+    let cases = [
+        (
+            toml_with_client("client_id = \"second\"\nallowed_scopes = [\"orders/read\"]"),
+            "pools[0].clients[1].client_secret_hash",
+        ),
+        (
+            toml_with_client(&format!(
+                "client_id = \"second\"\nclient_secret_hashes = [\"{HASH}\", \"plain\"]"
+            )),
+            "pools[0].clients[1].client_secret_hashes[1]",
+        ),
+        (
+            toml_with_client(&format!(
+                "client_id = \"second\"\nclient_secret_hash = \"{HASH}\"\nclient_secret_hashes = [\"{HASH}\"]"
+            )),
+            "pools[0].clients[1].client_secret_hashes[0]",
+        ),
+        (
+            "[[pools]]\nid = \"eu-west-1_LocalPool1\"\nedge_client_ids = [\"a\", \"a\"]\n"
+                .to_owned(),
+            "pools[0].edge_client_ids[1]",
+        ),
+        (
+            "[[pools]]\nid = \"eu-west-1_LocalPool1\"\nedge_client_ids = [\"a b\"]\n".to_owned(),
+            "pools[0].edge_client_ids[0]",
+        ),
+        (
+            "[[pools]]\nid = \"eu-west-1_LocalPool1\"\n[pools.edge_policy]\nsigning_key_pem = \"k.pem\"\nkid = \"\"\n"
+                .to_owned(),
+            "pools[0].edge_policy.kid",
+        ),
+    ];
+    for (text, field) in cases {
+        let error = Config::from_toml_str(&text).unwrap_err();
+        assert_eq!(error.field(), Some(field), "{error}");
+    }
+    let two = Config::from_toml_str(&toml_with_client(&format!(
+        "client_id = \"second\"\nclient_secret_hashes = [\"{HASH}\"]"
+    )))
+    .unwrap();
+    assert_eq!(two.pools[0].clients[1].secret_hashes(), [HASH]);
+}
+
+#[test]
+fn load_resolves_the_feed_signing_key_next_to_the_file() {
+    let dir = std::env::temp_dir().join(format!("tokengate-issuer-feed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(support::feed_key_file(), dir.join("feed-key.pem")).unwrap();
+    let path = dir.join("issuer.toml");
+    std::fs::write(
+        &path,
+        "[[pools]]\nid = \"eu-west-1_LocalPool1\"\nedge_client_ids = [\"a\"]\n[pools.edge_policy]\nsigning_key_pem = \"feed-key.pem\"\n",
+    )
+    .unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(
+        config.pools[0]
+            .edge_policy
+            .as_ref()
+            .unwrap()
+            .signing_key_pem,
+        dir.join("feed-key.pem")
+    );
+    let issuer = Issuer::from_config(config).unwrap();
+    let document = issuer.edge_policy("eu-west-1_LocalPool1").unwrap();
+    assert!(document.signed);
+    assert_eq!(document.content_type(), "application/jose");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -62,7 +62,7 @@ async fn token_responses_and_errors_carry_allow_origin() {
     assert_eq!(refused.header("access-control-allow-origin"), Some("*"));
     assert_eq!(
         refused.header("access-control-expose-headers"),
-        Some("retry-after, www-authenticate")
+        Some("retry-after, www-authenticate, etag")
     );
 }
 

@@ -85,6 +85,8 @@ async fn openid_configuration_points_at_this_server() {
             "token_endpoint": format!("{base}/{POOL}/oauth2/token"),
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "revocation_endpoint": format!("{base}/{POOL}/oauth2/revoke"),
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "response_types_supported": ["token"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],

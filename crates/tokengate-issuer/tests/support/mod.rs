@@ -109,6 +109,99 @@ impl TestServer {
     }
 }
 
+/// The admin token of [`admin_config`].
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// [`sample_config`] with the admin routes switched on.
+pub fn admin_config() -> Config {
+    let mut config = sample_config();
+    config.server.admin_token = Some(ADMIN_TOKEN.to_owned());
+    config
+}
+
+/// The committed P-256 test key for signing the edge policy feed.
+pub fn feed_key_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/keys/test-feed-key-es256.pem")
+}
+
+impl TestServer {
+    /// `GET /{POOL}/edge-policy.json`, with `If-None-Match` when given.
+    pub async fn edge_policy(&self, if_none_match: Option<&str>) -> HttpResponse {
+        let mut headers = Vec::new();
+        if let Some(etag) = if_none_match {
+            headers.push(("if-none-match", etag));
+        }
+        request(
+            "GET",
+            &self.url(&format!("/{POOL}/edge-policy.json")),
+            &headers,
+            b"",
+        )
+        .await
+    }
+
+    /// The feed's current version, read over HTTP (unsigned feeds only).
+    pub async fn edge_policy_json(&self) -> Value {
+        let response = self.edge_policy(None).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.json()
+    }
+
+    /// `POST /admin/{POOL}/{action}` with a JSON body and the admin token.
+    pub async fn admin(&self, action: &str, body: &Value) -> HttpResponse {
+        self.admin_with(action, body, Some(ADMIN_TOKEN)).await
+    }
+
+    /// `POST /admin/{POOL}/{action}` with `token` (or none) as the bearer.
+    pub async fn admin_with(
+        &self,
+        action: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> HttpResponse {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(authorization) = &authorization {
+            headers.push(("authorization", authorization));
+        }
+        request(
+            "POST",
+            &self.url(&format!("/admin/{POOL}/{action}")),
+            &headers,
+            body.to_string().as_bytes(),
+        )
+        .await
+    }
+
+    /// `POST /oauth2/revoke` with a form body and optional HTTP Basic credentials.
+    pub async fn revoke(&self, form: &str, basic: Option<(&str, &str)>) -> HttpResponse {
+        let authorization = basic.map(|(id, secret)| basic_header(id, secret));
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        if let Some(authorization) = &authorization {
+            headers.push(("authorization", authorization));
+        }
+        request(
+            "POST",
+            &self.url("/oauth2/revoke"),
+            &headers,
+            form.as_bytes(),
+        )
+        .await
+    }
+
+    /// A token for `client_id` with `secret` through the token endpoint.
+    pub async fn token_for(&self, client_id: &str, secret: &str) -> String {
+        let response = self
+            .token("grant_type=client_credentials", Some((client_id, secret)))
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.json()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+}
+
 pub fn basic_header(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
