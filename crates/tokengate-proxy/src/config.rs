@@ -7,8 +7,8 @@ use tokengate::{Config, ConfigError};
 /// Parse the plugin configuration and check the filter can serve it.
 ///
 /// # Errors
-/// The core's error for the first mistake, or a provider whose JWKS has no cluster to be
-/// fetched from.
+/// The core's error for the first mistake, or a provider JWKS or policy feed with no cluster to
+/// be fetched from.
 pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     let config = Config::from_json(bytes)?;
     for (i, p) in config.providers.iter().enumerate() {
@@ -22,6 +22,17 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
                     ),
                 });
             }
+        }
+    }
+    if let Some(feed) = &config.feed {
+        if feed.source.cluster.is_none() {
+            return Err(ConfigError {
+                field: String::from("feed.cluster"),
+                message: String::from(
+                    "is required: the Envoy filter fetches the policy feed through a cluster \
+                     (\"cluster\" and \"path\"; \"uri\" is for hosts with fetch)",
+                ),
+            });
         }
     }
     Ok(config)
@@ -94,5 +105,36 @@ mod tests {
             br#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}]}"#
         )
         .is_ok());
+    }
+
+    #[test]
+    fn a_policy_feed_needs_a_cluster_here() {
+        let provider = r#"{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}"#;
+        let e = parse(
+            format!(
+                r#"{{"providers": [{provider}], "feed": {{"uri": "https://feed.example/p.json",
+                     "unsigned": true}}}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "feed.cluster");
+        let ok = parse(
+            format!(
+                r#"{{"providers": [{provider}], "feed": {{"cluster": "policy", "path": "/p.json",
+                     "uri": "https://feed.example/p.json", "unsigned": true}}}}"#
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let cluster = ok.feed.unwrap().source.cluster.unwrap();
+        assert_eq!(
+            (
+                cluster.name.as_str(),
+                cluster.path.as_str(),
+                cluster.authority.as_str()
+            ),
+            ("policy", "/p.json", "policy")
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! proxy-wasm ABI glue: moves bytes between Envoy and [`Gate`]. Nothing here decides.
 //!
 //! One VM per Envoy worker. The root context owns the [`Gate`] (shared with the VM's HTTP
-//! contexts through an `Rc<RefCell<…>>`: a VM is single-threaded), fetches JWKS with
-//! `dispatch_http_call`, publishes them to shared data for the other workers, and on each tick
-//! loads what others published, starts due refreshes and times out paused requests.
+//! contexts through an `Rc<RefCell<…>>`: a VM is single-threaded), fetches JWKS and the policy
+//! feed ([`feed`]) with `dispatch_http_call`, publishes them to shared data for the other
+//! workers, and on each tick loads what others published, starts due refreshes and times out
+//! paused requests.
 //!
 //! Re-entrancy: a host call that acts on a stream (local reply, resume) may call back into this
 //! VM before it returns, so the shared state is never borrowed across those calls: decisions are
@@ -25,6 +26,8 @@ use tokengate::{Clock, Decision, ErrorCode, Gate, Outcome, RequestFacts};
 use crate::config;
 use crate::shared::{self, JwksRecord, Keys, Lease};
 
+mod feed;
+
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
@@ -44,10 +47,21 @@ struct Worker {
     vm_id: u64,
     metrics: Metrics,
     remotes: Vec<Option<Remote>>,
-    calls: HashMap<u32, usize>,
+    /// The policy feed's fetching state, when one is configured.
+    feed: Option<feed::FeedRemote>,
+    calls: HashMap<u32, Call>,
     waiting: Vec<Waiting>,
     /// Streams resumed with an allow after waiting: their body and trailers may now move on.
     released: Vec<u32>,
+}
+
+/// What an HTTP callout fetches.
+#[derive(Clone, Copy, Debug)]
+enum Call {
+    /// Provider `i`'s JWKS.
+    Jwks(usize),
+    /// The policy feed.
+    Feed,
 }
 
 struct Remote {
@@ -81,6 +95,14 @@ struct Metrics {
     denied: Vec<(ErrorCode, Counter)>,
     refresh: Vec<(&'static str, Counter)>,
     rate_limit_contention: Counter,
+    /// Only when a policy feed is configured.
+    feed: Option<FeedMetrics>,
+}
+
+struct FeedMetrics {
+    refresh: Vec<(&'static str, Counter)>,
+    version: Gauge,
+    stale: Gauge,
 }
 
 #[derive(Default)]
@@ -105,10 +127,36 @@ impl Counter {
     }
 }
 
+/// A gauge, recorded on the tick when its value changed.
+#[derive(Default)]
+struct Gauge {
+    id: Option<u32>,
+    recorded: Option<u64>,
+}
+
+impl Gauge {
+    fn define(name: &str) -> Gauge {
+        Gauge {
+            id: hostcalls::define_metric(MetricType::Gauge, name).ok(),
+            recorded: None,
+        }
+    }
+
+    fn set(&mut self, value: u64) {
+        if self.recorded == Some(value) {
+            return;
+        }
+        if let Some(id) = self.id {
+            let _ = hostcalls::record_metric(id, value);
+        }
+        self.recorded = Some(value);
+    }
+}
+
 const REFRESH_RESULTS: &[&str] = &["ok", "http_error", "invalid_jwks", "transport"];
 
 impl Metrics {
-    fn define() -> Metrics {
+    fn define(with_feed: bool) -> Metrics {
         Metrics {
             allowed: Counter::define("tokengate_allowed_total"),
             denied: ErrorCode::ALL
@@ -130,6 +178,19 @@ impl Metrics {
                 })
                 .collect(),
             rate_limit_contention: Counter::define("tokengate_rate_limit_contention_total"),
+            feed: with_feed.then(|| FeedMetrics {
+                refresh: crate::report::FEED_RESULTS
+                    .iter()
+                    .map(|&r| {
+                        (
+                            r,
+                            Counter::define(&format!("tokengate_feed_refresh_total.result.{r}")),
+                        )
+                    })
+                    .collect(),
+                version: Gauge::define("tokengate_feed_version"),
+                stale: Gauge::define("tokengate_feed_stale"),
+            }),
         }
     }
 
@@ -149,6 +210,13 @@ impl Metrics {
         }
     }
 
+    fn feed_refresh(&mut self, result: &str) {
+        let counters = self.feed.as_mut().map(|f| &mut f.refresh);
+        if let Some((_, c)) = counters.and_then(|cs| cs.iter_mut().find(|(r, _)| *r == result)) {
+            c.pending += 1;
+        }
+    }
+
     fn flush(&mut self) {
         self.allowed.flush();
         for (_, c) in &mut self.denied {
@@ -158,6 +226,11 @@ impl Metrics {
             c.flush();
         }
         self.rate_limit_contention.flush();
+        if let Some(f) = &mut self.feed {
+            for (_, c) in &mut f.refresh {
+                c.flush();
+            }
+        }
     }
 }
 
@@ -193,85 +266,99 @@ impl Context for Root {
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else { return };
             w.clock_ms = now_ms;
-            let Some(provider) = w.calls.remove(&token_id) else {
-                return;
-            };
-            let headers = if num_headers == 0 {
-                Vec::new()
-            } else {
-                hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()
-            };
-            let header = |name: &str| {
-                headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .and_then(|(_, v)| std::str::from_utf8(v).ok())
-            };
-            let status = header(":status").and_then(|s| s.parse::<u16>().ok());
-            let result = match status {
-                None => {
-                    // Envoy answers a reset, timeout or unknown cluster with no headers.
-                    w.gate.verifier_mut().on_jwks_failure(provider, now);
-                    "transport"
+            match w.calls.remove(&token_id) {
+                Some(Call::Jwks(provider)) => {
+                    on_jwks_answer(w, provider, now, num_headers, body_size)
                 }
-                Some(status) => {
-                    let limit = w
-                        .gate
-                        .config()
-                        .providers
-                        .get(provider)
-                        .map_or(64 * 1024, |p| p.cache.limits.max_bytes);
-                    // One byte past the limit is enough for the core to refuse it as too large.
-                    let want = body_size.min(limit.saturating_add(1));
-                    let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, want)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default();
-                    let cache_control = header("cache-control").map(str::to_owned);
-                    match w.gate.verifier_mut().on_jwks_response(
-                        provider,
-                        now,
-                        status,
-                        cache_control.as_deref(),
-                        &body,
-                    ) {
-                        Ok(kids) => {
-                            publish(w, provider, now, cache_control, body);
-                            log(
-                                LogLevel::Info,
-                                &format!(
-                                    "tokengate: providers[{provider}] JWKS loaded ({kids} keys)"
-                                ),
-                            );
-                            "ok"
-                        }
-                        Err(e) => {
-                            log(
-                                LogLevel::Warn,
-                                &format!(
-                                    "tokengate: providers[{provider}] JWKS refresh failed: {e}"
-                                ),
-                            );
-                            match e {
-                                tokengate::RefreshError::Status(_) => "http_error",
-                                tokengate::RefreshError::Jwks(_) => "invalid_jwks",
-                                tokengate::RefreshError::Transport => "transport",
-                            }
-                        }
-                    }
-                }
-            };
-            if result == "transport" {
-                log(
-                    LogLevel::Warn,
-                    &format!("tokengate: providers[{provider}] JWKS fetch failed (no response)"),
-                );
+                Some(Call::Feed) => feed::on_answer(w, now, num_headers, body_size),
+                None => return,
             }
-            w.metrics.refresh(result);
-            release_lease(w, provider);
         }
         self.retry_waiting(now_ms);
     }
+}
+
+/// The answer to this worker's fetch of provider `provider`'s JWKS.
+fn on_jwks_answer(w: &mut Worker, provider: usize, now: u64, num_headers: usize, body_size: usize) {
+    let headers = call_response_headers(num_headers);
+    let status = header(&headers, ":status").and_then(|s| s.parse::<u16>().ok());
+    let result = match status {
+        None => {
+            // Envoy answers a reset, timeout or unknown cluster with no headers.
+            w.gate.verifier_mut().on_jwks_failure(provider, now);
+            "transport"
+        }
+        Some(status) => {
+            let limit = w
+                .gate
+                .config()
+                .providers
+                .get(provider)
+                .map_or(64 * 1024, |p| p.cache.limits.max_bytes);
+            let body = call_response_body(body_size, limit);
+            let cache_control = header(&headers, "cache-control").map(str::to_owned);
+            match w.gate.verifier_mut().on_jwks_response(
+                provider,
+                now,
+                status,
+                cache_control.as_deref(),
+                &body,
+            ) {
+                Ok(kids) => {
+                    publish(w, provider, now, cache_control, body);
+                    log(
+                        LogLevel::Info,
+                        &format!("tokengate: providers[{provider}] JWKS loaded ({kids} keys)"),
+                    );
+                    "ok"
+                }
+                Err(e) => {
+                    log(
+                        LogLevel::Warn,
+                        &format!("tokengate: providers[{provider}] JWKS refresh failed: {e}"),
+                    );
+                    match e {
+                        tokengate::RefreshError::Status(_) => "http_error",
+                        tokengate::RefreshError::Jwks(_) => "invalid_jwks",
+                        tokengate::RefreshError::Transport => "transport",
+                    }
+                }
+            }
+        }
+    };
+    if result == "transport" {
+        log(
+            LogLevel::Warn,
+            &format!("tokengate: providers[{provider}] JWKS fetch failed (no response)"),
+        );
+    }
+    w.metrics.refresh(result);
+    release_lease(w, &w.keys.lease(provider));
+}
+
+/// The headers of the callout answer being delivered (none: Envoy reports a failed call so).
+fn call_response_headers(num_headers: usize) -> Vec<(String, Vec<u8>)> {
+    if num_headers == 0 {
+        return Vec::new();
+    }
+    hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()
+}
+
+fn header<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+}
+
+/// The body of the callout answer being delivered, cut one byte past `limit`: enough for the
+/// core to refuse it as too large without copying more.
+fn call_response_body(body_size: usize, limit: usize) -> Vec<u8> {
+    let want = body_size.min(limit.saturating_add(1));
+    hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, want)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 impl RootContext for Root {
@@ -300,12 +387,23 @@ impl RootContext for Root {
                 })
             })
             .collect();
+        // `config::parse` refused a feed without a cluster.
+        let feed = config.feed.as_ref().and_then(|f| {
+            Some(feed::FeedRemote::new(
+                f.source.cluster.clone()?,
+                f.source.timeout_ms,
+            ))
+        });
         let tick = Duration::from_millis(u64::from(config.tick_ms));
         let summary = format!(
-            "tokengate: configured ({} providers, {} rules, mode {})",
+            "tokengate: configured ({} providers, {} rules, mode {}{})",
             config.providers.len(),
             config.routes.rules.len(),
-            config.mode.as_str()
+            config.mode.as_str(),
+            match &feed {
+                Some(f) => format!(", policy feed from cluster {:?}", f.cluster_name()),
+                None => String::new(),
+            }
         );
         let gate = match Gate::new(config, now_ms / 1000, seed) {
             Ok(g) => g,
@@ -316,8 +414,9 @@ impl RootContext for Root {
             keys: Keys::for_config(&bytes),
             gate,
             vm_id,
-            metrics: Metrics::define(),
+            metrics: Metrics::define(feed.is_some()),
             remotes,
+            feed,
             calls: HashMap::new(),
             waiting: Vec::new(),
             released: Vec::new(),
@@ -346,11 +445,12 @@ impl RootContext for Root {
 }
 
 impl Root {
-    /// Load key sets other workers published, start due fetches, time out paused requests.
+    /// Load key sets and feed documents other workers published, start due fetches, time out
+    /// paused requests.
     fn pump(&self) {
         let now_ms = now_ms();
         let now = now_ms / 1000;
-        let mut fetches: Vec<(usize, Cluster, u32)> = Vec::new();
+        let mut fetches: Vec<(Call, Cluster, u32, Option<String>)> = Vec::new();
         let mut changed = false;
         {
             let mut st = self.state.borrow_mut();
@@ -360,27 +460,40 @@ impl Root {
             for i in 0..w.remotes.len() {
                 changed |= sync_shared(w, i, now_ms);
             }
+            changed |= feed::sync(w, now_ms);
             while let Some((i, _reason)) = w.gate.verifier_mut().poll(now) {
                 let Some(Some(remote)) = w.remotes.get(i) else {
                     continue;
                 };
                 let source = remote.source.clone();
                 let timeout_ms = remote.timeout_ms;
-                if take_lease(w, i, now_ms, u64::from(timeout_ms)) {
-                    fetches.push((i, source, timeout_ms));
+                if take_lease(w, &w.keys.lease(i), now_ms, u64::from(timeout_ms)) {
+                    fetches.push((Call::Jwks(i), source, timeout_ms, None));
                 } else if let Some(Some(r)) = w.remotes.get_mut(i) {
                     r.foreign_since = Some(now_ms);
                 }
             }
+            if let Some(f) = feed::poll(w, now_ms) {
+                fetches.push((Call::Feed, f.cluster, f.timeout_ms, f.if_none_match));
+            }
+            changed |= feed::watch(w, now);
         }
-        for (i, source, timeout_ms) in fetches {
-            let headers = vec![
+        for (call, source, timeout_ms, if_none_match) in fetches {
+            let accept = match call {
+                Call::Jwks(_) => "application/json",
+                // A signed feed is a compact JWS.
+                Call::Feed => "application/json, application/jwt",
+            };
+            let mut headers = vec![
                 (":method", "GET"),
                 (":path", source.path.as_str()),
                 (":authority", source.authority.as_str()),
-                ("accept", "application/json"),
+                ("accept", accept),
             ];
-            let call = self.dispatch_http_call(
+            if let Some(tag) = if_none_match.as_deref() {
+                headers.push(("if-none-match", tag));
+            }
+            let result = self.dispatch_http_call(
                 &source.name,
                 headers,
                 None,
@@ -389,11 +502,11 @@ impl Root {
             );
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else { return };
-            match call {
-                Ok(token) => {
-                    w.calls.insert(token, i);
+            match (result, call) {
+                (Ok(token), call) => {
+                    w.calls.insert(token, call);
                 }
-                Err(status) => {
+                (Err(status), Call::Jwks(i)) => {
                     log(
                         LogLevel::Warn,
                         &format!(
@@ -403,7 +516,11 @@ impl Root {
                     );
                     w.gate.verifier_mut().on_jwks_failure(i, now);
                     w.metrics.refresh("transport");
-                    release_lease(w, i);
+                    release_lease(w, &w.keys.lease(i));
+                    changed = true;
+                }
+                (Err(status), Call::Feed) => {
+                    feed::start_failed(w, now, &source.name, status);
                     changed = true;
                 }
             }
@@ -784,10 +901,9 @@ fn sync_shared(w: &mut Worker, i: usize, now_ms: u64) -> bool {
     false
 }
 
-/// Claim the fetch of provider `i` for this worker, unless another worker holds it.
-fn take_lease(w: &Worker, i: usize, now_ms: u64, timeout_ms: u64) -> bool {
-    let key = w.keys.lease(i);
-    let Ok((current, cas)) = hostcalls::get_shared_data(&key) else {
+/// Claim the fetch behind lease `key` for this worker, unless another worker holds it.
+fn take_lease(w: &Worker, key: &str, now_ms: u64, timeout_ms: u64) -> bool {
+    let Ok((current, cas)) = hostcalls::get_shared_data(key) else {
         return true;
     };
     if Lease::held_by_other(current.as_deref(), w.vm_id, now_ms) {
@@ -797,52 +913,65 @@ fn take_lease(w: &Worker, i: usize, now_ms: u64, timeout_ms: u64) -> bool {
         owner: w.vm_id,
         until_ms: now_ms.saturating_add(timeout_ms).saturating_add(1000),
     };
-    if hostcalls::set_shared_data(&key, Some(&lease.encode()), cas).is_err() {
+    if hostcalls::set_shared_data(key, Some(&lease.encode()), cas).is_err() {
         return false;
     }
     // Without a previous value there was no CAS to lose; read back to settle a race.
-    match hostcalls::get_shared_data(&key) {
+    match hostcalls::get_shared_data(key) {
         Ok((Some(v), _)) => Lease::decode(&v).is_some_and(|l| l.owner == w.vm_id),
         _ => true,
     }
 }
 
-fn release_lease(w: &Worker, i: usize) {
-    let key = w.keys.lease(i);
-    if let Ok((Some(v), cas)) = hostcalls::get_shared_data(&key) {
+fn release_lease(w: &Worker, key: &str) {
+    if let Ok((Some(v), cas)) = hostcalls::get_shared_data(key) {
         if Lease::decode(&v).is_some_and(|l| l.owner == w.vm_id) {
-            let _ = hostcalls::set_shared_data(&key, Some(&[]), cas);
+            let _ = hostcalls::set_shared_data(key, Some(&[]), cas);
         }
     }
 }
 
-/// Make a freshly fetched key set available to every worker.
-fn publish(w: &mut Worker, i: usize, now: u64, cache_control: Option<String>, body: Vec<u8>) {
-    let seq_key = w.keys.seq(i);
-    let mut seq = 0;
+/// Store a record under `data_key` with the next sequence number of `seq_key` (`encode` builds
+/// it for a given number). Returns the number it went out with, if it went out.
+fn publish_record(
+    seq_key: &str,
+    data_key: &str,
+    mut encode: impl FnMut(u64) -> Vec<u8>,
+) -> Option<u64> {
+    let mut published = None;
     for _ in 0..16 {
-        let Ok((current, cas)) = hostcalls::get_shared_data(&seq_key) else {
-            return;
+        let Ok((current, cas)) = hostcalls::get_shared_data(seq_key) else {
+            break;
         };
-        seq = current
+        let seq = current
             .as_deref()
             .and_then(shared::decode_u64)
             .unwrap_or(0)
             .saturating_add(1);
-        let record = JwksRecord {
-            seq,
-            fetched_at: now,
-            cache_control: cache_control.clone(),
-            body: body.clone(),
-        };
-        if hostcalls::set_shared_data(&w.keys.jwks(i), Some(&record.encode()), None).is_err() {
-            return;
+        if hostcalls::set_shared_data(data_key, Some(&encode(seq)), None).is_err() {
+            break;
         }
-        if hostcalls::set_shared_data(&seq_key, Some(&seq.to_le_bytes()), cas).is_ok() {
+        published = Some(seq);
+        if hostcalls::set_shared_data(seq_key, Some(&seq.to_le_bytes()), cas).is_ok() {
             break;
         }
     }
-    if let Some(Some(r)) = w.remotes.get_mut(i) {
+    published
+}
+
+/// Make a freshly fetched key set available to every worker.
+fn publish(w: &mut Worker, i: usize, now: u64, cache_control: Option<String>, body: Vec<u8>) {
+    let mut record = JwksRecord {
+        seq: 0,
+        fetched_at: now,
+        cache_control,
+        body,
+    };
+    let published = publish_record(&w.keys.seq(i), &w.keys.jwks(i), |seq| {
+        record.seq = seq;
+        record.encode()
+    });
+    if let (Some(seq), Some(Some(r))) = (published, w.remotes.get_mut(i)) {
         r.applied_seq = seq;
         r.foreign_since = None;
     }

@@ -10,6 +10,7 @@
 )]
 
 pub mod config;
+pub mod report;
 pub mod shared;
 
 #[cfg(target_arch = "wasm32")]

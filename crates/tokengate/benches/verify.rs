@@ -120,6 +120,37 @@ fn bench(c: &mut Criterion) {
     c.bench_function("gate_decide_cache_hit/tokengate", |b| {
         b.iter(|| gate.decide(black_box(&facts("/orders/7?x=1"))))
     });
+    // The same request with a policy feed in force: 10,000 revoked token ids, 1,000 revoked
+    // clients and an allow-list of 1,000 clients (the token's among them).
+    let mut fed_config: Value = serde_json::from_str(&http.config).unwrap();
+    fed_config["feed"] = serde_json::json!({"uri": "https://feed.example/p.json", "unsigned": true,
+                                            "max_entries": 100_000});
+    let mut fed =
+        tokengate::Gate::from_json(fed_config.to_string().as_bytes(), http.now, 1).unwrap();
+    let issuer = fed_config["providers"][0]["issuer"].clone();
+    let mut allowed: Vec<Value> = (0..999)
+        .map(|i| Value::from(format!("client-{i}")))
+        .collect();
+    allowed.push(Value::from("3q9f1k7c2m8v4n6b0x5z1l2h7d"));
+    let doc = serde_json::json!({"format": 1, "version": 1, "issued_at": 0, "providers": {
+        issuer.as_str().unwrap(): {
+            "client_ids": allowed,
+            "revoke": {
+                "jti": (0..10_000).map(|i| format!("jti-{i}")).collect::<Vec<_>>(),
+                "client_ids": (0..1_000).map(|i| format!("gone-{i}")).collect::<Vec<_>>(),
+            }
+        }
+    }});
+    fed.poll_feed(http.now);
+    fed.on_feed_response(http.now, 200, None, None, doc.to_string().as_bytes())
+        .unwrap();
+    assert!(matches!(
+        fed.decide(&facts("/")),
+        tokengate::Outcome::Allow(_)
+    ));
+    c.bench_function("gate_decide_cache_hit_with_feed/tokengate", |b| {
+        b.iter(|| fed.decide(black_box(&facts("/orders/7?x=1"))))
+    });
     c.bench_function("gate_refuse_path/tokengate", |b| {
         b.iter(|| gate.decide(black_box(&facts("/health/..;/admin"))))
     });

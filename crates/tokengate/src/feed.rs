@@ -636,7 +636,8 @@ impl Feed {
                 self.in_flight_since = None;
                 self.failures = 0;
                 self.last_error = None;
-                self.fresh_at = now;
+                // Records shared between Envoy workers may arrive out of order: never backwards.
+                self.fresh_at = self.fresh_at.max(now);
                 let interval = cache_control
                     .and_then(max_age)
                     .map_or(self.config.poll_s, |a| {

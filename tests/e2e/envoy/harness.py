@@ -284,6 +284,7 @@ def bootstrap(admin_port: int, listeners: list, clusters: list) -> dict:
         "stats_config": {"stats_tags": [
             {"tag_name": "code", "regex": r"^wasmcustom\.tokengate_denied_total(\.code\.([a-z_]+))$"},
             {"tag_name": "result", "regex": r"^wasmcustom\.tokengate_jwks_refresh_total(\.result\.([a-z_]+))$"},
+            {"tag_name": "result", "regex": r"^wasmcustom\.tokengate_feed_refresh_total(\.result\.([a-z_]+))$"},
         ]},
     }
 

@@ -2,7 +2,9 @@
 """End-to-end: the built tokengate filter in real Envoy 1.40 (V8), with a local JWKS server and a
 local origin on 127.0.0.1, checked with curl. Then, each with its own Envoy: a sample of the HTTP
 request-gate vectors over raw sockets with Envoy's default path settings and with the README's
-(vectors_e2e.py), and request bodies held while the filter waits for keys (paused_body_e2e.py).
+(vectors_e2e.py), request bodies held while the filter waits for keys (paused_body_e2e.py), and
+the policy feed polled through a cluster: revoke-to-deny time, 304s, the stale policy
+(feed_e2e.py).
 Prints one line per check and a closing 'N passed, N failed'. Bounded: every request has a
 timeout and the whole run a deadline.
 
@@ -19,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import feed_e2e  # noqa: E402
 import harness as h  # noqa: E402
 import paused_body_e2e  # noqa: E402
 import vectors_e2e  # noqa: E402
@@ -98,6 +101,7 @@ def main():
     try:
         vectors_e2e.run(check, work)
         paused_body_e2e.run(check, work)
+        feed_e2e.run(check, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     check("finished within the deadline", time.monotonic() - started < DEADLINE_S)
