@@ -7,6 +7,7 @@
 // Exit status 0 only if every verdict matched.
 import { TokenClient } from "../js/src/node.mjs";
 import { readFileSync } from "node:fs";
+import { gateConfig } from "./gate-config.mjs";
 
 const policy = JSON.parse(readFileSync(new URL("./policy.json", import.meta.url), "utf8"));
 const opt = (name) => {
@@ -30,6 +31,7 @@ const REQUEST_TIMEOUT_MS = 10_000;
 
 const SECRETS = {
   "orders-reader": "orders-reader-secret",
+  "orders-reader-v2": "orders-reader-v2-secret",
   "orders-writer": "orders-writer-secret",
   "not-allowed-client": "not-allowed-secret",
   "revoked-client": "revoked-secret",
@@ -140,10 +142,62 @@ async function rotate() {
   return res.json();
 }
 
+/** An admin call that changes the policy feed; resolves to the issuer's answer (its version). */
+async function admin(path, body) {
+  const res = await fetch(`${issuer}/admin/${pool}/${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+  });
+  if (!res.ok) throw new Error(`admin ${path} answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
+/**
+ * Seconds from `t0` until `token` gets `want` (a status) from the edge at `base`, polling every
+ * 100 ms (within the per-client rate limit), at most `limitS` seconds; null if it never did.
+ */
+async function secondsUntil(base, method, token, want, t0, limitS = 15) {
+  for (;;) {
+    const v = await send(base, method, "/orders", token);
+    const s = (performance.now() - t0) / 1000;
+    if (v.status === want) return { s, v };
+    if (s > limitS) return { s: null, v };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 const kidOf = (token) => JSON.parse(Buffer.from(token.split(".")[0], "base64url")).kid;
 const short = (kid) => `${kid.slice(0, 8)}…`;
 
 // ---------------------------------------------------------------------------------------------
+
+// `--feed-bench N`: instead of the story, N breach trials — revoke a client at the issuer and
+// time how long until each edge denies its token, then lift the revocation — printing p50 and
+// max per edge (scripts/bench-feed.sh).
+const feedTrials = Number(opt("feed-bench") ?? 0);
+if (feedTrials > 0) {
+  const token = await client("orders-writer").getToken();
+  const times = Object.fromEntries(edges.map(([name]) => [name, []]));
+  for (let i = 0; i < feedTrials; i++) {
+    for (const [, base] of edges) {
+      if ((await secondsUntil(base, "GET", token, 200, performance.now(), 10)).s === null) throw new Error("token not admitted");
+    }
+    const t0 = performance.now();
+    await admin("revoke-client", { client_id: "orders-writer", until: Math.floor(Date.now() / 1000) + 600 });
+    const got = await Promise.all(edges.map(([, base]) => secondsUntil(base, "GET", token, 401, t0, 10)));
+    edges.forEach(([name], j) => times[name].push(got[j].s ?? Infinity));
+    await admin("revoke-client", { client_id: "orders-writer", until: Math.floor(Date.now() / 1000) - 1 });
+  }
+  const fmt = (xs) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return `p50 ${sorted[Math.floor((sorted.length - 1) / 2)].toFixed(2)} s, max ${sorted[sorted.length - 1].toFixed(2)} s`;
+  };
+  console.log(`time from revoke-client at the issuer to a 401 at the edge, ${feedTrials} trials (feed poll_s ${gateConfig({ iss: "-", issuerUrl: issuer }).feed.poll_s}):`);
+  for (const [name] of edges) console.log(`  ${name.padEnd(7)} ${fmt(times[name])}`);
+  process.exit(Object.values(times).flat().every(Number.isFinite) ? 0 : 1);
+}
 
 const reader = client("orders-reader");
 const writer = client("orders-writer");
@@ -210,6 +264,57 @@ await step(`${BURST} requests at once, per-client limit ${limit}`, `GET  /orders
     const summary = Object.entries(counts).map(([st, n]) => `${n}×${st}`).join(" ");
     return { ...v, detail: `${summary}; ${v.detail ?? ""}` };
   });
+
+// Client rotation through the policy feed, with no restart: the replacement client is admitted,
+// traffic moves to it, the old client is removed and revoked, and a steady stream of requests
+// to both edges never sees a failure.
+const v2 = client("orders-reader-v2");
+const v2Token = await v2.getToken();
+await step("a new client before the edges admit it (not in the feed's allow-list)", "GET  /orders  orders-reader-v2",
+  { status: 401, code: "client_not_allowed" }, (base) => send(base, "GET", "/orders", v2Token));
+let streamToken = readerToken;
+let streaming = true;
+const stream = { sent: 0, failed: [] };
+const streamLoop = (async () => {
+  while (streaming) {
+    const all = await Promise.all(edges.map(([name, base]) => send(base, "GET", "/orders", streamToken).then((v) => [name, v])));
+    for (const [name, v] of all) {
+      stream.sent += 1;
+      if (v.status !== 200) stream.failed.push(`${name} ${v.status} ${v.code}`);
+    }
+    await new Promise((r) => setTimeout(r, 100)); // ~10 requests/s per edge, under the rate limit
+  }
+})();
+const tAdd = performance.now();
+const added = await admin("edge-clients", { add: "orders-reader-v2" });
+const admitted = await Promise.all(edges.map(([, base]) => secondsUntil(base, "GET", v2Token, 200, tAdd)));
+streamToken = v2Token; // traffic moves to the new client once every edge admits it
+const tRemove = performance.now();
+await admin("edge-clients", { remove: "orders-reader" });
+await admin("revoke-client", { client_id: "orders-reader" });
+const dropped = await Promise.all(edges.map(([, base]) => secondsUntil(base, "GET", readerToken, 401, tRemove)));
+streaming = false;
+await streamLoop;
+const secs = (xs) => edges.map(([name], i) => `${name} ${xs[i].s === null ? "never" : `${xs[i].s.toFixed(1)} s`}`).join(", ");
+await step(`orders-reader → orders-reader-v2 (feed version ${added.version}): admitted after ${secs(admitted)}`,
+  `rotation: ${stream.sent} requests, both edges`, OK, async () => ({
+    status: stream.failed.length === 0 && admitted.every((x) => x.s !== null) ? 200 : 500,
+    code: stream.failed.length === 0 ? "ok" : "failed",
+    detail: `${stream.sent} requests during the change, ${stream.failed.length} failed${stream.failed.length ? `: ${stream.failed.slice(0, 3).join("; ")}` : ""}`,
+  }));
+await step(`the old client, removed and revoked: refused after ${secs(dropped)}`, "GET  /orders  orders-reader (old)",
+  { status: 401, code: "client_not_allowed" }, (base) => send(base, "GET", "/orders", readerToken));
+
+// Breach: orders-writer's credentials leak. One call at the issuer revokes the client, and both
+// edges deny its tokens (cached ones included) within the feed's poll interval.
+await step("orders-writer before the breach", "GET  /orders  orders-writer", OK,
+  (base) => send(base, "GET", "/orders", writerToken));
+const tRevoke = performance.now();
+const breach = await admin("revoke-client", { client_id: "orders-writer" });
+const denied = await Promise.all(edges.map(([, base]) => secondsUntil(base, "GET", writerToken, 401, tRevoke)));
+await step(`breach: revoke-client at the issuer (feed version ${breach.version}), denied after ${secs(denied)}`,
+  "GET  /orders  orders-writer", { status: 401, code: "token_revoked" },
+  (base) => send(base, "GET", "/orders", writerToken));
 
 const passed = results.filter((r) => r.ok).length;
 const failed = results.length - passed;

@@ -222,6 +222,11 @@ export interface VerifyOptions {
   certThumbprint?: string;
   /** Route name for the audit record. */
   route?: string;
+  /**
+   * Workers: `ctx.waitUntil.bind(ctx)`, so JWKS and feed refreshes this call starts finish after
+   * the response. Without it the Workers entry waits for them before answering.
+   */
+  waitUntil?: (promise: Promise<unknown>) => void;
 }
 
 /**

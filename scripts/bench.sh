@@ -16,7 +16,7 @@ cargo run --quiet --release --example rs256_compare -p tokengate -- 500 | grep '
 cargo build --quiet --release --example rs256_compare -p tokengate --target wasm32-wasip1
 node --no-warnings scripts/lib/run-wasi.mjs target/wasm32-wasip1/release/examples/rs256_compare.wasm 300 | grep '^|'
 
-for part in bench-js bench-proxy; do
+for part in bench-js bench-proxy bench-feed; do
   if [ -f "scripts/$part.sh" ]; then
     echo
     echo "=== $part"

@@ -9,6 +9,7 @@
 #   scripts/demo.sh            the story, then stop (exit 0 only if every verdict matched)
 #   scripts/demo.sh --quick    the same story with minimal output (scripts/test-demo.sh)
 #   scripts/demo.sh --serve    start the stack, print the URLs (and the page's), run until Ctrl-C
+#   scripts/demo.sh --feed-bench   20 breach trials: revoke-to-deny time per edge (scripts/bench-feed.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,7 +19,8 @@ for a in "$@"; do
   case "$a" in
     --quick) MODE=quick ;;
     --serve) MODE=serve ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --feed-bench) MODE=feed-bench ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $a (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -217,6 +219,7 @@ say "the story"
 [ "$MODE" = story ] && echo
 story_args=(--issuer "$ISSUER" --envoy "$ENVOY" --worker "$WORKER")
 [ "$MODE" = quick ] && story_args+=(--quick)
+[ "$MODE" = feed-bench ] && story_args+=(--feed-bench "${FEED_TRIALS:-20}")
 # In the background and waited for: bash runs the INT/TERM traps only once a foreground child
 # has exited, but interrupts `wait` at once. timeout(1) bounds the story and passes TERM on.
 timeout 180 node demo/story.mjs "${story_args[@]}" &

@@ -10,9 +10,10 @@ import { JwtVerifier } from "tokengate";
 let verifier; // one per isolate: keys and verified tokens stay cached between requests
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     verifier ??= JwtVerifier.fromConfig(env.GATE_CONFIG);
-    const auth = await verifier.authorize(request);
+    // waitUntil: JWKS and policy feed refreshes started here finish after the response.
+    const auth = await verifier.authorize(request, { waitUntil: (p) => ctx.waitUntil(p) });
     if (!auth.ok) {
       return new Response(auth.body, { status: auth.status, headers: auth.headers });
     }

@@ -564,7 +564,15 @@ export function createApi(rt) {
     async verify(token, options) {
       const o = options === undefined ? EMPTY : options;
       let now = o === EMPTY ? clockSeconds() : nowOption(o);
-      this.#refreshInBackground(now);
+      const started = this.#refreshInBackground(now);
+      try {
+        return await this.#verifyFetching(token, o, now);
+      } finally {
+        await this.#keepAlive(started, o);
+      }
+    }
+
+    async #verifyFetching(token, o, now) {
       for (let attempt = 0; ; attempt++) {
         let st = this.#run(token, o, now, this.#flagsAsync);
         if (st === SIGNATURE) {
@@ -666,7 +674,15 @@ export function createApi(rt) {
       // starts a fetch and ends without waiting for it would leave a promise that, in workerd,
       // no later request may await.
       const auth = facts && facts.authorization;
-      if (auth !== undefined && auth !== null && auth.length !== 0) this.#refreshInBackground(now);
+      const started = auth !== undefined && auth !== null && auth.length !== 0 ? this.#refreshInBackground(now) : [];
+      try {
+        return await this.#decideFetching(facts, o, now);
+      } finally {
+        await this.#keepAlive(started, o);
+      }
+    }
+
+    async #decideFetching(facts, o, now) {
       for (let attempt = 0; ; attempt++) {
         const flags = this.#flagsAsync | (attempt >= 2 ? FLAG_FINAL : 0);
         let st = this.#runRequest(facts, o, now, flags);
@@ -961,11 +977,25 @@ export function createApi(rt) {
       return U32[this.#meta + 4] === 1;
     }
 
+    // Starts the JWKS and feed fetches that are due; returns their promises.
     #refreshInBackground(now) {
       const core = this.#core;
-      for (let p = core.poll(now); p >= 0; p = core.poll(now)) this.#startFetch(p);
+      const started = [];
+      for (let p = core.poll(now); p >= 0; p = core.poll(now)) started.push(this.#startFetch(p));
       const feed = core.poll_feed(now);
-      if (feed !== undefined) this.#startFeedFetch(JSON.parse(feed));
+      if (feed !== undefined) started.push(this.#startFeedFetch(JSON.parse(feed)));
+      return started;
+    }
+
+    // Refreshes a call started must be able to finish after it answers. `waitUntil` (a
+    // Workers ExecutionContext's) keeps the request alive for them; without it, runtimes that
+    // cancel a request's unfinished work when it ends (workerd) wait for them here, so a
+    // refresh — a revocation in the feed — is never lost; elsewhere they run on by themselves.
+    async #keepAlive(started, o) {
+      if (started.length === 0) return;
+      const all = Promise.allSettled(started);
+      if (o !== EMPTY && typeof o.waitUntil === "function") o.waitUntil(all);
+      else if (rt.holdRefreshes) await all;
     }
 
     async #fetchDue(now) {
@@ -997,7 +1027,9 @@ export function createApi(rt) {
           this.#inflight.delete(p);
         }
       };
-      this.#inflight.set(p, run());
+      const promise = run();
+      this.#inflight.set(p, promise);
+      return promise;
     }
 
     #takeJwks(p, at, r) {
@@ -1047,7 +1079,9 @@ export function createApi(rt) {
           this.#inflight.delete(FEED);
         }
       };
-      this.#inflight.set(FEED, run());
+      const promise = run();
+      this.#inflight.set(FEED, promise);
+      return promise;
     }
 
     /** Where the policy feed stands: { status, version, fresh_at, last_error }, or null. */

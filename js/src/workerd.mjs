@@ -18,6 +18,9 @@ const api = createApi({
   // JWKS and policy feed documents are shared between isolates through the Cache API, so a
   // cold isolate does not fetch them again (verifier option `sharedCache` overrides it).
   sharedCache: globalThis.caches && globalThis.caches.default,
+  // workerd cancels a request's unfinished work when it answers: a refresh it started is waited
+  // for, unless the call passes { waitUntil: ctx.waitUntil.bind(ctx) }.
+  holdRefreshes: true,
 });
 const CognitoVerifier = api.CognitoVerifier;
 const JwtVerifier = api.JwtVerifier;

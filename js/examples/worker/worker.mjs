@@ -8,7 +8,7 @@ import { CognitoVerifier } from "tokengate";
 let verifier; // one per isolate: keys and verified tokens stay cached between requests
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, env, ctx) {
     verifier ??= CognitoVerifier.create({
       userPoolId: env.USER_POOL_ID,
       tokenUse: "access",
@@ -21,7 +21,8 @@ export default {
       ],
       forward: { client_id: "x-client-id" },
     });
-    const auth = await verifier.authorize(request);
+    // waitUntil: JWKS and policy feed refreshes started here finish after the response.
+    const auth = await verifier.authorize(request, { waitUntil: (p) => ctx.waitUntil(p) });
     if (!auth.ok) {
       return new Response(auth.body, { status: auth.status, headers: auth.headers });
     }
