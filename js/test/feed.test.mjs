@@ -140,3 +140,47 @@ test("a feed that cannot be had at start: the first requests wait, then the stal
   assert.deepEqual([r.status, r.code], [503, "policy_unavailable"]);
   await assert.rejects(v.hydrate(), (e) => e.code === "policy_unavailable");
 });
+
+test("a feed written by a pipeline and served by a plain static file server works (no ETag needed)", async (t) => {
+  const { spawn } = await import("node:child_process");
+  const { mkdtempSync, writeFileSync, renameSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dir = mkdtempSync(join(tmpdir(), "tokengate-feed-"));
+  // The "pipeline": writes the signed document atomically, as a job would upload it to a bucket.
+  const publish = (doc) => {
+    writeFileSync(join(dir, "next.jws"), f.signToken(doc, { key: "ec-a", header: { typ: "tokengate-feed+jwt" } }));
+    renameSync(join(dir, "next.jws"), join(dir, "edge-policy.json"));
+  };
+  publish({ format: 1, version: 1, issued_at: Math.floor(Date.now() / 1000), providers: {} });
+  const server = spawn("python3", ["-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => {
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("python http.server did not start")), 10_000);
+    server.stdout.on("data", (d) => {
+      const m = /port (\d+)/.exec(String(d));
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  const v = CognitoVerifier.create({
+    userPoolId: f.POOL_ID,
+    tokenUse: "access",
+    clientId: [f.CLIENT_ID],
+    jwks: f.jwks(),
+    feed: { uri: `http://127.0.0.1:${port}/edge-policy.json`, keys: [f.testKey("ec-a").jwk], algorithms: ["ES256"], poll_s: 1 },
+  });
+  const token = f.signToken(f.cognitoClaims());
+  assert.equal((await v.verify(token)).client_id, f.CLIENT_ID);
+  publish({ format: 1, version: 2, issued_at: Math.floor(Date.now() / 1000), providers: { [f.ISSUER]: { revoke: { client_ids: [f.CLIENT_ID] } } } });
+  await sleep(1100);
+  await v.verify(token).catch(() => {});
+  await v.hydrate().catch(() => {});
+  assert.equal(v.feedState().version, 2);
+  await assert.rejects(v.verify(token), (e) => e.code === "token_revoked");
+});
