@@ -35,6 +35,13 @@ export function gateConfig({ iss, issuerUrl }) {
         client_ids: policy.client_ids,
         algorithms: ["RS256"],
         leeway_s: policy.leeway_s,
+        // Workload identity: orders-batch's tokens pass only from the workload whose client
+        // certificate says spiffe://demo/orders-batch (Envoy reads it from its mTLS listener's
+        // connection; the worker gets none). Tokens bound with cnf.x5t#S256 (the issuer's
+        // tls_client_auth clients) must come with that very certificate.
+        client_identities: policy.client_identities,
+        require_identity: policy.require_identity,
+        mtls_binding: policy.mtls_binding,
       },
     ],
     rules: policy.rules,

@@ -4,9 +4,16 @@
 // every edge and checks the verdict (status + reason code) against what the story expects.
 //
 //   node demo/story.mjs --issuer URL --envoy URL [--worker URL] [--quick]
+//        [--envoy-mtls URL --token-mtls URL --certs DIR]
+// With the mTLS options (Envoy's mTLS listeners and the certificates of demo/certs.sh), the
+// story also shows workload identity: a pinned client's token only from its workload's
+// certificate, and a token bound to a certificate (RFC 8705) only with that certificate.
 // Exit status 0 only if every verdict matched.
 import { TokenClient } from "../js/src/node.mjs";
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { join } from "node:path";
 import { gateConfig } from "./gate-config.mjs";
 
 const policy = JSON.parse(readFileSync(new URL("./policy.json", import.meta.url), "utf8"));
@@ -22,9 +29,12 @@ const edges = [
   ["worker", opt("worker")],
 ].filter(([, url]) => url);
 if (!issuer || edges.length === 0) {
-  console.error("usage: node demo/story.mjs --issuer URL --envoy URL [--worker URL] [--quick]");
+  console.error("usage: node demo/story.mjs --issuer URL --envoy URL [--worker URL] [--quick] [--envoy-mtls URL --token-mtls URL --certs DIR]");
   process.exit(2);
 }
+const envoyMtls = opt("envoy-mtls");
+const tokenMtls = opt("token-mtls");
+const certs = opt("certs");
 const pool = policy.pool;
 const tokenEndpoint = `${issuer}/${pool}/oauth2/token`;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -35,13 +45,14 @@ const SECRETS = {
   "orders-writer": "orders-writer-secret",
   "not-allowed-client": "not-allowed-secret",
   "revoked-client": "revoked-secret",
+  "orders-batch": "orders-batch-secret",
 };
 const client = (id) => new TokenClient({ tokenEndpoint, clientId: id, clientSecret: SECRETS[id], timeoutMs: 5000 });
 
 // ---------------------------------------------------------------------------------------------
 
 const results = [];
-const W = { n: 3, request: 32, verdict: 23, expected: 22 };
+const W = { n: 3, request: 34, verdict: 23, expected: 22 };
 const tty = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code, s) => (tty ? `\x1b[${code}m${s}\x1b[0m` : s);
 let stepNo = 0;
@@ -50,7 +61,7 @@ function header() {
   if (quick) return;
   const cells = ["", "request", ...edges.map(([name]) => name), "expected"];
   const widths = [W.n, W.request, ...edges.map(() => W.verdict), W.expected];
-  console.log(cells.map((c, i) => c.padEnd(widths[i])).join(" "));
+  console.log(cells.map((c, i) => c.padEnd(widths[i])).join(" ").trimEnd());
   console.log("-".repeat(widths.reduce((a, b) => a + b + 1, 0) + 1));
 }
 
@@ -58,19 +69,74 @@ function header() {
 async function send(base, method, path, token) {
   const headers = token ? { authorization: `Bearer ${token}` } : {};
   const res = await fetch(base + path, { method, headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const text = await res.text();
+  return verdict(res.status, (name) => res.headers.get(name), await res.text());
+}
+
+/** A workload's TEST certificate and key (demo/certs.sh), and the CA that signed Envoy's. */
+const identity = (name) => ({
+  ca: readFileSync(join(certs, "ca.pem")),
+  cert: readFileSync(join(certs, `${name}.pem`)),
+  key: readFileSync(join(certs, `${name}-key.pem`)),
+});
+
+/** RFC 8705 §3.1 thumbprint of a workload's certificate: base64url of the DER's SHA-256. */
+const thumbprintOf = (name) =>
+  Buffer.from(new X509Certificate(readFileSync(join(certs, `${name}.pem`))).fingerprint256.replaceAll(":", ""), "hex")
+    .toString("base64url");
+
+/** One HTTPS request over mTLS, presenting the workload `who`'s certificate. */
+function requestTls(url, { method, headers = {}, body }, who) {
+  return new Promise((resolveAnswer, reject) => {
+    const req = httpsRequest(
+      url,
+      { method, headers, ...identity(who), agent: false, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) },
+      (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => resolveAnswer({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString() }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** `send` over Envoy's mTLS listener, as the workload `who`. */
+async function sendTls(base, method, path, token, who) {
+  const res = await requestTls(base + path, { method, headers: token ? { authorization: `Bearer ${token}` } : {} }, who);
+  return verdict(res.status, (name) => res.headers[name] ?? null, res.text);
+}
+
+/** A token for a tls_client_auth client: authenticated by its certificate at Envoy's mTLS token listener. */
+async function tokenByCertificate(clientId, who) {
+  const res = await requestTls(
+    `${tokenMtls}/${pool}/oauth2/token`,
+    {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "client_credentials", client_id: clientId }).toString(),
+    },
+    who,
+  );
+  if (res.status !== 200) throw new Error(`token request for ${clientId} over mTLS answered ${res.status}: ${res.text}`);
+  return JSON.parse(res.text).access_token;
+}
+
+/** The verdict of an edge's answer: status, reason code, and a line of detail. */
+function verdict(status, header, text) {
   let body = null;
   try {
     body = JSON.parse(text);
   } catch {
     body = null;
   }
-  const challenge = res.headers.get("www-authenticate");
+  const challenge = header("www-authenticate");
   const oauthError = /error="([^"]+)"/.exec(challenge ?? "")?.[1] ?? null;
   // The reason code is the JSON body's "error"; the RFC 6750 challenge is the fallback.
-  const code = res.status === 200 ? "ok" : body?.error ?? oauthError ?? "?";
+  const code = status === 200 ? "ok" : body?.error ?? oauthError ?? "?";
   let detail;
-  if (res.status === 200) {
+  if (status === 200) {
     const f = body?.forwarded ?? {};
     detail = f["x-tokengate-client-id"]
       ? `origin saw client_id=${f["x-tokengate-client-id"]} scope="${f["x-tokengate-scope"] ?? ""}"`
@@ -79,19 +145,21 @@ async function send(base, method, path, token) {
     // The realm is the same on every line; the error and scope parameters are the news.
     const params = challenge.replace(/^Bearer\s+/, "").replace(/realm="[^"]*"(,\s*)?/, "");
     detail = `WWW-Authenticate: Bearer ${params || "(realm only)"}`;
-  } else if (res.headers.get("retry-after")) {
-    detail = `Retry-After: ${res.headers.get("retry-after")}`;
+  } else if (header("retry-after")) {
+    detail = `Retry-After: ${header("retry-after")}`;
   }
-  return { status: res.status, code, detail };
+  return { status, code, detail };
 }
 
 /**
- * A story step: the same request to every edge (`run(edgeUrl)` returns {status, code, detail});
- * each verdict must equal `expect`.
+ * A story step: the same request to every edge (`run(edgeUrl, edgeName)` returns {status, code,
+ * detail}); each verdict must equal `expect`, or `expect[edgeName]` where the edges differ
+ * (the worker gets no client certificate).
  */
 async function step(title, request, expect, run) {
   stepNo += 1;
   const verdicts = [];
+  const wanted = (name) => expect[name] ?? expect;
   for (const [name, base] of edges) {
     let v;
     try {
@@ -99,12 +167,12 @@ async function step(title, request, expect, run) {
     } catch (e) {
       v = { status: 0, code: "error", detail: e.message };
     }
-    const ok = v.status === expect.status && v.code === expect.code;
+    const ok = v.status === wanted(name).status && v.code === wanted(name).code;
     results.push({ title, edge: name, ok });
     verdicts.push({ name, v, ok });
   }
   const allOk = verdicts.every((x) => x.ok);
-  const want = `${expect.status} ${expect.code}`;
+  const want = [...new Set(edges.map(([name]) => `${wanted(name).status} ${wanted(name).code}`))].join(" / ");
   if (quick) {
     if (!allOk) {
       const got = verdicts.map((x) => `${x.name} ${x.v.status} ${x.v.code}${x.v.detail ? ` (${x.v.detail})` : ""}`);
@@ -264,6 +332,36 @@ await step(`${BURST} requests at once, per-client limit ${limit}`, `GET  /orders
     const summary = Object.entries(counts).map(([st, n]) => `${n}×${st}`).join(" ");
     return { ...v, detail: `${summary}; ${v.detail ?? ""}` };
   });
+
+// Workload identity: orders-batch is a Cognito-style client (secret, no cnf) pinned to the
+// certificate spiffe://demo/orders-batch, so its token passes only over a connection that
+// presents that certificate — Envoy's mTLS listener here; the worker gets no client
+// certificate at all. reports authenticates to the issuer with its certificate (RFC 8705
+// tls_client_auth, through Envoy's mTLS token listener), and its token is bound to it (cnf).
+// "@own" / "@other" in the request column: the client certificate Envoy's listener received.
+if (envoyMtls && tokenMtls && certs) {
+  // Envoy: its mTLS listener, with the workload `who`'s certificate; the worker: no certificate.
+  const from = (who, token) => (base, name) =>
+    name === "Envoy" ? sendTls(envoyMtls, "GET", "/orders", token, who) : send(base, "GET", "/orders", token);
+  const batchToken = await client("orders-batch").getToken();
+  const pins = policy.client_identities["orders-batch"].map((pin) => Object.values(pin)[0]).join(", ");
+  const missing = { status: 401, code: "identity_missing" };
+  await step(`orders-batch is pinned to ${pins}: Envoy's mTLS listener got that certificate, the worker none`,
+    "GET  /orders  orders-batch @own", { Envoy: OK, worker: missing }, from("orders-batch", batchToken));
+  await step("the same token with the reports workload's certificate: a stolen pinned token is useless without its workload's",
+    "GET  /orders  orders-batch @other", { Envoy: { status: 401, code: "identity_mismatch" }, worker: missing },
+    from("reports", batchToken));
+
+  const boundToken = await tokenByCertificate("reports", "reports");
+  const cnf = JSON.parse(Buffer.from(boundToken.split(".")[1], "base64url")).cnf?.["x5t#S256"];
+  const boundTo =
+    cnf === thumbprintOf("reports") ? `cnf.x5t#S256 ${cnf.slice(0, 8)}… is its certificate's` : `cnf ${JSON.stringify(cnf)} is not its certificate's thumbprint`;
+  const unbound = { status: 401, code: "binding_mismatch" };
+  await step(`reports got its token with its certificate (tls_client_auth via Envoy's mTLS token listener), ${boundTo}`,
+    "GET  /orders  reports (cnf) @own", { Envoy: OK, worker: unbound }, from("reports", boundToken));
+  await step("the certificate-bound token with orders-batch's certificate", "GET  /orders  reports (cnf) @other",
+    unbound, from("orders-batch", boundToken));
+}
 
 // Client rotation through the policy feed, with no restart: the replacement client is admitted,
 // traffic moves to it, the old client is removed and revoked, and a steady stream of requests

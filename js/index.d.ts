@@ -28,7 +28,9 @@ export type ErrorCode =
   | "rate_limited"
   | "jwks_unavailable"
   | "request_invalid"
-  | "policy_unavailable";
+  | "policy_unavailable"
+  | "identity_mismatch"
+  | "identity_missing";
 
 /** The verified payload. Frozen: the same object may be returned for the same token. */
 export interface Claims {
@@ -86,6 +88,13 @@ export interface PolicyOptions {
   customClaims?: readonly ClaimRule[];
   /** RFC 8705 certificate binding (`cnf.x5t#S256`). Default "off". */
   mtlsBinding?: "off" | "when_present" | "required";
+  /**
+   * Workload identity pins: `client_id` → the client certificates its tokens are accepted
+   * from (any one of the list). Core field names, as in the Envoy configuration.
+   */
+  clientIdentities?: { readonly [clientId: string]: readonly IdentityPin[] };
+  /** "when_listed" (default with pins): pinned clients need a matching certificate; "always": every client; "off". */
+  requireIdentity?: "off" | "when_listed" | "always";
   /** Smallest RSA modulus accepted. Default 2048. */
   minRsaBits?: number;
   /** Longer tokens are refused before any parsing. Default 16384. */
@@ -94,6 +103,17 @@ export interface PolicyOptions {
   jwks?: Jwks | string;
   jwksUri?: string;
 }
+
+/**
+ * One pin (exactly one member): a URI SAN (`"spiffe://prod/orders-writer"`, or a prefix ending
+ * in `/*`), a DNS SAN (case-insensitive), an RFC 4514 subject (`"CN=reports,O=Example"`), or
+ * the SHA-256 of the certificate (hex or base64url).
+ */
+export type IdentityPin =
+  | { readonly uri_san: string }
+  | { readonly dns_san: string }
+  | { readonly subject: string }
+  | { readonly sha256: string };
 
 export interface CognitoPoolOptions extends PolicyOptions {
   /** e.g. "eu-west-1_AbCdEf123": both issuer forms and the JWKS URL are derived from it. */
@@ -126,6 +146,8 @@ export interface DecisionRecord {
   jti_sha256: string | null;
   route: string | null;
   cached: boolean;
+  /** The client certificate pin that matched (`uri_san=spiffe://…`), when one did. */
+  identity?: string;
 }
 
 /** The policy feed's state (crates/tokengate/README.md, "Policy feed"). */
@@ -171,6 +193,10 @@ export interface RouteRule {
   readonly scopes?: { readonly all: readonly string[] } | { readonly any: readonly string[] };
   /** Only these clients may use the route. */
   readonly client_ids?: readonly string[];
+  /** The route's own pins (replace the issuer's for this route). */
+  readonly client_identities?: { readonly [clientId: string]: readonly IdentityPin[] };
+  /** The route's own require_identity. */
+  readonly require_identity?: "off" | "when_listed" | "always";
 }
 
 export interface VerifierOptions {
@@ -183,6 +209,12 @@ export interface VerifierOptions {
    * `{ uri, poll_s?, max_stale_s?, stale?: "keep" | "fail_closed", keys?: Jwk[], unsigned?: true, … }`.
    */
   feed?: { readonly uri: string; readonly [field: string]: unknown };
+  /**
+   * Where authorize() takes the client certificate from: "connection" (default: Node's TLS
+   * socket, Workers' `request.cf.tlsClientAuth`), or the header of a trusted TLS-terminating
+   * proxy: "client_cert_header" (RFC 9440 `Client-Cert`) or "alb" (`X-Amzn-Mtls-Clientcert-Leaf`).
+   */
+  clientCertificate?: { source: "connection" | "client_cert_header" | "alb" };
   /** Claim name → request header the origin gets on an allowed request (decide().forward). */
   forward?: { readonly [claim: string]: string };
   /** The verified-token cache; `false` disables it. Default 4096 entries, 600 s. */
@@ -220,6 +252,11 @@ export interface VerifyOptions {
   scope?: ScopeRequirement;
   /** base64url SHA-256 of the client certificate (RFC 8705 §3.1). */
   certThumbprint?: string;
+  /**
+   * The client certificate of the connection, for `client_identities` pins and the RFC 8705
+   * binding (authorize() reads it from the request itself; this overrides that).
+   */
+  peer?: PeerCertificate;
   /** Route name for the audit record. */
   route?: string;
   /**
@@ -251,9 +288,34 @@ export interface RequestFacts {
   readonly target: string;
   /** Every Authorization value, in order (a repeated header is a list, refused). */
   readonly authorization?: string | readonly string[] | null;
-  /** base64url SHA-256 of the client certificate (RFC 8705 §3.1). */
+  /** base64url SHA-256 of the client certificate (RFC 8705 §3.1); `peer` says more. */
   readonly certThumbprint?: string | null;
+  /** The client certificate of the connection (`client_certificate.source: "connection"`). */
+  readonly peer?: PeerCertificate | null;
+  /**
+   * Every value of the header `certificateHeader` names (`client_certificate.source`
+   * `"client_cert_header"` or `"alb"`), as the trusted proxy sent them.
+   */
+  readonly clientCert?: string | readonly string[] | null;
 }
+
+/**
+ * A client certificate as a host knows it: the DER bytes (Node: `getPeerCertificate().raw`),
+ * a PEM text, a SHA-256 thumbprint (base64url or hex), or the facts a TLS stack reports.
+ */
+export type PeerCertificate =
+  | Uint8Array
+  | string
+  | {
+      /** uniformResourceIdentifier subjectAltNames (SPIFFE IDs), in certificate order. */
+      readonly uriSans?: readonly string[];
+      /** dNSName subjectAltNames, in certificate order. */
+      readonly dnsSans?: readonly string[];
+      /** The subject, RFC 4514 / 2253 (`CN=…,OU=…,O=…`). */
+      readonly subject?: string | null;
+      /** SHA-256 of the DER, hex or base64url. */
+      readonly sha256?: string | null;
+    };
 
 /** A refusal as sent to the client. */
 export interface DeniedAnswer {
@@ -317,8 +379,15 @@ export interface TokenVerifier {
   decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
   /** decide() with cached keys only (no I/O). */
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
-  /** Headers the verifier may set from claims: remove incoming copies on every request let through. */
+  /**
+   * Headers to remove from every request let through: those the verifier may set from claims,
+   * and client certificate headers the configuration does not trust.
+   */
+  readonly removeHeaders: readonly string[];
+  /** @deprecated The same list as removeHeaders. */
   readonly forwardHeaders: readonly string[];
+  /** The trusted client certificate header (`client-cert`, `x-amzn-mtls-clientcert-leaf`), or null. */
+  readonly certificateHeader: string | null;
   /** Where the policy feed stands (null without one). */
   feedState(): FeedState | null;
 }
@@ -336,7 +405,10 @@ export declare class CognitoVerifier implements TokenVerifier {
   authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
   decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
+  readonly removeHeaders: readonly string[];
+  /** @deprecated The same list as removeHeaders. */
   readonly forwardHeaders: readonly string[];
+  readonly certificateHeader: string | null;
   feedState(): FeedState | null;
 }
 
@@ -366,7 +438,10 @@ export declare class JwtVerifier implements TokenVerifier {
   authorize(req: RequestLike, options?: VerifyOptions): Promise<AuthorizeResult>;
   decide(facts: RequestFacts, options?: VerifyOptions): Promise<AuthorizeResult>;
   decideSync(facts: RequestFacts, options?: VerifyOptions): AuthorizeResult;
+  readonly removeHeaders: readonly string[];
+  /** @deprecated The same list as removeHeaders. */
   readonly forwardHeaders: readonly string[];
+  readonly certificateHeader: string | null;
   feedState(): FeedState | null;
 }
 

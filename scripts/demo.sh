@@ -2,9 +2,11 @@
 # The main job in one command: machines get OAuth2 client-credentials tokens from a local
 # Cognito-compatible issuer, and the edges that run tokengate — real Envoy with the proxy-wasm
 # filter, and a Cloudflare worker (demo/worker: the sample worker plus revocation and a rate
-# limit) in real workerd — let through only what their scopes allow. Starts everything on
-# 127.0.0.1 (free ports), plays the story in demo/story.mjs, prints each request with both
-# edges' verdicts, and stops everything it started.
+# limit) in real workerd — let through only what their scopes allow, and a pinned client's
+# tokens only from the workload holding its certificate (Envoy's mTLS listener; certificates
+# made at run time by demo/certs.sh). Starts everything on 127.0.0.1 (free ports), plays the
+# story in demo/story.mjs, prints each request with both edges' verdicts, and stops everything
+# it started.
 #
 #   scripts/demo.sh            the story, then stop (exit 0 only if every verdict matched)
 #   scripts/demo.sh --quick    the same story with minimal output (scripts/test-demo.sh)
@@ -20,7 +22,7 @@ for a in "$@"; do
     --quick) MODE=quick ;;
     --serve) MODE=serve ;;
     --feed-bench) MODE=feed-bench ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $a (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -142,6 +144,13 @@ ENVOY_BIN=$ROOT/.venv/bin/envoy
 # ---- the stack --------------------------------------------------------------------------------
 say "starting the stack on 127.0.0.1 (logs in $WORK)"
 
+# TEST certificates for this run only: a CA standing in for an IAM Roles Anywhere trust anchor,
+# the workloads orders-batch and reports (SPIFFE IDs), Envoy's server certificate.
+CERTS=$WORK/certs
+bash demo/certs.sh "$CERTS" >"$WORK/certs.log" 2>&1 || die "demo/certs.sh failed:
+$(tail -n 20 "$WORK/certs.log")"
+say "certs    $CERTS (demo CA, spiffe://demo/orders-batch, spiffe://demo/reports)"
+
 start issuer "$ROOT/target/debug/tokengate-issuer" serve --config "$ROOT/demo/issuer.toml" --listen 127.0.0.1:0
 ISSUER=$(wait_for_line issuer '^listening on http://' 20 | sed 's/^listening on //')
 POOL=$(node -p 'require("./demo/policy.json").pool')
@@ -158,14 +167,19 @@ start web node "$ROOT/demo/web.mjs" --issuer "$ISSUER" --port 0
 WEB=$(json_field "$(wait_for_line web '^\{"web"' 10)" web)
 say "page     $WEB/"
 
-read -r ENVOY_PORT ENVOY_ADMIN_PORT < <(free_ports 2)
+read -r ENVOY_PORT ENVOY_ADMIN_PORT ENVOY_MTLS_PORT TOKEN_MTLS_PORT < <(free_ports 4)
 node demo/envoy-config.mjs --issuer "$ISSUER" --iss "$ISS" --origin "$ORIGIN" --listen "$ENVOY_PORT" \
-  --admin "$ENVOY_ADMIN_PORT" --wasm target/tokengate_proxy.opt.wasm >"$WORK/envoy.json"
+  --admin "$ENVOY_ADMIN_PORT" --wasm target/tokengate_proxy.opt.wasm \
+  --certs "$CERTS" --mtls-listen "$ENVOY_MTLS_PORT" --token-listen "$TOKEN_MTLS_PORT" >"$WORK/envoy.json"
 start envoy "$ENVOY_BIN" -c "$WORK/envoy.json" --concurrency 2 --disable-hot-restart \
   -l warning --component-log-level wasm:info --log-format '[%l][%n] %v'
 wait_for_http envoy "http://127.0.0.1:$ENVOY_ADMIN_PORT/ready" 30
 ENVOY=http://127.0.0.1:$ENVOY_PORT
+ENVOY_MTLS=https://127.0.0.1:$ENVOY_MTLS_PORT
+TOKEN_MTLS=https://127.0.0.1:$TOKEN_MTLS_PORT
 say "Envoy    $ENVOY (admin http://127.0.0.1:$ENVOY_ADMIN_PORT)"
+say "Envoy    $ENVOY_MTLS (mTLS: client certificate from the demo CA required)"
+say "Envoy    $TOKEN_MTLS/$POOL/oauth2/token (mTLS in front of the issuer: tls_client_auth)"
 
 WORKERD_BIN=$ROOT/js/node_modules/.bin/workerd
 [ -x "$WORKERD_BIN" ] || die "$WORKERD_BIN missing: run scripts/setup.sh (npm ci in js/)"
@@ -192,6 +206,8 @@ if [ "$MODE" = serve ]; then
 tokengate demo stack (127.0.0.1 only):
   issuer          $ISSUER/$POOL   (token endpoint: $ISSUER/$POOL/oauth2/token)
   Envoy + filter  $ENVOY/orders
+  Envoy mTLS      $ENVOY_MTLS/orders   (client certificate required: $CERTS)
+  token (mTLS)    $TOKEN_MTLS/$POOL/oauth2/token   (tls_client_auth clients, e.g. reports)
   worker          $WORKER/orders   (workerd)
   origin          $ORIGIN
   page            $WEB/   (token debugger: the npm package's browser entry)
@@ -200,6 +216,16 @@ Try:
   TOKEN=\$(curl -s -u orders-reader:orders-reader-secret -d grant_type=client_credentials \\
           $ISSUER/$POOL/oauth2/token | node -p 'JSON.parse(require("fs").readFileSync(0)).access_token')
   curl -i -H "authorization: Bearer \$TOKEN" $ENVOY/orders
+
+  # orders-batch is pinned to spiffe://demo/orders-batch: its token passes only with that certificate
+  TOKEN=\$(curl -s -u orders-batch:orders-batch-secret -d grant_type=client_credentials \\
+          $ISSUER/$POOL/oauth2/token | node -p 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  curl -i --cacert $CERTS/ca.pem --cert $CERTS/orders-batch.pem --key $CERTS/orders-batch-key.pem \\
+       -H "authorization: Bearer \$TOKEN" $ENVOY_MTLS/orders
+
+  # reports authenticates with its certificate (tls_client_auth) and gets a token bound to it (cnf)
+  curl -s --cacert $CERTS/ca.pem --cert $CERTS/reports.pem --key $CERTS/reports-key.pem \\
+       -d grant_type=client_credentials -d client_id=reports $TOKEN_MTLS/$POOL/oauth2/token
 
 Ctrl-C stops everything.
 EOF
@@ -217,7 +243,8 @@ fi
 
 say "the story"
 [ "$MODE" = story ] && echo
-story_args=(--issuer "$ISSUER" --envoy "$ENVOY" --worker "$WORKER")
+story_args=(--issuer "$ISSUER" --envoy "$ENVOY" --worker "$WORKER" --envoy-mtls "$ENVOY_MTLS" \
+  --token-mtls "$TOKEN_MTLS" --certs "$CERTS")
 [ "$MODE" = quick ] && story_args+=(--quick)
 [ "$MODE" = feed-bench ] && story_args+=(--feed-bench "${FEED_TRIALS:-20}")
 # In the background and waited for: bash runs the INT/TERM traps only once a foreground child

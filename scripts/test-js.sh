@@ -24,7 +24,7 @@ trap 'rm -f "$log"' EXIT
 # Node's TAP output ends with "# tests N / # pass N / # fail N": the lines CI reads.
 set +e
 node --test --test-reporter=tap --test-timeout=120000 \
-  test/vectors.test.mjs test/http.test.mjs test/api.test.mjs test/jwks.test.mjs test/feed.test.mjs test/client.test.mjs \
+  test/vectors.test.mjs test/http.test.mjs test/identity.test.mjs test/api.test.mjs test/jwks.test.mjs test/feed.test.mjs test/client.test.mjs \
   test/package.test.mjs test/workerd.test.mjs test/chromium.test.mjs >"$log" 2>&1
 status=$?
 set -e

@@ -19,7 +19,7 @@ export default {
     }
     const url = new URL(request.url);
     const headers = new Headers(request.headers);
-    for (const name of verifier.forwardHeaders) headers.delete(name); // a client never sets what the origin trusts
+    for (const name of verifier.removeHeaders) headers.delete(name); // a client never sets what the origin trusts
     if (auth.stripAuthorization) headers.delete("authorization");
     for (const [name, value] of Object.entries(auth.forward)) headers.set(name, value);
     headers.set("x-tokengate-edge", "worker");

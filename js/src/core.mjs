@@ -81,6 +81,8 @@ const POLICY_KEYS = new Set([
   "maxTokenAgeSeconds",
   "customClaims",
   "mtlsBinding",
+  "clientIdentities",
+  "requireIdentity",
   "minRsaBits",
   "maxTokenBytes",
   "jwks",
@@ -99,6 +101,7 @@ const VERIFIER_KEYS = new Set([
   "forward",
   "sharedCache",
   "feed",
+  "clientCertificate",
 ]);
 const HOST_KEYS = new Set(["onDecision", "crypto", "fetch", "sharedCache"]);
 const RENAMED = {
@@ -121,6 +124,8 @@ const PROVIDER_FIELDS = {
   maxTokenAgeSeconds: "max_token_age_s",
   customClaims: "claims",
   mtlsBinding: "mtls_binding",
+  clientIdentities: "client_identities",
+  requireIdentity: "require_identity",
   minRsaBits: "min_rsa_bits",
   maxTokenBytes: "max_token_bytes",
   userPoolId: "cognito_user_pool_id",
@@ -140,6 +145,7 @@ const TOP_FIELDS = {
   "token_cache.capacity": "cache.maxEntries",
   "token_cache.max_ttl_s": "cache.maxTtlSeconds",
   rules: "routes",
+  client_certificate: "clientCertificate",
 };
 
 function checkKeys(obj, allowed, where) {
@@ -275,6 +281,8 @@ function providerConfig(o, kind, jwksCache) {
   set("max_token_age_s", o.maxTokenAgeSeconds);
   if (o.customClaims !== undefined) p.claims = claimRules(o.customClaims);
   set("mtls_binding", o.mtlsBinding);
+  set("client_identities", o.clientIdentities);
+  set("require_identity", o.requireIdentity);
   set("min_rsa_bits", o.minRsaBits);
   set("max_token_bytes", o.maxTokenBytes);
   const jwks = {};
@@ -338,6 +346,7 @@ function buildConfig(props, extra, kind) {
   if (shared.default !== undefined) config.default = shared.default;
   if (shared.forward !== undefined) config.forward = shared.forward;
   if (shared.feed !== undefined) config.feed = shared.feed;
+  if (shared.clientCertificate !== undefined) config.client_certificate = shared.clientCertificate;
   const revocation = revocationJson(shared.revocation);
   config.revocation = revocation;
   const host = {};
@@ -397,10 +406,59 @@ function publicJwk(jwk, alg) {
     : { kty: "EC", crv: jwk.crv, x: jwk.x, y: jwk.y };
 }
 
+// Every value of header `name` (lower case) in a Node IncomingMessage, a Fetch Request or a
+// plain object; a Fetch Headers gives one (comma-joined) value.
+function headerValues(req, name) {
+  const h = req.headers;
+  if (h && typeof h.get === "function") {
+    const v = h.get(name);
+    return v === null ? [] : [v];
+  }
+  if (req.headersDistinct && typeof req.headersDistinct === "object") {
+    return req.headersDistinct[name] ?? [];
+  }
+  const values = [];
+  if (Array.isArray(req.rawHeaders)) {
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      if (String(req.rawHeaders[i]).toLowerCase() === name) values.push(String(req.rawHeaders[i + 1]));
+    }
+  } else if (h && typeof h === "object") {
+    for (const k of Object.keys(h)) {
+      if (k.toLowerCase() !== name) continue;
+      const v = h[k];
+      if (Array.isArray(v)) values.push(...v.map(String));
+      else if (v !== undefined && v !== null) values.push(String(v));
+    }
+  }
+  return values;
+}
+
+// The client certificate of the connection as the runtime reports it: Node's TLSSocket (the DER
+// of a certificate the server verified), or Workers' request.cf.tlsClientAuth (its subject and
+// SHA-256 when Cloudflare verified it). null when none was presented or it was not verified.
+function connectionPeer(req) {
+  const socket = req.socket;
+  if (socket && typeof socket.getPeerCertificate === "function") {
+    if (socket.authorized !== true) return null;
+    const cert = socket.getPeerCertificate();
+    return cert && cert.raw instanceof Uint8Array && cert.raw.length > 0 ? cert.raw : null;
+  }
+  const tls = req.cf && req.cf.tlsClientAuth;
+  if (tls && typeof tls === "object") {
+    if (tls.certPresented !== "1" || tls.certVerified !== "SUCCESS") return null;
+    return {
+      subject: typeof tls.certSubjectDNRFC2253 === "string" && tls.certSubjectDNRFC2253 !== "" ? tls.certSubjectDNRFC2253 : null,
+      sha256: typeof tls.certFingerprintSHA256 === "string" && tls.certFingerprintSHA256 !== "" ? tls.certFingerprintSHA256 : null,
+    };
+  }
+  return null;
+}
+
 // What a host received, from a Node IncomingMessage, a Fetch API Request or a plain object
-// {method, url, headers}: the method, the request target and every Authorization value as they
-// came. Nothing is parsed or judged here; the core does that.
-function requestFacts(req) {
+// {method, url, headers}: the method, the request target, every Authorization value as they
+// came, and the client certificate when the configuration looks at it (`cert`: how). Nothing is
+// parsed or judged here; the core does that.
+function requestFacts(req, cert) {
   if (req === null || typeof req !== "object") throw configError("authorize(req): req must be a request object");
   const h = req.headers;
   let values = [];
@@ -432,8 +490,33 @@ function requestFacts(req) {
       : req.url;
   }
   const method = typeof req.method === "string" ? req.method : "GET";
-  return { method, target, authorization: values };
+  const facts = { method, target, authorization: values };
+  if (cert.header !== null) facts.clientCert = headerValues(req, cert.header);
+  else if (cert.connection) facts.peer = connectionPeer(req);
+  return facts;
 }
+
+// Certificate facts as the core reads them (Peer::from_host_bytes): DER bytes as they are, a
+// thumbprint as text, facts as JSON with the core's member names. `what` names the option.
+function peerInput(peer, what) {
+  if (peer === undefined || peer === null) return null;
+  if (peer instanceof Uint8Array) return peer;
+  if (typeof peer === "string") {
+    // A PEM certificate or a thumbprint: the core tells them apart.
+    return peer;
+  }
+  if (typeof peer !== "object") throw configError(`${what} must be certificate facts, DER bytes, PEM or a thumbprint`);
+  const out = {};
+  for (const [k, v] of Object.entries(peer)) {
+    if (v === undefined) continue;
+    const key = PEER_KEYS[k];
+    if (key === undefined) throw configError(`${what}: unknown member ${JSON.stringify(k)} (uriSans, dnsSans, subject, sha256)`);
+    out[key] = v;
+  }
+  return JSON.stringify(out);
+}
+
+const PEER_KEYS = { uriSans: "uri_sans", dnsSans: "dns_sans", subject: "subject", sha256: "sha256" };
 
 function requestTarget(url) {
   try {
@@ -492,7 +575,8 @@ export function createApi(rt) {
     #fetch;
     #revocation;
     #crypto;
-    #forwardHeaders;
+    #removeHeaders;
+    #cert;
     #feedSource;
     #shared;
 
@@ -523,7 +607,8 @@ export function createApi(rt) {
       const info = JSON.parse(core.info());
       this.#providers = info.providers;
       this.#maxChars = info.max_token_bytes;
-      this.#forwardHeaders = Object.freeze([...info.forward_headers]);
+      this.#removeHeaders = Object.freeze([...info.remove_headers]);
+      this.#cert = Object.freeze({ header: info.certificate_header ?? null, connection: info.needs_peer === true });
       this.#feedSource = info.feed;
       const shared = host.sharedCache === undefined ? rt.sharedCache : host.sharedCache;
       this.#shared = sharedStore(shared === false ? null : shared ?? null);
@@ -542,12 +627,27 @@ export function createApi(rt) {
     }
 
     /**
-     * The request headers decide()/authorize() may set from claims (`forward`). A host removes
-     * incoming copies of these from every request it lets through: a client never sets what
-     * the origin trusts.
+     * Header names a host removes from every request it lets through: those decide()/authorize()
+     * may set from claims (`forward`), and client certificate headers (`client-cert`,
+     * the six `x-amzn-mtls-clientcert…` headers ALB sets) the configuration does not trust. A client never sets what the
+     * origin trusts.
      */
+    get removeHeaders() {
+      return this.#removeHeaders;
+    }
+
+    /** The same list as removeHeaders (its earlier name). */
     get forwardHeaders() {
-      return this.#forwardHeaders;
+      return this.#removeHeaders;
+    }
+
+    /**
+     * The header a trusted TLS-terminating proxy puts the client certificate in
+     * (`client-cert`, `x-amzn-mtls-clientcert-leaf`), whose values decide() takes as
+     * `clientCert`; null when the certificate comes from the connection.
+     */
+    get certificateHeader() {
+      return this.#cert.header;
     }
 
     /** Verify with the keys already cached; no I/O. Returns the claims or throws TokenError. */
@@ -665,7 +765,10 @@ export function createApi(rt) {
 
     /**
      * Decide on one request from what was received: { method, target, authorization: [values],
-     * certThumbprint? }. Fetches keys when needed. The answer is the core's, ready to send.
+     * peer?, clientCert?: [values] }. `peer` is the connection's client certificate (DER bytes,
+     * PEM, {uriSans, dnsSans, subject, sha256} or a SHA-256 thumbprint); `clientCert` the values
+     * of the header `certificateHeader` names. Fetches keys when needed. The answer is the
+     * core's, ready to send.
      */
     async decide(facts, options) {
       const o = options === undefined ? EMPTY : options;
@@ -718,13 +821,15 @@ export function createApi(rt) {
      * body, claims, forward, error }.
      */
     async authorize(req, options) {
-      const facts = requestFacts(req);
+      const facts = requestFacts(req, this.#cert);
       const o = options === undefined ? EMPTY : options;
+      if (o !== EMPTY && o.peer !== undefined) facts.peer = o.peer;
       if (o !== EMPTY && o.certThumbprint !== undefined) facts.certThumbprint = o.certThumbprint;
       return this.decide(facts, o);
     }
 
-    // Write method, target, thumbprint and up to two Authorization values into wasm memory.
+    // Write method, target, certificate facts, up to two Authorization values and up to two
+    // certificate header values into wasm memory.
     #runRequest(facts, o, now, flags) {
       if (facts === null || typeof facts !== "object") throw configError("decide(facts): facts must be an object");
       const { method, target } = facts;
@@ -739,15 +844,24 @@ export function createApi(rt) {
       }
       const tp = facts.certThumbprint;
       if (tp !== undefined && tp !== null && typeof tp !== "string") throw configError("certThumbprint must be a string");
+      let cert = facts.clientCert;
+      if (cert === undefined || cert === null) cert = [];
+      else if (typeof cert === "string") cert = [cert];
+      if (!Array.isArray(cert) || !cert.every((v) => typeof v === "string")) {
+        throw configError("decide(facts): clientCert must be a string or an array of strings");
+      }
+      const peer = facts.peer !== undefined && facts.peer !== null ? peerInput(facts.peer, "decide(facts): peer") : tp ?? null;
       const scopesId = o !== EMPTY && o.scope !== undefined ? this.#scopesId(o.scope) : 0;
       this.#inToken = null;
       // Values go in whole: cutting one could change what the core reads (spaces before the
       // credential count towards its length). Runtimes bound header sizes already.
-      const parts = [method, target, tp ?? null];
+      const parts = [method, target, peer];
       parts.push(auth.length > 0 ? auth[0] : null);
       parts.push(auth.length > 1 ? auth[1] : null);
+      parts.push(cert.length > 0 ? cert[0] : null);
+      parts.push(cert.length > 1 ? cert[1] : null);
       let need = 0;
-      for (const p of parts) if (p !== null) need += p.length * 3;
+      for (const p of parts) if (p !== null) need += typeof p === "string" ? p.length * 3 : p.length;
       if (need > this.#inCap) this.#grow(need);
       let view = this.#inView;
       if (view.byteLength === 0) view = this.#refreshInput();
@@ -758,11 +872,16 @@ export function createApi(rt) {
           lens.push(NONE);
           continue;
         }
-        const n = encoder.encodeInto(p, view.subarray(at)).written;
+        let n;
+        if (typeof p === "string") n = encoder.encodeInto(p, view.subarray(at)).written;
+        else {
+          view.set(p, at);
+          n = p.length;
+        }
         lens.push(n);
         at += n;
       }
-      return this.#core.decide(lens[0], lens[1], lens[2], lens[3], lens[4], now, scopesId, flags);
+      return this.#core.decide(lens[0], lens[1], lens[2], lens[3], lens[4], lens[5], lens[6], now, scopesId, flags);
     }
 
     #requestOutcome(st) {
@@ -829,6 +948,7 @@ export function createApi(rt) {
         tp = o.certThumbprint;
         route = o.route;
         if (tp !== undefined && typeof tp !== "string") throw configError("options.certThumbprint must be a string");
+        if (o.peer !== undefined && o.peer !== null) tp = peerInput(o.peer, "options.peer");
         if (route !== undefined && typeof route !== "string") throw configError("options.route must be a string");
       }
       if (typeof token !== "string") {
@@ -853,7 +973,7 @@ export function createApi(rt) {
         return core.verify(len, NONE, NONE, now, scopesId, flags);
       }
       len = this.#write(token, 0);
-      const tpLen = tp === undefined ? NONE : this.#write(tp, len);
+      const tpLen = tp === undefined ? NONE : typeof tp === "string" ? this.#write(tp, len) : this.#writeBytes(tp, len);
       const routeLen = route === undefined ? NONE : this.#write(route, len + (tpLen === NONE ? 0 : tpLen));
       return core.verify(len, tpLen, routeLen, now, scopesId, flags);
     }
@@ -865,6 +985,16 @@ export function createApi(rt) {
       let view = this.#inView;
       if (view.byteLength === 0) view = this.#refreshInput();
       return encoder.encodeInto(s, view.subarray(at)).written;
+    }
+
+    #writeBytes(bytes, at) {
+      this.#inToken = null;
+      const need = at + bytes.length;
+      if (need > this.#inCap) this.#grow(need);
+      let view = this.#inView;
+      if (view.byteLength === 0) view = this.#refreshInput();
+      view.set(bytes, at);
+      return bytes.length;
     }
 
     #grow(cap) {

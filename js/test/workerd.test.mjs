@@ -285,6 +285,24 @@ test("every HTTP vector gets the same answer inside workerd (pure wasm and crypt
   assert.deepEqual(out.filter((r) => !r.ok), []);
 });
 
+// Cases whose answer does not depend on the certificate's SANs, which Workers do not receive.
+const WITHOUT_SANS = /^(conn_subject_|conn_sha256_|binding_(?!match_and_pin)|conn_pinned_client_without|conn_unpinned_|conn_spoofed_|always_pinned_client_without)/;
+
+test("cf.tlsClientAuth (simulated on the Request) gives the gate the subject and SHA-256 of a verified certificate", async () => {
+  const tls = loadHttpCases().filter(
+    (c) => c.file === "identity.json" && (c.configDoc.client_certificate?.source ?? "connection") === "connection" && c.request.peer !== undefined,
+  );
+  const res = await fetch(conformanceUrl, { method: "POST", body: JSON.stringify({ tls }), signal: AbortSignal.timeout(60_000) });
+  assert.equal(res.status, 200, logs + await res.clone().text());
+  const out = await res.json();
+  assert.equal(out.length, tls.length);
+  assert.deepEqual(out.filter((r) => !r.same), [], "authorize(cf.tlsClientAuth) = decide(subject, sha256)");
+  const independent = out.filter((r) => WITHOUT_SANS.test(r.name));
+  assert.ok(independent.length >= 20, `only ${independent.length} cases without SANs`);
+  assert.deepEqual(independent.filter((r) => !r.expected), [], "cases that need no SAN get the vector's answer");
+  assert.ok(out.some((r) => r.got.status === 200) && out.some((r) => r.got.code === "identity_mismatch") && out.some((r) => r.got.code === "identity_missing"));
+});
+
 test("a cold isolate takes the JWKS and the feed from the Cache API, not from their servers", async () => {
   const token = f.signToken(f.cognitoClaims());
   const ask = async (url, t) => (await fetch(url + "/orders", { headers: { authorization: `Bearer ${t}` }, signal: AbortSignal.timeout(10_000) })).json();

@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::error::ErrorKind;
 use clap::Args;
 use serde_json::{json, Map, Value};
+use tokengate::peer::Peer;
 use tokengate::{Clock, Decision, ErrorCode, Gate, Outcome, RequestFacts, Response};
 
 use crate::verify::is_http_url;
@@ -67,14 +68,22 @@ pub struct CheckArgs {
     authorization: Vec<OsString>,
 
     /// A request header as 'Name: value'. Authorization (any case) counts like --authorization,
-    /// after those; other headers are ignored (the gate reads none), with a note on stderr.
+    /// after those; the certificate header the configuration trusts (`Client-Cert`,
+    /// `X-Amzn-Mtls-Clientcert-Leaf`) is read as the proxy sent it; other headers are ignored,
+    /// with a note on stderr.
     #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
     headers: Vec<OsString>,
 
-    /// base64url SHA-256 thumbprint of the client certificate (RFC 8705 §3.1), for
-    /// mtls_binding.
-    #[arg(long, value_name = "B64URL")]
-    cert_thumbprint: Option<String>,
+    /// The client certificate of the connection (PEM or DER file), for identity pins and
+    /// mtls_binding (client_certificate.source "connection").
+    #[arg(long, value_name = "FILE", conflicts_with = "peer")]
+    peer_cert: Option<PathBuf>,
+
+    /// The client certificate's facts as a TLS stack reports them, as JSON
+    /// ('{"uri_sans": [..], "dns_sans": [..], "subject": "CN=…", "sha256": "<hex>"}'), or only
+    /// its SHA-256 thumbprint (base64url or hex).
+    #[arg(long, value_name = "FACTS", alias = "cert-thumbprint")]
+    peer: Option<String>,
 
     /// Judge the request at this second since the epoch [default: the system clock].
     #[arg(long, value_name = "UNIX_SECONDS")]
@@ -90,7 +99,7 @@ pub struct CheckArgs {
         long,
         value_name = "DIR_OR_FILE",
         conflicts_with_all = [
-            "config", "method", "target", "authorization", "headers", "cert_thumbprint", "now",
+            "config", "method", "target", "authorization", "headers", "peer_cert", "peer", "now",
         ]
     )]
     vectors: Option<PathBuf>,
@@ -331,7 +340,8 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
             "--config, --method and --target are required (or --vectors)",
         ));
     };
-    let authorization = authorization_values(args)?;
+    let (authorization, other_headers) = authorization_values(args)?;
+    let peer = peer_arg(args)?;
     let clock = match args.now {
         Some(now) => Clock::At(now),
         None => Clock::from_unix_ms(system_ms()?),
@@ -349,11 +359,30 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
     notes(&gate, &fed);
     supply_feed(&mut gate, args.feed.as_deref(), now)?;
     let values: Vec<&[u8]> = authorization.iter().map(Vec::as_slice).collect();
+    let cert_header = gate.certificate_header();
+    let mut client_cert: Vec<&[u8]> = Vec::new();
+    for (name, value) in &other_headers {
+        if cert_header.is_some_and(|h| h.eq_ignore_ascii_case(name)) {
+            client_cert.push(value);
+        } else {
+            warn(&format!(
+                "note: header {name} is ignored: the gate reads Authorization{}",
+                cert_header.map_or(String::new(), |h| format!(" and {h}"))
+            ));
+        }
+    }
+    if peer.is_some() && !gate.needs_connection_certificate() {
+        warn(
+            "note: the connection's client certificate is not read with this configuration \
+             (no pins or binding, or client_certificate.source names a header)",
+        );
+    }
     let facts = RequestFacts {
         method,
         target,
         authorization: &values,
-        cert_thumbprint: args.cert_thumbprint.as_deref(),
+        peer: peer.as_ref(),
+        client_cert: &client_cert,
         scopes: None,
         clock,
         audit: true,
@@ -381,7 +410,37 @@ pub fn run(args: &CheckArgs) -> Result<ExitCode, Failure> {
 }
 
 /// Every `Authorization` value: the `--authorization` ones, then those of `--header`.
-fn authorization_values(args: &CheckArgs) -> Result<Vec<Vec<u8>>, Failure> {
+/// A `--peer-cert` file: one PEM or DER certificate.
+pub(crate) fn peer_cert_file(path: &std::path::Path) -> Result<Peer, Failure> {
+    let bytes = read_file(path, "client certificate")?;
+    let peer = match bytes.first() {
+        Some(0x30) => Peer::from_der(&bytes),
+        _ => Peer::from_pem(&bytes),
+    };
+    peer.map_err(|why| Failure::Config(format!("--peer-cert {}: {why}", path.display())))
+}
+
+/// `--peer-cert` or `--peer`, read.
+fn peer_arg(args: &CheckArgs) -> Result<Option<Peer>, Failure> {
+    if let Some(path) = &args.peer_cert {
+        return peer_cert_file(path).map(Some);
+    }
+    match &args.peer {
+        None => Ok(None),
+        Some(facts) => Peer::from_host_bytes(facts.as_bytes())
+            .map(Some)
+            .map_err(|why| {
+                Failure::usage("check", ErrorKind::InvalidValue, format!("--peer: {why}"))
+            }),
+    }
+}
+
+/// The `Authorization` values (`--authorization`, then `-H Authorization:`), and the other
+/// `-H` headers as (name, value).
+type Headers = (Vec<Vec<u8>>, Vec<(String, Vec<u8>)>);
+
+fn authorization_values(args: &CheckArgs) -> Result<Headers, Failure> {
+    let mut others = Vec::new();
     let mut values: Vec<Vec<u8>> = args
         .authorization
         .iter()
@@ -410,12 +469,10 @@ fn authorization_values(args: &CheckArgs) -> Result<Vec<Vec<u8>>, Failure> {
             // Optional whitespace around a field value is not part of it (RFC 9110 §5.5).
             values.push(trim_ows(value).to_vec());
         } else {
-            warn(&format!(
-                "note: header {name} is ignored: the gate reads only Authorization"
-            ));
+            others.push((String::from(name), trim_ows(value).to_vec()));
         }
     }
-    Ok(values)
+    Ok((values, others))
 }
 
 fn trim_ows(mut v: &[u8]) -> &[u8] {

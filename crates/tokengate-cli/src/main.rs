@@ -54,7 +54,7 @@ enum Command {
     #[command(
         override_usage = "tokengate check --config <FILE> [--jwks <[N=]FILE>]... --method <METHOD> \
                       --target <TARGET> [--authorization <VALUE>]... [-H <'NAME: VALUE'>]... \
-                      [--cert-thumbprint <B64URL>] [--now <UNIX_SECONDS>] [--json]\n       \
+                      [--peer-cert <FILE> | --peer <FACTS>] [--now <UNIX_SECONDS>] [--json]\n       \
                       tokengate check --vectors <DIR_OR_FILE> [--jwks <[N=]FILE>]... [--json]"
     )]
     Check(Box<check::CheckArgs>),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{json, Map, Value};
+use tokengate::peer::Peer;
 use tokengate::{Clock, Config, ConfigError, ErrorCode, Gate, RequestFacts};
 
 use crate::check::{answer, read_file, supply_keys, Answer, Fit, KeyFile, EXIT_DENIED};
@@ -161,11 +162,23 @@ fn replay_file(
             }
         }
         let values: Vec<&[u8]> = request.authorization.iter().map(|v| v.as_bytes()).collect();
+        let cert_header = gate.certificate_header();
+        let client_cert: Vec<&[u8]> = request
+            .headers
+            .iter()
+            .filter(|(n, _)| cert_header.is_some_and(|h| h.eq_ignore_ascii_case(n)))
+            .map(|(_, v)| v.as_bytes())
+            .collect();
+        let peer = request
+            .peer
+            .as_ref()
+            .filter(|_| gate.needs_connection_certificate());
         let facts = RequestFacts {
             method: &request.method,
             target: &request.target,
             authorization: &values,
-            cert_thumbprint: request.cert_thumbprint.as_deref(),
+            peer,
+            client_cert: &client_cert,
             scopes: None,
             clock: Clock::At(now),
             audit: false,
@@ -191,7 +204,10 @@ struct Request {
     method: String,
     target: String,
     authorization: Vec<String>,
-    cert_thumbprint: Option<String>,
+    /// `request.peer`: the connection's client certificate.
+    peer: Option<Peer>,
+    /// `request.headers`: other header fields, in order.
+    headers: Vec<(String, String)>,
 }
 
 impl Request {
@@ -214,16 +230,30 @@ impl Request {
                 .ok_or("request.authorization must be an array of strings")?,
             Some(_) => return Err("request.authorization must be an array of strings".into()),
         };
-        let cert_thumbprint = match r.get("cert_thumbprint") {
+        let peer = match r.get("peer") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err("request.cert_thumbprint must be a string or null".into()),
+            Some(v) => Some(Peer::from_value(v).map_err(|why| format!("request.peer: {why}"))?),
+        };
+        let headers = match r.get("headers") {
+            None => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|pair| match pair.as_array().map(Vec::as_slice) {
+                    Some([Value::String(n), Value::String(v)]) => Some((n.clone(), v.clone())),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()
+                .ok_or("request.headers must be an array of [name, value] strings")?,
+            Some(_) => {
+                return Err("request.headers must be an array of [name, value] strings".into())
+            }
         };
         Ok(Request {
             method: string("method")?,
             target: string("target")?,
             authorization,
-            cert_thumbprint,
+            peer,
+            headers,
         })
     }
 }

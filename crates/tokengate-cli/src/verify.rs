@@ -91,6 +91,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "B64URL")]
     cert_thumbprint: Option<String>,
 
+    /// The client certificate of the connection (PEM or DER file), for client_identities pins
+    /// and mtls_binding.
+    #[arg(long, value_name = "FILE")]
+    peer_cert: Option<PathBuf>,
+
     #[command(flatten)]
     token: TokenArgs,
 }
@@ -149,7 +154,15 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, Failure> {
             })?
             .as_secs(),
     };
+    let peer = args
+        .peer_cert
+        .as_deref()
+        .map(crate::check::peer_cert_file)
+        .transpose()?;
     let mut request = Request::at(now);
+    if let Some(p) = peer.as_ref() {
+        request = request.peer(p);
+    }
     if let Some(thumbprint) = &args.cert_thumbprint {
         request = request.cert_thumbprint(thumbprint);
     }

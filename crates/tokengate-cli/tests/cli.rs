@@ -1590,3 +1590,134 @@ fn check_takes_the_policy_feed_from_a_file() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no \"feed\""), "{:?}", r.stderr);
 }
+
+/// The identity vectors' configuration and the orders-writer token pinned in it.
+fn pinned() -> (Value, String, String, PathBuf) {
+    let doc: Value = serde_json::from_slice(
+        &std::fs::read(http_vectors_dir().join("identity.json")).expect("identity.json"),
+    )
+    .expect("JSON");
+    let c = doc["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["name"] == "conn_uri_san_exact_match")
+        .expect("conn_uri_san_exact_match")
+        .clone();
+    let dir = scratch("identity");
+    let config = doc["configs"]["connection"].clone();
+    (
+        config,
+        c["request"]["authorization"][0]
+            .as_str()
+            .expect("authorization")
+            .to_string(),
+        c["now"].to_string(),
+        dir,
+    )
+}
+
+fn cert_file(name: &str) -> String {
+    vectors_dir()
+        .join("keys/certs")
+        .join(name)
+        .to_str()
+        .expect("path")
+        .to_string()
+}
+
+#[test]
+fn check_reads_the_client_certificate_from_a_file_or_facts() {
+    let (config, bearer, now, dir) = pinned();
+    let file = write(&dir, "gate.json", config.to_string());
+    let base = [
+        "check",
+        "--config",
+        &file,
+        "--now",
+        &now,
+        "--method",
+        "GET",
+        "--target",
+        "/api/orders",
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(&["--authorization", &bearer]);
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let ok = with(&["--peer-cert", &cert_file("orders-writer.pem"), "--json"]);
+    assert_eq!(ok.code, 0, "{:?} {:?}", ok.stdout, ok.stderr);
+    assert_eq!(
+        ok.json()["record"]["identity"],
+        "uri_san:spiffe://prod/orders-writer"
+    );
+    let other = with(&["--peer-cert", &cert_file("intruder.pem")]);
+    assert_denied(&other, "401 identity_mismatch");
+    assert_denied(&with(&[]), "401 identity_missing");
+    let facts = r#"{"uri_sans": ["spiffe://prod/orders-writer"]}"#;
+    assert_eq!(with(&["--peer", facts]).code, 0);
+    // A thumbprint alone carries no URI SAN.
+    let hex = "098deae548cb51c2c48bcdad71fb1dc65500caed601f2d3f866e0b78717e8cfc";
+    assert_denied(&with(&["--peer", hex]), "401 identity_mismatch");
+    // A client's own Client-Cert header is not a certificate with this configuration.
+    let forged = format!(
+        "Client-Cert: :{}:",
+        base64_der(&cert_file("orders-writer.pem"))
+    );
+    let r = with(&["-H", &forged]);
+    assert_denied(&r, "401 identity_missing");
+    assert!(
+        r.stderr.contains("Client-Cert is ignored"),
+        "{:?}",
+        r.stderr
+    );
+    assert_usage(&with(&["--peer", "{\"uri\": 1}"]), "--peer");
+    let not_a_cert = write(
+        &dir,
+        "bad.pem",
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    );
+    let r = with(&["--peer-cert", &not_a_cert]);
+    assert_eq!(r.code, 2, "{:?}", r.stderr);
+    assert!(r.stderr.contains("--peer-cert"), "{:?}", r.stderr);
+}
+
+#[test]
+fn check_reads_a_trusted_client_cert_header() {
+    let (mut config, bearer, now, dir) = pinned();
+    config["client_certificate"] = json!({"source": "client_cert_header"});
+    let file = write(&dir, "gate-header.json", config.to_string());
+    let header = |cert: &str| format!("client-cert: :{}:", base64_der(&cert_file(cert)));
+    let run_with = |h: &str| {
+        run(&[
+            "check",
+            "--config",
+            &file,
+            "--now",
+            &now,
+            "--method",
+            "GET",
+            "--target",
+            "/api/orders",
+            "--authorization",
+            &bearer,
+            "-H",
+            h,
+        ])
+    };
+    let ok = run_with(&header("orders-writer.pem"));
+    assert_eq!(ok.code, 0, "{:?} {:?}", ok.stdout, ok.stderr);
+    assert_denied(&run_with(&header("intruder.pem")), "401 identity_mismatch");
+    assert_denied(
+        &run_with("client-cert: not-a-byte-sequence"),
+        "400 request_invalid",
+    );
+}
+
+/// Standard base64 of the DER inside a PEM file.
+fn base64_der(pem_file: &str) -> String {
+    let pem = std::fs::read_to_string(pem_file).expect("pem");
+    pem.lines().filter(|l| !l.starts_with("-----")).collect()
+}

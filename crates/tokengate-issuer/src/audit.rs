@@ -63,6 +63,10 @@ pub(crate) struct AuditRecord<'a> {
     /// `"issued"` or the OAuth error code.
     pub result: &'a str,
     pub remote: SocketAddr,
+    /// The RFC 8705 thumbprint an issued token is bound to (the client authenticated with
+    /// that certificate).
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<&'a str>,
     /// Why a request failed, for the developer reading the log; the HTTP answer stays terse.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<&'a str>,

@@ -52,6 +52,10 @@ pub struct ServerConfig {
     pub audit: AuditTarget,
     /// Token-endpoint rate limits.
     pub rate_limit: RateLimitConfig,
+    /// The request header in which the TLS-terminating proxy in front of this server passes
+    /// the client's certificate (RFC 8705 client authentication). Absent: such headers are
+    /// ignored, and clients that authenticate with a certificate cannot get tokens.
+    pub trusted_client_cert_header: Option<ClientCertHeader>,
 }
 
 impl Default for ServerConfig {
@@ -63,7 +67,72 @@ impl Default for ServerConfig {
             admin_token: None,
             audit: AuditTarget::Stdout,
             rate_limit: RateLimitConfig::default(),
+            trusted_client_cert_header: None,
         }
+    }
+}
+
+/// A header in which a TLS-terminating proxy forwards the client certificate it verified.
+#[derive(Clone, Copy, Debug, Deserialize, Eq, PartialEq)]
+pub enum ClientCertHeader {
+    /// Envoy's `x-forwarded-client-cert`, with `forward_client_cert_details: SANITIZE_SET` and
+    /// `set_current_client_cert_details: {cert: true}`: one element whose `Cert` is the
+    /// URL-encoded PEM of the client's certificate.
+    #[serde(rename = "x-forwarded-client-cert")]
+    XForwardedClientCert,
+    /// RFC 9440 `Client-Cert`: the DER certificate as a structured-field byte sequence
+    /// (`:base64:`).
+    #[serde(rename = "client-cert")]
+    ClientCert,
+}
+
+impl ClientCertHeader {
+    /// The header's name, lowercase.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientCertHeader::XForwardedClientCert => "x-forwarded-client-cert",
+            ClientCertHeader::ClientCert => "client-cert",
+        }
+    }
+}
+
+/// How a client authenticates to the token and revocation endpoints (RFC 7591 §2
+/// `token_endpoint_auth_method`, RFC 8705 §2).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenEndpointAuthMethod {
+    /// A secret in HTTP Basic (the default). The form (`client_secret_post`) works too: like
+    /// Cognito, the two secret methods are accepted alike.
+    #[default]
+    ClientSecretBasic,
+    /// A secret in the form; HTTP Basic works too.
+    ClientSecretPost,
+    /// RFC 8705 §2.1, PKI: the certificate was issued by a CA the proxy trusts, and shows the
+    /// one `tls_client_auth_*` value the client is registered with.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: the client's own certificate, known by its SHA-256
+    /// (`tls_client_auth_sha256`).
+    SelfSignedTlsClientAuth,
+}
+
+impl TokenEndpointAuthMethod {
+    /// The registered name, e.g. `tls_client_auth`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuthMethod::TlsClientAuth => "tls_client_auth",
+            TokenEndpointAuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+
+    /// Whether the client authenticates with a certificate instead of a secret.
+    pub fn uses_certificate(self) -> bool {
+        matches!(
+            self,
+            TokenEndpointAuthMethod::TlsClientAuth
+                | TokenEndpointAuthMethod::SelfSignedTlsClientAuth
+        )
     }
 }
 
@@ -220,6 +289,26 @@ pub struct ClientConfig {
     /// A disabled client is answered as if it did not exist (`invalid_client`).
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
+    /// How the client authenticates; a secret by default.
+    #[serde(default)]
+    pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// `tls_client_auth`: the certificate's subject, RFC 4514 (`CN=…,O=…`), compared RDN by
+    /// RDN (RFC 8705 §2.1.2).
+    #[serde(default)]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// `tls_client_auth`: a `dNSName` subjectAltName the certificate must carry (ASCII case
+    /// ignored).
+    #[serde(default)]
+    pub tls_client_auth_san_dns: Option<String>,
+    /// `tls_client_auth`: a `uniformResourceIdentifier` subjectAltName the certificate must
+    /// carry, exactly (a SPIFFE ID, for instance).
+    #[serde(default)]
+    pub tls_client_auth_san_uri: Option<String>,
+    /// `self_signed_tls_client_auth`: SHA-256s of the DER certificates the client may present,
+    /// 64 hex digits or 43 base64url characters (the RFC 8705 `x5t#S256` form). Several, so a
+    /// certificate can be replaced without downtime.
+    #[serde(default)]
+    pub tls_client_auth_sha256: Vec<String>,
 }
 
 impl ClientConfig {
@@ -236,6 +325,25 @@ impl ClientConfig {
             allowed_scopes: allowed_scopes.into_iter().map(Into::into).collect(),
             token_lifetime_s: None,
             enabled: true,
+            token_endpoint_auth_method: TokenEndpointAuthMethod::default(),
+            tls_client_auth_subject_dn: None,
+            tls_client_auth_san_dns: None,
+            tls_client_auth_san_uri: None,
+            tls_client_auth_sha256: Vec::new(),
+        }
+    }
+
+    /// A client that authenticates with `method` (`tls_client_auth` or
+    /// `self_signed_tls_client_auth`) and no secret; set the matching `tls_client_auth_*`
+    /// field before use.
+    pub fn with_certificate(
+        client_id: impl Into<String>,
+        method: TokenEndpointAuthMethod,
+        allowed_scopes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        ClientConfig {
+            token_endpoint_auth_method: method,
+            ..ClientConfig::new(client_id, "", allowed_scopes)
         }
     }
 }
@@ -536,12 +644,7 @@ impl ClientConfig {
                 "must be 1 to 128 of A-Z a-z 0-9 . _ -",
             ));
         }
-        if self.client_secret_hash.is_empty() && self.client_secret_hashes.is_empty() {
-            return Err(ConfigError::invalid(
-                format!("{field}.client_secret_hash"),
-                "is required (or client_secret_hashes); make one with `tokengate-issuer hash-secret`",
-            ));
-        }
+        self.validate_authentication(field)?;
         if !self.client_secret_hash.is_empty() {
             if let Err(message) = crate::secret::check_phc(&self.client_secret_hash) {
                 return Err(ConfigError::invalid(
@@ -581,6 +684,117 @@ impl ClientConfig {
             check_lifetime(&format!("{field}.token_lifetime_s"), lifetime)?;
         }
         Ok(())
+    }
+}
+
+impl ClientConfig {
+    /// The fields of the client's authentication method are set, and no other method's.
+    fn validate_authentication(&self, field: &str) -> Result<(), ConfigError> {
+        let method = self.token_endpoint_auth_method;
+        let has_secret =
+            !self.client_secret_hash.is_empty() || !self.client_secret_hashes.is_empty();
+        let pki: Vec<(&str, &String)> = [
+            (
+                "tls_client_auth_subject_dn",
+                &self.tls_client_auth_subject_dn,
+            ),
+            ("tls_client_auth_san_dns", &self.tls_client_auth_san_dns),
+            ("tls_client_auth_san_uri", &self.tls_client_auth_san_uri),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| value.as_ref().map(|value| (name, value)))
+        .collect();
+        let only_for = |name: &str, wanted: &str| {
+            ConfigError::invalid(
+                format!("{field}.{name}"),
+                format!(
+                    "only for token_endpoint_auth_method = \"{wanted}\" (this client: \"{}\")",
+                    method.as_str()
+                ),
+            )
+        };
+        if !method.uses_certificate() {
+            if !has_secret {
+                return Err(ConfigError::invalid(
+                    format!("{field}.client_secret_hash"),
+                    "is required (or client_secret_hashes); make one with `tokengate-issuer hash-secret`",
+                ));
+            }
+            if let Some((name, _)) = pki.first() {
+                return Err(only_for(name, "tls_client_auth"));
+            }
+            if !self.tls_client_auth_sha256.is_empty() {
+                return Err(only_for(
+                    "tls_client_auth_sha256",
+                    "self_signed_tls_client_auth",
+                ));
+            }
+            return Ok(());
+        }
+        // RFC 8705 §2: the certificate is the credential; a secret as well would be a second way
+        // in that the registration does not show.
+        if has_secret {
+            let name = if self.client_secret_hash.is_empty() {
+                "client_secret_hashes"
+            } else {
+                "client_secret_hash"
+            };
+            return Err(ConfigError::invalid(
+                format!("{field}.{name}"),
+                format!(
+                    "a client with token_endpoint_auth_method = \"{}\" authenticates with its certificate, not a secret",
+                    method.as_str()
+                ),
+            ));
+        }
+        if method == TokenEndpointAuthMethod::SelfSignedTlsClientAuth {
+            if let Some((name, _)) = pki.first() {
+                return Err(only_for(name, "tls_client_auth"));
+            }
+            if self.tls_client_auth_sha256.is_empty() {
+                return Err(ConfigError::invalid(
+                    format!("{field}.tls_client_auth_sha256"),
+                    "lists the SHA-256 of each certificate the client may present (at least one)",
+                ));
+            }
+            let mut seen = HashSet::new();
+            for (index, value) in self.tls_client_auth_sha256.iter().enumerate() {
+                let field = format!("{field}.tls_client_auth_sha256[{index}]");
+                let Some(digest) = tokengate::peer::digest(value) else {
+                    return Err(ConfigError::invalid(
+                        field,
+                        "must be 64 hex digits or 43 base64url characters",
+                    ));
+                };
+                if !seen.insert(digest) {
+                    return Err(ConfigError::invalid(field, "duplicate certificate SHA-256"));
+                }
+            }
+            return Ok(());
+        }
+        if !self.tls_client_auth_sha256.is_empty() {
+            return Err(only_for(
+                "tls_client_auth_sha256",
+                "self_signed_tls_client_auth",
+            ));
+        }
+        // RFC 8705 §2.1.2: exactly one of the tls_client_auth_* parameters.
+        match pki.as_slice() {
+            [] => Err(ConfigError::invalid(
+                format!("{field}.token_endpoint_auth_method"),
+                "tls_client_auth needs one of tls_client_auth_subject_dn, tls_client_auth_san_dns, tls_client_auth_san_uri",
+            )),
+            [(name, value)] => {
+                if let Err(message) = crate::client_cert::registration_pin(name, value) {
+                    return Err(ConfigError::invalid(format!("{field}.{name}"), message));
+                }
+                Ok(())
+            }
+            [_, (name, _), ..] => Err(ConfigError::invalid(
+                format!("{field}.{name}"),
+                "set only one of tls_client_auth_subject_dn, tls_client_auth_san_dns, tls_client_auth_san_uri (RFC 8705 §2.1.2)",
+            )),
+        }
     }
 }
 

@@ -13,6 +13,7 @@
 )]
 
 mod audit;
+mod client_cert;
 mod clock;
 mod config;
 mod edge_policy;
@@ -39,16 +40,17 @@ use tokio::task::JoinHandle;
 pub use audit::{AuditBuffer, AuditSink};
 pub use clock::{Clock, ManualClock};
 pub use config::{
-    is_pool_id, AuditTarget, ClientConfig, Config, ConfigError, EdgePolicyConfig, KeysConfig,
-    PoolConfig, RateLimitConfig, ServerConfig, DEFAULT_TOKEN_LIFETIME_S, MAX_TOKEN_LIFETIME_S,
-    MIN_TOKEN_LIFETIME_S, SAMPLE_CONFIG,
+    is_pool_id, AuditTarget, ClientCertHeader, ClientConfig, Config, ConfigError, EdgePolicyConfig,
+    KeysConfig, PoolConfig, RateLimitConfig, ServerConfig, TokenEndpointAuthMethod,
+    DEFAULT_TOKEN_LIFETIME_S, MAX_TOKEN_LIFETIME_S, MIN_TOKEN_LIFETIME_S, SAMPLE_CONFIG,
 };
 pub use edge_policy::{EdgeClient, EdgePolicyDocument, PolicyChange, EDGE_POLICY_JWS_TYPE};
 pub use keys::{IssuerKey, KeyError, RotatedKey, Rotation, RSA_BITS};
 pub use oauth::TokenError;
 pub use secret::{hash_secret, HashError, HASH_ITERATIONS, HASH_MEMORY_KIB, HASH_PARALLELISM};
-pub use token::AccessTokenClaims;
+pub use token::{AccessTokenClaims, Confirmation};
 
+use client_cert::CertificateRegistration;
 use edge_policy::{EdgePolicy, FeedSigner};
 use keys::KeyRing;
 use rate_limit::RateLimiter;
@@ -180,6 +182,7 @@ impl IssuerBuilder {
                 base_url_configured: server.base_url.is_some(),
                 jwks_max_age_s: server.jwks_max_age_s,
                 admin_token: server.admin_token.clone(),
+                trusted_client_cert_header: server.trusted_client_cert_header,
                 clock,
                 audit: audit.unwrap_or_else(|| server.audit.into()),
                 secrets: SecretVerifier::new(),
@@ -542,6 +545,12 @@ impl Issuer {
     ) -> Result<usize, Error> {
         secret::check_phc(phc).map_err(Error::Invalid)?;
         let client = self.client(pool, client_id)?;
+        if let Some(registration) = &client.certificate {
+            return Err(Error::Invalid(format!(
+                "the client authenticates with its certificate ({}), not a secret",
+                registration.method.as_str()
+            )));
+        }
         let mut hashes = client.hashes_mut();
         if !hashes.iter().any(|hash| hash == phc) {
             hashes.push(phc.to_owned());
@@ -800,6 +809,8 @@ struct Inner {
     base_url_configured: bool,
     jwks_max_age_s: u64,
     admin_token: Option<String>,
+    /// The one header a TLS-terminating proxy forwards client certificates in; others ignored.
+    trusted_client_cert_header: Option<ClientCertHeader>,
     clock: Clock,
     audit: AuditSink,
     secrets: SecretVerifier,
@@ -839,7 +850,10 @@ struct Pool {
 
 struct Client {
     /// argon2id PHC strings; any of them authenticates. Changed at runtime by the admin API.
+    /// Empty for a client that authenticates with a certificate.
     secret_hashes: RwLock<Vec<String>>,
+    /// `Some` for `tls_client_auth` and `self_signed_tls_client_auth` clients (RFC 8705).
+    certificate: Option<CertificateRegistration>,
     allowed_scopes: Vec<String>,
     token_lifetime_s: u64,
     enabled: bool,
@@ -889,6 +903,7 @@ impl Pool {
                 }
                 let state = Client {
                     secret_hashes: RwLock::new(client.secret_hashes()),
+                    certificate: CertificateRegistration::of(client),
                     allowed_scopes: client.allowed_scopes.clone(),
                     token_lifetime_s: client.token_lifetime_s.unwrap_or(config.token_lifetime_s),
                     enabled: client.enabled,

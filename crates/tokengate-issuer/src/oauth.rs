@@ -172,15 +172,17 @@ fn parse_form<F>(
     Ok(())
 }
 
-/// The presented client id and secret.
+/// The presented client id, and the secret when one was presented. Without a secret, the
+/// client can only authenticate with a certificate (RFC 8705 §2: `client_id` in the form).
 #[derive(Debug, Eq, PartialEq)]
 pub(crate) struct ClientCredentials {
     pub client_id: String,
-    pub secret: String,
+    pub secret: Option<String>,
 }
 
 /// Find the client's credentials in the `Authorization` header (`client_secret_basic`) or the
-/// form (`client_secret_post`), not both (RFC 6749 §2.3.1).
+/// form (`client_secret_post`), not both (RFC 6749 §2.3.1); a form `client_id` alone is a
+/// client that means to authenticate with its certificate (RFC 8705 §2).
 ///
 /// On failure, returns the rejection and, when it can be told, the client id the caller
 /// claimed (for the audit line).
@@ -189,14 +191,14 @@ pub(crate) fn client_credentials(
     form: &TokenForm,
 ) -> Result<ClientCredentials, (Rejection, Option<String>)> {
     let Some(authorization) = authorization else {
-        return match (&form.client_id, &form.client_secret) {
-            (Some(client_id), Some(secret)) => Ok(ClientCredentials {
+        return match &form.client_id {
+            Some(client_id) => Ok(ClientCredentials {
                 client_id: client_id.clone(),
-                secret: secret.clone(),
+                secret: form.client_secret.clone(),
             }),
-            (client_id, _) => Err((
-                Rejection::new(TokenError::InvalidClient, "no client secret presented"),
-                client_id.clone(),
+            None => Err((
+                Rejection::new(TokenError::InvalidClient, "no client credentials presented"),
+                None,
             )),
         };
     };
@@ -227,7 +229,10 @@ pub(crate) fn client_credentials(
             Some(client_id),
         ));
     }
-    Ok(ClientCredentials { client_id, secret })
+    Ok(ClientCredentials {
+        client_id,
+        secret: Some(secret),
+    })
 }
 
 /// The scopes to grant: the requested ones if the client may have them all, otherwise
@@ -337,11 +342,11 @@ mod tests {
         let form = TokenForm::default();
         let creds = client_credentials(Some(&basic("my%3Aclient:p%40ss+word")), &form).unwrap();
         assert_eq!(creds.client_id, "my:client");
-        assert_eq!(creds.secret, "p@ss word");
+        assert_eq!(creds.secret.as_deref(), Some("p@ss word"));
         let unpadded = b"basic b3JkZXJzOnM".to_vec(); // "orders:s" without '='
         assert_eq!(
             client_credentials(Some(&unpadded), &form).unwrap().secret,
-            "s"
+            Some("s".to_owned())
         );
     }
 

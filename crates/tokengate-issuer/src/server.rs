@@ -20,6 +20,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{rfc3339, AuditRecord, EventRecord};
+use crate::client_cert::forwarded_certificate;
 use crate::edge_policy::{if_none_match_matches, settle};
 use crate::oauth::{
     client_credentials, grant_scopes, ClientCredentials, Rejection, RevokeForm, TokenError,
@@ -195,6 +196,8 @@ struct Issued {
     access_token: String,
     expires_in: u64,
     scopes: Vec<String>,
+    /// The RFC 8705 thumbprint of the certificate the token is bound to.
+    x5t_s256: Option<String>,
 }
 
 async fn token_endpoint(
@@ -211,9 +214,19 @@ async fn token_endpoint(
         .pools
         .get(pool)
         .map_or("", |pool| pool.id.as_str());
-    let (result, detail, scopes) = match &outcome {
-        Ok(issued) => ("issued", None, issued.scopes.as_slice()),
-        Err(rejection) => (rejection.error.as_str(), Some(rejection.detail), &[][..]),
+    let (result, detail, scopes, x5t_s256) = match &outcome {
+        Ok(issued) => (
+            "issued",
+            None,
+            issued.scopes.as_slice(),
+            issued.x5t_s256.as_deref(),
+        ),
+        Err(rejection) => (
+            rejection.error.as_str(),
+            Some(rejection.detail),
+            &[][..],
+            None,
+        ),
     };
     issuer.inner.audit.write(&AuditRecord {
         ts: rfc3339(issuer.inner.clock.now()),
@@ -222,6 +235,7 @@ async fn token_endpoint(
         scopes_granted: scopes,
         result,
         remote,
+        x5t_s256,
         detail,
     });
     match outcome {
@@ -276,7 +290,8 @@ async fn exchange(
         ));
     }
 
-    let client = authenticate(issuer, pool_index, pool, remote, &credentials).await?;
+    let Authenticated { client, x5t_s256 } =
+        authenticate(issuer, pool_index, pool, remote, headers, &credentials).await?;
     if client.allowed_scopes.is_empty() {
         // Cognito only lets app clients with custom scopes use client_credentials.
         return Err(Rejection::new(
@@ -287,13 +302,17 @@ async fn exchange(
     let scopes = grant_scopes(form.scope.as_deref(), &client.allowed_scopes)?;
 
     let now = inner.clock.now();
-    let claims = AccessTokenClaims::new(
+    let mut claims = AccessTokenClaims::new(
         &inner.issuer_url(pool),
         &credentials.client_id,
         &scopes,
         client.token_lifetime_s,
         now,
     );
+    if let Some(thumbprint) = &x5t_s256 {
+        // RFC 8705 §3.1: a client that authenticated with a certificate gets tokens bound to it.
+        claims = claims.bound_to_certificate(thumbprint.clone());
+    }
     let signer = pool
         .signer(now)
         .map_err(|_| Rejection::new(TokenError::ServerError, "no signing key"))?;
@@ -304,18 +323,28 @@ async fn exchange(
         access_token,
         expires_in: client.token_lifetime_s,
         scopes,
+        x5t_s256,
     })
 }
 
+/// A client that proved who it is.
+struct Authenticated<'p> {
+    client: &'p Client,
+    /// RFC 8705 thumbprint of its certificate, when that is how it authenticated.
+    x5t_s256: Option<String>,
+}
+
 /// Client authentication shared by the token and revocation endpoints: the source-IP failure
-/// limit, the secret (any of the client's), then the client's rate limit.
+/// limit, the client's method — a secret (any of the client's), or RFC 8705's certificate from
+/// the trusted header — then the client's rate limit.
 async fn authenticate<'p>(
     issuer: &Issuer,
     pool_index: usize,
     pool: &'p Pool,
     remote: SocketAddr,
+    headers: &HeaderMap,
     credentials: &ClientCredentials,
-) -> Result<&'p Client, Rejection> {
+) -> Result<Authenticated<'p>, Rejection> {
     let inner = &issuer.inner;
     // An IP that keeps failing is refused before argon2 runs, so guessing stays slow and cheap.
     let ip = remote.ip();
@@ -326,27 +355,50 @@ async fn authenticate<'p>(
     let authenticated = match pool.clients.get(&credentials.client_id) {
         None => Err("unknown client"),
         Some(client) if !client.enabled => Err("client disabled"),
-        Some(client) => {
-            // A copy: the admin API may change the list while argon2 runs.
-            let hashes = client.hashes();
-            let matched = inner
-                .secrets
-                .verify_any(
-                    pool_index,
-                    &credentials.client_id,
-                    &credentials.secret,
-                    &hashes,
-                )
-                .await;
-            if matched {
-                Ok(client)
-            } else {
-                Err("wrong client secret")
+        Some(client) => match (&client.certificate, &credentials.secret) {
+            (None, None) => Err("no client secret presented"),
+            (None, Some(secret)) => {
+                // A copy: the admin API may change the list while argon2 runs.
+                let hashes = client.hashes();
+                let matched = inner
+                    .secrets
+                    .verify_any(pool_index, &credentials.client_id, secret, &hashes)
+                    .await;
+                if matched {
+                    Ok(Authenticated {
+                        client,
+                        x5t_s256: None,
+                    })
+                } else {
+                    Err("wrong client secret")
+                }
             }
-        }
+            (Some(_), Some(_)) => {
+                Err("the client authenticates with its certificate, not a secret")
+            }
+            (Some(registration), None) => {
+                let forwarded = match inner.trusted_client_cert_header {
+                    // Certificate headers are ignored unless the config names one: without a
+                    // proxy that sets it, anyone could send one.
+                    None => Err("no trusted client certificate header is configured"),
+                    Some(header) => forwarded_certificate(header, headers),
+                };
+                match forwarded {
+                    Err(why) => Err(why),
+                    Ok(None) => Err("no client certificate presented"),
+                    Ok(Some(peer)) if registration.accepts(&peer) => Ok(Authenticated {
+                        client,
+                        x5t_s256: peer.thumbprint(),
+                    }),
+                    Ok(Some(_)) => {
+                        Err("the client certificate is not the one registered for this client")
+                    }
+                }
+            }
+        },
     };
-    let client = match authenticated {
-        Ok(client) => client,
+    let authenticated = match authenticated {
+        Ok(authenticated) => authenticated,
         Err(detail) => {
             // Only counting; this request is answered invalid_client either way.
             let _ = inner.ip_failure_limiter.acquire(ip, Instant::now());
@@ -357,7 +409,7 @@ async fn authenticate<'p>(
         .client_limiter
         .acquire((pool_index, credentials.client_id.clone()), Instant::now())
         .map_err(|retry| Rejection::rate_limited("client over its rate limit", retry))?;
-    Ok(client)
+    Ok(authenticated)
 }
 
 fn is_form_content_type(headers: &HeaderMap) -> bool {
@@ -433,19 +485,32 @@ async fn openid_configuration(State(issuer): State<Issuer>, Path(pool): Path<Str
         return not_found().await;
     };
     let base = issuer.base_url();
-    let document = json!({
+    // The RFC 8705 methods work only when a proxy forwards certificates in a trusted header.
+    let mtls = issuer.inner.trusted_client_cert_header.is_some();
+    let mut methods = vec!["client_secret_basic", "client_secret_post"];
+    if mtls {
+        methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
+    }
+    let mut document = json!({
         "issuer": issuer.inner.issuer_url(state),
         "jwks_uri": format!("{base}/{pool}/.well-known/jwks.json"),
         "token_endpoint": format!("{base}/{pool}/oauth2/token"),
         "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": methods,
         "revocation_endpoint": format!("{base}/{pool}/oauth2/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": methods,
         "response_types_supported": ["token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": state.scopes,
     });
+    if let (true, Some(members)) = (mtls, document.as_object_mut()) {
+        // RFC 8705 §3.3: tokens of certificate-authenticated clients carry cnf.x5t#S256.
+        members.insert(
+            "tls_client_certificate_bound_access_tokens".to_owned(),
+            json!(true),
+        );
+    }
     cacheable_json(&issuer, &document)
 }
 
@@ -677,7 +742,7 @@ async fn revoke(
             "token is missing",
         ));
     };
-    authenticate(issuer, pool_index, pool, remote, &credentials).await?;
+    authenticate(issuer, pool_index, pool, remote, headers, &credentials).await?;
 
     let now = inner.clock.now();
     // Current, prepublished and retired keys: every token this pool signed that may be live.

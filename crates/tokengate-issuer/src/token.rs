@@ -32,6 +32,19 @@ pub struct AccessTokenClaims {
     pub jti: String,
     /// The app client id.
     pub client_id: String,
+    /// RFC 8705 §3.1: the certificate the client authenticated with, for tokens issued to
+    /// `tls_client_auth` / `self_signed_tls_client_auth` clients. Absent otherwise (Cognito
+    /// tokens never carry it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim of a certificate-bound token (RFC 7800 §3.1, RFC 8705 §3.1).
+#[derive(Clone, Debug, Deserialize, Eq, PartialEq, Serialize)]
+pub struct Confirmation {
+    /// base64url (no padding) of the SHA-256 of the client certificate's DER.
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
 }
 
 impl AccessTokenClaims {
@@ -57,7 +70,16 @@ impl AccessTokenClaims {
                 .into_uuid()
                 .to_string(),
             client_id: client_id.to_owned(),
+            cnf: None,
         }
+    }
+
+    /// Bind the token to the client certificate with this RFC 8705 thumbprint.
+    pub fn bound_to_certificate(mut self, x5t_s256: impl Into<String>) -> AccessTokenClaims {
+        self.cnf = Some(Confirmation {
+            x5t_s256: x5t_s256.into(),
+        });
+        self
     }
 }
 

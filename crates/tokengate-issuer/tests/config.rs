@@ -4,7 +4,9 @@ mod support;
 
 use std::path::PathBuf;
 
-use tokengate_issuer::{Config, Error, Issuer, SAMPLE_CONFIG};
+use tokengate_issuer::{
+    ClientCertHeader, Config, Error, Issuer, TokenEndpointAuthMethod, SAMPLE_CONFIG,
+};
 
 const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$9GAuWToRea6+QTFxH2Yx2Q$LSlK6yC7FOd2Yrz30BFDxRcLBWPc9w3t99hIQWg/iOI";
 
@@ -298,4 +300,181 @@ fn load_resolves_the_feed_signing_key_next_to_the_file() {
     assert!(document.signed);
     assert_eq!(document.content_type(), "application/jose");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn certificate_clients_parse_from_toml() {
+    let text = format!(
+        r#"
+[server]
+trusted_client_cert_header = "x-forwarded-client-cert"
+{}
+token_endpoint_auth_method = "tls_client_auth"
+tls_client_auth_san_uri = "spiffe://demo/reports"
+allowed_scopes = ["orders/read"]
+
+[[pools.clients]]
+client_id = "self-signed"
+token_endpoint_auth_method = "self_signed_tls_client_auth"
+tls_client_auth_sha256 = ["CY3q5UjLUcLEi82tcfsdxlUAyu1gHy0_hm4LeHF-jPw", "{}"]
+allowed_scopes = ["orders/read"]
+"#,
+        toml_with_client("client_id = \"reports\"").trim_start(),
+        "ab".repeat(32)
+    );
+    let config = Config::from_toml_str(&text).unwrap();
+    assert_eq!(
+        config.server.trusted_client_cert_header,
+        Some(ClientCertHeader::XForwardedClientCert)
+    );
+    let clients = &config.pools[0].clients;
+    assert_eq!(
+        clients[0].token_endpoint_auth_method,
+        TokenEndpointAuthMethod::ClientSecretBasic
+    );
+    assert_eq!(
+        clients[1].token_endpoint_auth_method,
+        TokenEndpointAuthMethod::TlsClientAuth
+    );
+    assert_eq!(clients[2].tls_client_auth_sha256.len(), 2);
+    let rfc9440 = "[server]\ntrusted_client_cert_header = \"client-cert\"\n[[pools]]\nid = \"eu-west-1_LocalPool1\"\n";
+    assert_eq!(
+        Config::from_toml_str(rfc9440)
+            .unwrap()
+            .server
+            .trusted_client_cert_header,
+        Some(ClientCertHeader::ClientCert)
+    );
+    let unknown = "[server]\ntrusted_client_cert_header = \"x-client-cert\"\n[[pools]]\nid = \"eu-west-1_LocalPool1\"\n";
+    assert!(
+        invalid(unknown).contains("x-client-cert"),
+        "{}",
+        invalid(unknown)
+    );
+}
+
+#[test]
+fn each_authentication_method_takes_its_own_fields_only() {
+    let pki = "token_endpoint_auth_method = \"tls_client_auth\"";
+    let self_signed = "token_endpoint_auth_method = \"self_signed_tls_client_auth\"";
+    let uri = "tls_client_auth_san_uri = \"spiffe://demo/reports\"";
+    let sha = format!("tls_client_auth_sha256 = [\"{}\"]", "ab".repeat(32));
+    let secret = format!("client_secret_hash = \"{HASH}\"");
+    let cases = [
+        // tls_client_auth: exactly one registration value, no secret.
+        (vec![pki], "pools[0].clients[1].token_endpoint_auth_method"),
+        (
+            vec![pki, uri, "tls_client_auth_san_dns = \"reports.internal\""],
+            "pools[0].clients[1].tls_client_auth_san_uri",
+        ),
+        (
+            vec![pki, uri, &secret],
+            "pools[0].clients[1].client_secret_hash",
+        ),
+        (
+            vec![pki, uri, &sha],
+            "pools[0].clients[1].tls_client_auth_sha256",
+        ),
+        (
+            vec![pki, "tls_client_auth_subject_dn = \"not a DN\""],
+            "pools[0].clients[1].tls_client_auth_subject_dn",
+        ),
+        (
+            vec![pki, "tls_client_auth_san_dns = \"\""],
+            "pools[0].clients[1].tls_client_auth_san_dns",
+        ),
+        // self_signed_tls_client_auth: thumbprints, well-formed and distinct, no secret.
+        (
+            vec![self_signed],
+            "pools[0].clients[1].tls_client_auth_sha256",
+        ),
+        (
+            vec![self_signed, "tls_client_auth_sha256 = [\"abc\"]"],
+            "pools[0].clients[1].tls_client_auth_sha256[0]",
+        ),
+        (
+            vec![self_signed, &sha, uri],
+            "pools[0].clients[1].tls_client_auth_san_uri",
+        ),
+        (
+            vec![self_signed, &sha, &secret],
+            "pools[0].clients[1].client_secret_hash",
+        ),
+        // A secret client takes no certificate fields.
+        (
+            vec![&secret, uri],
+            "pools[0].clients[1].tls_client_auth_san_uri",
+        ),
+        (
+            vec![&secret, &sha],
+            "pools[0].clients[1].tls_client_auth_sha256",
+        ),
+    ];
+    for (fields, field) in cases {
+        let text = toml_with_client(&format!("client_id = \"second\"\n{}", fields.join("\n")));
+        let error = Config::from_toml_str(&text).unwrap_err();
+        assert_eq!(error.field(), Some(field), "{fields:?}: {error}");
+    }
+    let twice = format!(
+        "{self_signed}\ntls_client_auth_sha256 = [\"{}\", \"{}\"]",
+        "ab".repeat(32),
+        base64_of_ab()
+    );
+    let error = Config::from_toml_str(&toml_with_client(&format!(
+        "client_id = \"second\"\n{twice}"
+    )))
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "pools[0].clients[1].tls_client_auth_sha256[1]: duplicate certificate SHA-256"
+    );
+}
+
+/// The base64url form of 32 bytes of 0xab: the same digest as `"ab" * 32` in hex.
+fn base64_of_ab() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xab; 32])
+}
+
+#[test]
+fn sample_configs_commented_certificate_clients_are_valid() {
+    // Uncomment the sample's RFC 8705 lines: the trusted header and the two example clients.
+    let mut section = false;
+    let text: String = SAMPLE_CONFIG
+        .lines()
+        .map(|line| {
+            section = (section || line.starts_with("# A client that authenticates"))
+                && !line.starts_with("# A second pool");
+            let toml = line.strip_prefix("# ").filter(|rest| {
+                rest.starts_with("[[") || rest.contains(" = ") && !rest.starts_with(' ')
+            });
+            match toml {
+                Some(rest) if section || rest.starts_with("trusted_client_cert_header") => {
+                    format!("{rest}\n")
+                }
+                _ => format!("{line}\n"),
+            }
+        })
+        .collect();
+    let config = Config::from_toml_str(&text).unwrap();
+    assert_eq!(
+        config.server.trusted_client_cert_header,
+        Some(ClientCertHeader::XForwardedClientCert)
+    );
+    let methods: Vec<(&str, TokenEndpointAuthMethod)> = config.pools[0]
+        .clients
+        .iter()
+        .map(|c| (c.client_id.as_str(), c.token_endpoint_auth_method))
+        .filter(|(_, method)| method.uses_certificate())
+        .collect();
+    assert_eq!(
+        methods,
+        [
+            ("reports", TokenEndpointAuthMethod::TlsClientAuth),
+            (
+                "nightly-export",
+                TokenEndpointAuthMethod::SelfSignedTlsClientAuth
+            ),
+        ]
+    );
 }

@@ -38,47 +38,9 @@ pub fn parse(bytes: &[u8]) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// The RFC 8705 §3.1 thumbprint (base64url SHA-256 of the DER certificate) from Envoy's
-/// `connection.sha256_peer_certificate_digest` property (lower-case hex). `None` when no
-/// certificate was presented or the value is not 32 hex-encoded bytes.
-pub fn thumbprint_from_hex(hex: &[u8]) -> Option<String> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    if hex.len() != 64 {
-        return None;
-    }
-    let digit = |c: u8| -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
-        }
-    };
-    let bytes = hex
-        .chunks(2)
-        .map(|pair| match pair {
-            [h, l] => Some(digit(*h)? << 4 | digit(*l)?),
-            _ => None,
-        })
-        .collect::<Option<Vec<u8>>>()?;
-    Some(URL_SAFE_NO_PAD.encode(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thumbprints_convert_from_hex() {
-        let hex = "62976581a35bd26828b72cda3a1551044b9bdb9c189111e340da85d49c312bda";
-        assert_eq!(
-            thumbprint_from_hex(hex.as_bytes()).as_deref(),
-            Some("YpdlgaNb0mgotyzaOhVRBEub25wYkRHjQNqF1JwxK9o")
-        );
-        assert_eq!(thumbprint_from_hex(b""), None);
-        assert_eq!(thumbprint_from_hex(&[b'g'; 64]), None);
-    }
 
     #[test]
     fn a_remote_jwks_needs_a_cluster_here() {

@@ -20,6 +20,7 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 use tokengate::config::Cluster;
 use tokengate::gate::{Allowed, Denied, Response};
+use tokengate::peer::Peer;
 use tokengate::ratelimit::{self, Bucket, RateLimit};
 use tokengate::{Clock, Decision, ErrorCode, Gate, Outcome, RequestFacts};
 
@@ -77,7 +78,10 @@ struct Facts {
     method: String,
     target: String,
     authorization: Vec<Vec<u8>>,
-    thumbprint: Option<String>,
+    /// The connection's client certificate (`client_certificate.source: "connection"`).
+    peer: Option<Peer>,
+    /// Values of the trusted certificate header (header sources).
+    client_cert: Vec<Vec<u8>>,
 }
 
 struct Waiting {
@@ -593,11 +597,13 @@ impl Context for Http {}
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let configured = self.state.borrow().as_ref().map(|w| {
-            let config = w.gate.config();
-            let strip: Vec<String> = w.gate.forward_headers().to_vec();
-            (strip, config.needs_peer_certificate(), w.clock_ms)
+            let source = CertSource {
+                connection: w.gate.needs_connection_certificate(),
+                header: w.gate.certificate_header(),
+            };
+            (w.gate.remove_headers().to_vec(), source, w.clock_ms)
         });
-        let Some((strip, needs_cert, clock_ms)) = configured else {
+        let Some((strip, source, clock_ms)) = configured else {
             // Never configured: fail closed.
             self.hold = true;
             let _ = hostcalls::send_http_response(
@@ -607,7 +613,7 @@ impl HttpContext for Http {
             );
             return Action::Pause;
         };
-        let (facts, present) = request_facts(needs_cert, &strip);
+        let (facts, present) = request_facts(source, &strip);
         // Whatever the verdict, a client never gets to set the headers the origin trusts.
         for header in present {
             let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, header, None);
@@ -701,11 +707,13 @@ const CLOCK_SLACK_MS: u64 = 60_000;
 /// One decision through the gate, from owned facts.
 fn decide(w: &mut Worker, facts: &Facts, clock: Clock) -> Outcome {
     let values: Vec<&[u8]> = facts.authorization.iter().map(Vec::as_slice).collect();
+    let client_cert: Vec<&[u8]> = facts.client_cert.iter().map(Vec::as_slice).collect();
     let req = RequestFacts {
         method: &facts.method,
         target: &facts.target,
         authorization: &values,
-        cert_thumbprint: facts.thumbprint.as_deref(),
+        peer: facts.peer.as_ref(),
+        client_cert: &client_cert,
         scopes: None,
         clock,
         audit: w.gate.config().audit_log,
@@ -813,13 +821,24 @@ fn audit(w: &Worker, decision: &Decision, status: u16, facts: &Facts) {
     }
 }
 
-/// The request facts, and which of the `strip` headers the client sent.
-fn request_facts(needs_cert: bool, strip: &[String]) -> (Facts, Vec<&str>) {
+/// Where this configuration takes the client certificate from.
+#[derive(Clone, Copy)]
+struct CertSource {
+    /// Read the connection's TLS facts.
+    connection: bool,
+    /// Collect the values of this (trusted) header.
+    header: Option<&'static str>,
+}
+
+/// The request facts, and which of the `strip` headers the client sent. The certificate
+/// headers among them are read first: the gate's answer comes from what was received.
+fn request_facts(source: CertSource, strip: &[String]) -> (Facts, Vec<&str>) {
     // One host call for the whole map: each call costs more than scanning a few headers.
     let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
     let mut method = String::new();
     let mut target = String::new();
     let mut authorization: Vec<Vec<u8>> = Vec::new();
+    let mut client_cert: Vec<Vec<u8>> = Vec::new();
     let mut present: Vec<&str> = Vec::new();
     for (name, value) in headers {
         if let Some(h) = strip.iter().find(|h| h.eq_ignore_ascii_case(&name)) {
@@ -832,14 +851,14 @@ fn request_facts(needs_cert: bool, strip: &[String]) -> (Facts, Vec<&str>) {
             ":method" => method = String::from_utf8_lossy(&value).into_owned(),
             ":path" => target = String::from_utf8_lossy(&value).into_owned(),
             n if n.eq_ignore_ascii_case("authorization") => authorization.push(value),
+            n if source.header.is_some_and(|h| h.eq_ignore_ascii_case(n)) => {
+                client_cert.push(value)
+            }
             _ => {}
         }
     }
-    let thumbprint = if needs_cert {
-        hostcalls::get_property(vec!["connection", "sha256_peer_certificate_digest"])
-            .ok()
-            .flatten()
-            .and_then(|hex| config::thumbprint_from_hex(&hex))
+    let peer = if source.connection {
+        connection_peer()
     } else {
         None
     };
@@ -847,9 +866,34 @@ fn request_facts(needs_cert: bool, strip: &[String]) -> (Facts, Vec<&str>) {
         method,
         target,
         authorization,
-        thumbprint,
+        peer,
+        client_cert,
     };
     (facts, present)
+}
+
+/// The downstream client certificate as Envoy reports it: its SHA-256 (lower-case hex), subject
+/// (RFC 2253, the same order as RFC 4514) and the first URI and DNS subjectAltName (Envoy
+/// exposes no others). Each property maps to its own fact: a property Envoy leaves out (or a
+/// digest that does not parse) loses only that fact, which then matches no pin of its kind.
+/// `None` when Envoy reports none of them: no certificate (empty strings), or not a TLS
+/// connection (not found).
+fn connection_peer() -> Option<Peer> {
+    let property = |name: &str| {
+        hostcalls::get_property(vec!["connection", name])
+            .ok()
+            .flatten()
+            .filter(|v| !v.is_empty())
+            .and_then(|v| String::from_utf8(v).ok())
+    };
+    let peer = Peer {
+        sha256: property("sha256_peer_certificate_digest")
+            .and_then(|hex| tokengate::peer::digest(&hex)),
+        subject: property("subject_peer_certificate"),
+        uri_sans: property("uri_san_peer_certificate").into_iter().collect(),
+        dns_sans: property("dns_san_peer_certificate").into_iter().collect(),
+    };
+    (peer != Peer::default()).then_some(peer)
 }
 
 /// Load a key set another worker published for provider `i`, or give up waiting on a fetch that

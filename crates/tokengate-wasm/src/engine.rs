@@ -12,6 +12,7 @@ use hashbrown::HashMap;
 use serde_json::{json, Value};
 use tokengate::feed::FeedUpdate;
 use tokengate::gate::{Allowed, Denied, Response};
+use tokengate::peer::Peer;
 use tokengate::ratelimit::{self, Bucket};
 use tokengate::{
     Algorithm, Begin, Claims, Clock, Config, Decision, Error, ErrorCode, Gate, KeyCache, KeySet,
@@ -90,12 +91,38 @@ enum Pending {
     /// A bare token ([`Engine::verify`]).
     Token {
         signature: PendingSignature,
-        thumbprint: Option<String>,
+        peer: Option<CertFacts>,
         route: Option<String>,
         scopes_id: u32,
     },
     /// A whole request ([`Engine::decide`]).
     Request { request: PendingRequest, now: f64 },
+}
+
+/// The client certificate of a bare-token verification: facts, or a thumbprint text compared as
+/// given (the RFC 8705 binding of `verify(token, {certThumbprint})`).
+enum CertFacts {
+    Peer(Peer),
+    Thumbprint(String),
+}
+
+impl CertFacts {
+    fn from_bytes(bytes: &[u8]) -> Result<CertFacts, &'static str> {
+        match Peer::from_host_bytes(bytes) {
+            Ok(p) => Ok(CertFacts::Peer(p)),
+            Err(why) => match (bytes.first(), core::str::from_utf8(bytes)) {
+                (Some(b'{' | b'-' | 0x30), _) | (_, Err(_)) => Err(why),
+                (_, Ok(text)) => Ok(CertFacts::Thumbprint(String::from(text))),
+            },
+        }
+    }
+
+    fn apply<'a>(&'a self, req: Request<'a>) -> Request<'a> {
+        match self {
+            CertFacts::Peer(p) => req.peer(p),
+            CertFacts::Thumbprint(t) => req.cert_thumbprint(t),
+        }
+    }
 }
 
 impl Pending {
@@ -236,7 +263,9 @@ impl Engine {
             "meta_len": META_LEN,
             "realm": self.gate.config().realm,
             "rules": self.gate.config().routes.rules.len(),
-            "forward_headers": self.gate.forward_headers(),
+            "remove_headers": self.gate.remove_headers(),
+            "certificate_header": self.gate.certificate_header(),
+            "needs_peer": self.gate.needs_connection_certificate(),
             "feed": self.gate.config().feed.as_ref().map(|f| json!({
                 "uri": f.source.uri,
                 "timeout_ms": f.source.timeout_ms,
@@ -285,31 +314,66 @@ impl Engine {
         &self.audit
     }
 
-    /// Verify the token held in `input[..token_len]`. The certificate thumbprint (RFC 8705)
-    /// follows it when `thumbprint_len != u32::MAX`, then the route name for the audit record
+    /// Verify the token held in `input[..token_len]`. The client certificate
+    /// ([`Peer::from_host_bytes`]: DER, JSON facts or an RFC 8705 thumbprint) follows it when
+    /// `peer_len != u32::MAX`, then the route name for the audit record
     /// when `route_len != u32::MAX`. `scopes_id` names scopes from
     /// [`Engine::register_scopes`] (0: none). Flags: [`FLAG_AUDIT`], [`FLAG_PURE`].
     pub fn verify(
         &mut self,
         token_len: usize,
-        thumbprint_len: u32,
+        peer_len: u32,
         route_len: u32,
         now: f64,
         scopes_id: u32,
         flags: u32,
     ) -> Status {
         let now = secs(now);
-        let Some((token, thumbprint, route)) =
-            split_input(&self.input, token_len, &[thumbprint_len, route_len]).map(|(t, rest)| {
-                (
-                    t,
-                    rest.first().copied().flatten(),
-                    rest.get(1).copied().flatten(),
-                )
-            })
-        else {
+        let input = std::mem::take(&mut self.input);
+        let status = self.verify_in(
+            &input,
+            token_len,
+            [peer_len, route_len],
+            now,
+            scopes_id,
+            flags,
+        );
+        self.input = input;
+        status
+    }
+
+    fn verify_in(
+        &mut self,
+        input: &[u8],
+        token_len: usize,
+        lens: [u32; 2],
+        now: u64,
+        scopes_id: u32,
+        flags: u32,
+    ) -> Status {
+        let parts = input
+            .get(..token_len)
+            .and_then(|t| core::str::from_utf8(t).ok())
+            .zip(
+                input
+                    .get(token_len..)
+                    .and_then(|rest| split_bytes(rest, &lens)),
+            );
+        let Some((token, rest)) = parts else {
             let e = Error::new(ErrorCode::TokenMalformed, "token is not UTF-8");
             return self.report(Err(e), None, None, flags);
+        };
+        let [peer, route] = rest;
+        let Ok(route) = route.map(core::str::from_utf8).transpose() else {
+            let e = Error::new(ErrorCode::TokenMalformed, "the route name is not UTF-8");
+            return self.report(Err(e), None, None, flags);
+        };
+        let peer = match peer.map(CertFacts::from_bytes).transpose() {
+            Ok(p) => p,
+            Err(why) => {
+                let e = Error::new(ErrorCode::RequestInvalid, why);
+                return self.report(Err(e), route, None, flags);
+            }
         };
         let route = route.map(String::from);
         let scopes = match route_scopes(&self.scopes, scopes_id) {
@@ -320,8 +384,8 @@ impl Engine {
         if let Some(s) = scopes {
             req = req.also_scopes(s);
         }
-        if let Some(tp) = thumbprint {
-            req = req.cert_thumbprint(tp);
+        if let Some(c) = peer.as_ref() {
+            req = c.apply(req);
         }
         if let Err(e) = self.gate.feed_ready(now) {
             let scopes = scopes.cloned();
@@ -342,7 +406,7 @@ impl Engine {
                 Ok(Step::Signature(signature)) => {
                     let pending = Pending::Token {
                         signature,
-                        thumbprint: thumbprint.map(String::from),
+                        peer,
                         route,
                         scopes_id,
                     };
@@ -355,32 +419,16 @@ impl Engine {
         self.report(result, route.as_deref(), scopes.as_ref(), flags)
     }
 
-    /// Decide on one HTTP request. The input buffer holds, one after the other: the method
-    /// (`method_len` bytes), the request target, the certificate thumbprint (unless
-    /// `thumbprint_len` is `u32::MAX`), then up to two `Authorization` values (`u32::MAX`:
-    /// absent; a host that received more than two passes the first two, which is already
-    /// "several"). `scopes_id` adds scopes the host's own routing requires (0: none).
+    /// Decide on one HTTP request. The input buffer holds, one after the other (`u32::MAX`:
+    /// absent, takes no bytes): the method, the request target, the client certificate of the
+    /// connection ([`Peer::from_host_bytes`]), up to two `Authorization` values, then up to two
+    /// values of the certificate header the configuration trusts (`info().certificate_header`).
+    /// A host that received more than two values of either passes the first two, which is
+    /// already "several". `scopes_id` adds scopes the host's own routing requires (0: none).
     /// Flags: [`FLAG_AUDIT`], [`FLAG_PURE`], [`FLAG_FINAL`].
-    #[allow(clippy::too_many_arguments)]
-    pub fn decide(
-        &mut self,
-        method_len: u32,
-        target_len: u32,
-        thumbprint_len: u32,
-        auth0_len: u32,
-        auth1_len: u32,
-        now: f64,
-        scopes_id: u32,
-        flags: u32,
-    ) -> Status {
+    pub fn decide(&mut self, lens: [u32; 7], now: f64, scopes_id: u32, flags: u32) -> Status {
         let input = std::mem::take(&mut self.input);
-        let status = self.decide_in(
-            &input,
-            [method_len, target_len, thumbprint_len, auth0_len, auth1_len],
-            now,
-            scopes_id,
-            flags,
-        );
+        let status = self.decide_in(&input, lens, now, scopes_id, flags);
         self.input = input;
         status
     }
@@ -388,7 +436,7 @@ impl Engine {
     fn decide_in(
         &mut self,
         input: &[u8],
-        lens: [u32; 5],
+        lens: [u32; 7],
         now: f64,
         scopes_id: u32,
         flags: u32,
@@ -396,16 +444,19 @@ impl Engine {
         let Some(parts) = split_bytes(input, &lens) else {
             return self.answer_invalid("the request is not valid text");
         };
-        let text = |i: usize| parts.get(i).copied().flatten().map(core::str::from_utf8);
-        let (Some(Ok(method)), Some(Ok(target))) = (text(0), text(1)) else {
+        let [method, target, peer, auth0, auth1, cert0, cert1] = parts;
+        let (Some(Ok(method)), Some(Ok(target))) = (
+            method.map(core::str::from_utf8),
+            target.map(core::str::from_utf8),
+        ) else {
             return self.answer_invalid("the method and target must be text");
         };
-        let thumbprint = match text(2) {
-            Some(Ok(t)) => Some(t),
-            None => None,
-            Some(Err(_)) => return self.answer_invalid("the certificate thumbprint is not text"),
+        let peer = match peer.map(Peer::from_host_bytes).transpose() {
+            Ok(p) => p,
+            Err(why) => return self.answer_invalid(why),
         };
-        let authorization: Vec<&[u8]> = parts.iter().skip(3).copied().flatten().collect();
+        let authorization: Vec<&[u8]> = [auth0, auth1].into_iter().flatten().collect();
+        let client_cert: Vec<&[u8]> = [cert0, cert1].into_iter().flatten().collect();
         let scopes = match route_scopes(&self.scopes, scopes_id) {
             Ok(s) => s.cloned(),
             Err(e) => return self.report(Err(e), None, None, flags),
@@ -414,7 +465,8 @@ impl Engine {
             method,
             target,
             authorization: &authorization,
-            cert_thumbprint: thumbprint,
+            peer: peer.as_ref(),
+            client_cert: &client_cert,
             scopes: scopes.as_ref(),
             clock: Clock::from_unix_seconds(now),
             audit: flags & FLAG_AUDIT != 0,
@@ -456,7 +508,7 @@ impl Engine {
         match p {
             Pending::Token {
                 signature,
-                thumbprint,
+                peer,
                 route,
                 scopes_id,
             } => {
@@ -468,8 +520,8 @@ impl Engine {
                 if let Some(s) = scopes.as_ref() {
                     req = req.also_scopes(s);
                 }
-                if let Some(tp) = thumbprint.as_deref() {
-                    req = req.cert_thumbprint(tp);
+                if let Some(c) = peer.as_ref() {
+                    req = c.apply(req);
                 }
                 let result = self.gate.verifier_mut().finish(signature, valid, &req);
                 self.report_with(result, payload, route.as_deref(), scopes.as_ref(), flags)
@@ -1019,39 +1071,19 @@ fn secs(now: f64) -> u64 {
     Clock::from_unix_seconds(now).earliest()
 }
 
-/// `input` cut into a leading UTF-8 text of `first_len` bytes and the optional texts that
-/// follow (`u32::MAX`: absent).
-fn split_input<'a>(
-    input: &'a [u8],
-    first_len: usize,
-    rest: &[u32],
-) -> Option<(&'a str, Vec<Option<&'a str>>)> {
-    let first = core::str::from_utf8(input.get(..first_len)?).ok()?;
-    let mut lens = Vec::with_capacity(rest.len());
-    lens.extend_from_slice(rest);
-    let tail = input.get(first_len..)?;
-    let parts = split_bytes(tail, &lens)?;
-    let mut out = Vec::with_capacity(parts.len());
-    for p in parts {
-        out.push(match p {
-            None => None,
-            Some(b) => Some(core::str::from_utf8(b).ok()?),
-        });
-    }
-    Some((first, out))
-}
-
 /// Consecutive byte fields of the given lengths (`u32::MAX`: absent, takes no bytes).
-fn split_bytes<'a>(input: &'a [u8], lens: &[u32]) -> Option<Vec<Option<&'a [u8]>>> {
+fn split_bytes<'a, const N: usize>(
+    input: &'a [u8],
+    lens: &[u32; N],
+) -> Option<[Option<&'a [u8]>; N]> {
     let mut at = 0usize;
-    let mut out = Vec::with_capacity(lens.len());
-    for &len in lens {
+    let mut out = [None; N];
+    for (slot, &len) in out.iter_mut().zip(lens) {
         if len == u32::MAX {
-            out.push(None);
             continue;
         }
         let end = at.checked_add(len as usize)?;
-        out.push(Some(input.get(at..end)?));
+        *slot = Some(input.get(at..end)?);
         at = end;
     }
     Some(out)
@@ -1134,11 +1166,15 @@ mod tests {
         e.input_mut()[..bytes.len()].copy_from_slice(&bytes);
         let len = |i: usize| auth.get(i).map_or(u32::MAX, |a| a.len() as u32);
         e.decide(
-            method.len() as u32,
-            target.len() as u32,
-            u32::MAX,
-            len(0),
-            len(1),
+            [
+                method.len() as u32,
+                target.len() as u32,
+                u32::MAX,
+                len(0),
+                len(1),
+                u32::MAX,
+                u32::MAX,
+            ],
             1.0e9,
             0,
             FLAG_AUDIT | FLAG_PURE,
@@ -1248,10 +1284,54 @@ mod tests {
         );
         // Lengths that run past the input are a 400, never a panic.
         assert_eq!(
-            e.decide(1 << 30, 7, 9, 3, u32::MAX, 1.0, 0, 0),
+            e.decide([1 << 30, 7, 9, 3, u32::MAX, 5, 5], 1.0, 0, 0),
             Status::Error
         );
         assert_eq!(error_doc(&e)["code"], "request_invalid");
+    }
+
+    #[test]
+    fn certificate_facts_that_do_not_parse_are_a_400_not_a_panic() {
+        let mut e = engine(json!({}));
+        for peer in [
+            &b"\x30\x83abc"[..],
+            b"{\"sha256\": 1}",
+            b"{nope",
+            b"-----BEGIN",
+            b"\xff",
+            b"not-a-digest",
+        ] {
+            let mut bytes = b"GET/x".to_vec();
+            bytes.extend_from_slice(peer);
+            e.input(bytes.len());
+            e.input_mut()[..bytes.len()].copy_from_slice(&bytes);
+            let lens = [
+                3,
+                2,
+                peer.len() as u32,
+                u32::MAX,
+                u32::MAX,
+                u32::MAX,
+                u32::MAX,
+            ];
+            assert_eq!(e.decide(lens, 1.0, 0, 0), Status::Error);
+            assert_eq!(error_doc(&e)["code"], "request_invalid", "{peer:?}");
+            let mut bytes = b"a.b.c".to_vec();
+            bytes.extend_from_slice(peer);
+            e.input(bytes.len());
+            e.input_mut()[..bytes.len()].copy_from_slice(&bytes);
+            assert_eq!(
+                e.verify(5, peer.len() as u32, u32::MAX, 1.0, 0, 0),
+                Status::Error
+            );
+            // verify(): other text is a thumbprint compared as given (certThumbprint).
+            let want = if peer == b"not-a-digest" {
+                "token_malformed"
+            } else {
+                "request_invalid"
+            };
+            assert_eq!(error_doc(&e)["code"], want, "{peer:?}");
+        }
     }
 
     #[test]

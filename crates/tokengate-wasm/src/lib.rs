@@ -64,14 +64,14 @@ impl Core {
     pub fn verify(
         &mut self,
         token_len: usize,
-        thumbprint_len: u32,
+        peer_len: u32,
         route_len: u32,
         now: f64,
         scopes_id: u32,
         flags: u32,
     ) -> u32 {
         self.engine
-            .verify(token_len, thumbprint_len, route_len, now, scopes_id, flags) as u32
+            .verify(token_len, peer_len, route_len, now, scopes_id, flags) as u32
     }
 
     /// Decide on one HTTP request held in the input buffer. See [`Engine::decide`].
@@ -80,19 +80,19 @@ impl Core {
         &mut self,
         method_len: u32,
         target_len: u32,
-        thumbprint_len: u32,
+        peer_len: u32,
         auth0_len: u32,
         auth1_len: u32,
+        cert0_len: u32,
+        cert1_len: u32,
         now: f64,
         scopes_id: u32,
         flags: u32,
     ) -> u32 {
         self.engine.decide(
-            method_len,
-            target_len,
-            thumbprint_len,
-            auth0_len,
-            auth1_len,
+            [
+                method_len, target_len, peer_len, auth0_len, auth1_len, cert0_len, cert1_len,
+            ],
             now,
             scopes_id,
             flags,

@@ -108,7 +108,8 @@ fn bench(c: &mut Criterion) {
         method: "GET",
         target,
         authorization: &values,
-        cert_thumbprint: None,
+        peer: None,
+        client_cert: &[],
         scopes: None,
         clock: tokengate::Clock::At(http.now),
         audit: false,
@@ -151,6 +152,54 @@ fn bench(c: &mut Criterion) {
     c.bench_function("gate_decide_cache_hit_with_feed/tokengate", |b| {
         b.iter(|| fed.decide(black_box(&facts("/orders/7?x=1"))))
     });
+    // The same request from a client pinned to its SPIFFE ID: the connection's certificate
+    // facts from the host, or the whole certificate from a trusted Client-Cert header (read
+    // from DER on every request).
+    let pem = std::fs::read(format!(
+        "{}/../../tests/vectors/keys/certs/orders-writer.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let peer = tokengate::peer::Peer::from_pem(&pem).unwrap();
+    let pinned = http_case("identity.json", "connection", "conn_uri_san_exact_match");
+    let mut pinned_gate =
+        tokengate::Gate::from_json(pinned.config.as_bytes(), pinned.now, 1).unwrap();
+    let pinned_values = [pinned.authorization.as_bytes()];
+    let der: String = String::from_utf8(pem)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let header = format!(":{der}:");
+    let header_values = [header.as_bytes()];
+    let pinned_facts = |peer, client_cert| tokengate::RequestFacts {
+        method: "GET",
+        target: "/api/orders",
+        authorization: &pinned_values,
+        peer,
+        client_cert,
+        scopes: None,
+        clock: tokengate::Clock::At(pinned.now),
+        audit: false,
+    };
+    assert!(matches!(
+        pinned_gate.decide(&pinned_facts(Some(&peer), &[])),
+        tokengate::Outcome::Allow(_)
+    ));
+    c.bench_function("gate_decide_cache_hit_pinned_peer/tokengate", |b| {
+        b.iter(|| pinned_gate.decide(black_box(&pinned_facts(Some(&peer), &[]))))
+    });
+    let by_header = http_case("identity.json", "client_cert_header", "header_match");
+    let mut header_gate =
+        tokengate::Gate::from_json(by_header.config.as_bytes(), by_header.now, 1).unwrap();
+    assert!(matches!(
+        header_gate.decide(&pinned_facts(None, &header_values)),
+        tokengate::Outcome::Allow(_)
+    ));
+    c.bench_function(
+        "gate_decide_cache_hit_pinned_client_cert_header/tokengate",
+        |b| b.iter(|| header_gate.decide(black_box(&pinned_facts(None, &header_values)))),
+    );
     c.bench_function("gate_refuse_path/tokengate", |b| {
         b.iter(|| gate.decide(black_box(&facts("/health/..;/admin"))))
     });

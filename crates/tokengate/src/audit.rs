@@ -41,6 +41,8 @@ pub struct Decision {
     pub route: Option<String>,
     /// Whether the verified-token cache answered.
     pub cached: bool,
+    /// The client certificate pin that matched (never the certificate).
+    pub identity: Option<String>,
 }
 
 impl Decision {
@@ -51,6 +53,7 @@ impl Decision {
                 let mut d = Decision::from_claims(Verdict::Allow, None, Some(&v.claims));
                 d.kid = Some(v.kid.clone());
                 d.cached = v.cached;
+                d.identity = v.identity.clone();
                 d
             }
             Err(e) => Decision::from_claims(Verdict::Deny, Some(e.code()), e.claims()),
@@ -97,6 +100,9 @@ impl Decision {
         m.insert("jti_sha256".into(), opt(self.jti_sha256.clone()));
         m.insert("route".into(), opt(self.route.clone()));
         m.insert("cached".into(), self.cached.into());
+        if let Some(identity) = &self.identity {
+            m.insert("identity".into(), identity.clone().into());
+        }
         for (k, v) in extra {
             m.insert(k, v);
         }
@@ -118,6 +124,7 @@ impl Decision {
             jti_sha256: claims.and_then(|c| c.jti()).map(hex_sha256),
             route: None,
             cached: false,
+            identity: None,
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::error::ConfigError;
 use crate::feed::{FeedConfig, FeedTrust, StalePolicy};
 use crate::jwks::{KeySet, KeySetLimits};
 use crate::keycache::KeyCacheConfig;
-use crate::policy::{Algorithm, CognitoPool, MtlsBinding, Policy, Scopes};
+use crate::policy::{Algorithm, CognitoPool, Identities, MtlsBinding, Policy, Scopes};
 use crate::ratelimit::RateLimit;
 use crate::route::{Access, DefaultAccess, MethodSet, PathMatch, Routes, Rule};
 use crate::target;
@@ -99,6 +99,55 @@ pub struct FeedSettings {
     pub feed: FeedConfig,
 }
 
+/// Where hosts take the client certificate from (`client_certificate.source`).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum CertificateSource {
+    /// The host's own TLS facts; certificate headers are never trusted (and removed).
+    Connection,
+    /// RFC 9440 `Client-Cert` from a trusted TLS-terminating proxy.
+    ClientCertHeader,
+    /// AWS ALB mTLS verify mode: `X-Amzn-Mtls-Clientcert-Leaf`.
+    Alb,
+}
+
+/// Headers that carry a client certificate from a proxy: removed from every request that goes
+/// on unless the configuration trusts their source.
+pub const CLIENT_CERT_HEADERS: &[&str] = &["client-cert", "client-cert-chain"];
+/// AWS ALB's mTLS headers.
+pub const ALB_CERT_HEADERS: &[&str] = &[
+    "x-amzn-mtls-clientcert",
+    "x-amzn-mtls-clientcert-leaf",
+    "x-amzn-mtls-clientcert-serial-number",
+    "x-amzn-mtls-clientcert-issuer",
+    "x-amzn-mtls-clientcert-subject",
+    "x-amzn-mtls-clientcert-validity",
+];
+
+impl CertificateSource {
+    /// The header the certificate is read from, for header sources.
+    pub fn header(self) -> Option<&'static str> {
+        match self {
+            CertificateSource::Connection => None,
+            CertificateSource::ClientCertHeader => Some("client-cert"),
+            CertificateSource::Alb => Some("x-amzn-mtls-clientcert-leaf"),
+        }
+    }
+
+    /// Certificate headers not trusted with this source.
+    pub fn untrusted_headers(self) -> impl Iterator<Item = &'static str> {
+        let (cert, alb) = match self {
+            CertificateSource::Connection => (true, true),
+            CertificateSource::ClientCertHeader => (false, true),
+            CertificateSource::Alb => (true, false),
+        };
+        CLIENT_CERT_HEADERS
+            .iter()
+            .filter(move |_| cert)
+            .chain(ALB_CERT_HEADERS.iter().filter(move |_| alb))
+            .copied()
+    }
+}
+
 /// Bounds on requests that wait for keys (Envoy).
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub struct Wait {
@@ -144,6 +193,8 @@ pub struct Config {
     pub tick_ms: u32,
     /// The policy feed, if any.
     pub feed: Option<FeedSettings>,
+    /// Where the client certificate comes from.
+    pub certificate_source: CertificateSource,
 }
 
 impl Config {
@@ -259,6 +310,23 @@ impl Config {
             None | Some(Value::Null) => None,
             Some(v) => Some(feed(v)?),
         };
+        let certificate_source = match obj.get("client_certificate") {
+            None | Some(Value::Null) => CertificateSource::Connection,
+            Some(v) => {
+                let o = object("client_certificate", v, &["source"])?;
+                match o.get("source").map(Value::as_str) {
+                    None | Some(Some("connection")) => CertificateSource::Connection,
+                    Some(Some("client_cert_header")) => CertificateSource::ClientCertHeader,
+                    Some(Some("alb")) => CertificateSource::Alb,
+                    Some(_) => {
+                        return Err(err(
+                            "client_certificate.source",
+                            "must be \"connection\", \"client_cert_header\" or \"alb\"",
+                        ))
+                    }
+                }
+            }
+        };
         Ok(Config {
             providers,
             routes: Routes { rules, default },
@@ -272,15 +340,17 @@ impl Config {
             wait,
             tick_ms,
             feed,
+            certificate_source,
         })
     }
 
-    /// Whether any provider checks RFC 8705 certificate binding (then hosts read the client
-    /// certificate's digest).
+    /// Whether anything looks at the client certificate (a provider's RFC 8705 binding or
+    /// pins, a rule's pins): hosts read their TLS facts only then.
     pub fn needs_peer_certificate(&self) -> bool {
         self.providers
             .iter()
-            .any(|p| p.policy.mtls_binding() != MtlsBinding::Off)
+            .any(|p| p.policy.mtls_binding() != MtlsBinding::Off || p.policy.identities().is_some())
+            || self.routes.rules.iter().any(|r| r.identities.is_some())
     }
 }
 
@@ -303,6 +373,7 @@ const TOP_LEVEL: &[&str] = &[
     "audit_log",
     "strip_authorization",
     "feed",
+    "client_certificate",
 ];
 
 const FEED_FIELDS: &[&str] = &[
@@ -571,7 +642,15 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
     let obj = object(
         &at,
         value,
-        &["name", "match", "allow", "scopes", "client_ids"],
+        &[
+            "name",
+            "match",
+            "allow",
+            "scopes",
+            "client_ids",
+            "client_identities",
+            "require_identity",
+        ],
     )?;
     let name = match obj.get("name") {
         None => at.clone(),
@@ -697,6 +776,17 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
             Some(list.into_iter().collect::<BTreeSet<_>>())
         }
     };
+    let identities = Identities::override_from_json(
+        &format!("{at}."),
+        obj.get("client_identities"),
+        obj.get("require_identity"),
+    )?;
+    if identities.is_some() && access == Access::Anonymous {
+        return Err(err(
+            format!("{at}.client_identities"),
+            "makes no sense on an anonymous rule",
+        ));
+    }
     Ok(Rule {
         name,
         path,
@@ -704,6 +794,7 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
         methods,
         access,
         client_ids,
+        identities,
     })
 }
 

@@ -64,6 +64,12 @@ pub enum ErrorCode {
     /// The policy feed could not be had (not loaded yet, or stale past `max_stale_s`) and the
     /// configuration fails closed (HTTP 503).
     PolicyUnavailable,
+    /// The client is pinned to certificates (`client_identities`) and the one presented is
+    /// none of them (or, with `require_identity: "always"`, the client has no pins).
+    IdentityMismatch,
+    /// The client must present a certificate (its pins, or `require_identity: "always"`) and
+    /// the request came without one.
+    IdentityMissing,
 }
 
 impl ErrorCode {
@@ -94,6 +100,8 @@ impl ErrorCode {
         ErrorCode::JwksUnavailable,
         ErrorCode::RequestInvalid,
         ErrorCode::PolicyUnavailable,
+        ErrorCode::IdentityMismatch,
+        ErrorCode::IdentityMissing,
     ];
 
     /// The stable machine-readable name, e.g. `"token_expired"`.
@@ -124,6 +132,8 @@ impl ErrorCode {
             ErrorCode::JwksUnavailable => "jwks_unavailable",
             ErrorCode::RequestInvalid => "request_invalid",
             ErrorCode::PolicyUnavailable => "policy_unavailable",
+            ErrorCode::IdentityMismatch => "identity_mismatch",
+            ErrorCode::IdentityMissing => "identity_missing",
         }
     }
 

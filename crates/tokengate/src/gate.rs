@@ -14,12 +14,13 @@ use serde_json::{Map, Value};
 use crate::audit::{Decision, Verdict};
 use crate::bearer::bearer;
 use crate::claims::Claims;
-use crate::config::{Config, Mode};
+use crate::config::{CertificateSource, Config, Mode};
 use crate::error::{ConfigError, Error, ErrorCode};
 use crate::feed::{
     Feed, FeedConfig, FeedError, FeedFetch, FeedStatus, FeedUpdate, Overlay, StalePolicy,
 };
 use crate::keycache::KeyCache;
+use crate::peer::Peer;
 use crate::policy::Scopes;
 use crate::ratelimit::bucket_key;
 use crate::route::{Access, DefaultAccess, Rule};
@@ -96,8 +97,12 @@ pub struct RequestFacts<'a> {
     pub target: &'a str,
     /// Every `Authorization` field value, in order; empty when none was sent.
     pub authorization: &'a [&'a [u8]],
-    /// base64url SHA-256 of the client certificate (RFC 8705 §3.1), if one was presented.
-    pub cert_thumbprint: Option<&'a str>,
+    /// The client certificate of the connection, as the host's TLS stack reports it (used with
+    /// `client_certificate.source: "connection"`, the default).
+    pub peer: Option<&'a Peer>,
+    /// Every value of the header [`Gate::certificate_header`] names, when the configuration
+    /// takes the certificate from a trusted proxy's header (empty otherwise).
+    pub client_cert: &'a [&'a [u8]],
     /// Scopes the host's own routing requires on top of the matched rule's (a Node handler
     /// that calls `authorize(req, {scope})`); `None` for hosts that route only by the rules.
     pub scopes: Option<&'a Scopes>,
@@ -136,7 +141,7 @@ impl Response {
 #[derive(Debug)]
 pub struct Allowed {
     /// Headers to set on the request to the origin (after removing every name in
-    /// [`Gate::forward_headers`], which hosts do on every request).
+    /// [`Gate::remove_headers`], which hosts do on every request).
     pub forward: Vec<(String, String)>,
     /// Remove `Authorization` before the request goes on.
     pub strip_authorization: bool,
@@ -196,7 +201,7 @@ pub struct PendingRequest {
     signature: PendingSignature,
     rule: Option<usize>,
     extra: Option<Scopes>,
-    thumbprint: Option<String>,
+    peer: Option<Peer>,
     clock: Clock,
     audit: bool,
 }
@@ -213,7 +218,8 @@ impl PendingRequest {
 pub struct Gate<B = PureRust> {
     config: Config,
     verifier: Verifier<B>,
-    forward_headers: Vec<String>,
+    remove_headers: Vec<String>,
+    needs_peer: bool,
     feed: Option<Feed>,
 }
 
@@ -274,7 +280,18 @@ impl<B: SignatureBackend> Gate<B> {
             .collect();
         let verifier = Verifier::with_backend(providers, backend)?
             .with_token_cache(config.token_cache.capacity, config.token_cache.max_ttl_s);
-        let forward_headers = config.forward.iter().map(|f| f.header.clone()).collect();
+        let remove_headers = config
+            .forward
+            .iter()
+            .map(|f| f.header.clone())
+            .chain(
+                config
+                    .certificate_source
+                    .untrusted_headers()
+                    .map(String::from),
+            )
+            .collect();
+        let needs_peer = config.needs_peer_certificate();
         let feed = config.feed.as_ref().map(|f| {
             Feed::new(FeedConfig {
                 jitter_seed: jitter_seed.rotate_left(17) ^ 0x5EED_F00D,
@@ -284,7 +301,8 @@ impl<B: SignatureBackend> Gate<B> {
         Ok(Gate {
             config,
             verifier,
-            forward_headers,
+            remove_headers,
+            needs_peer,
             feed,
         })
     }
@@ -365,10 +383,28 @@ impl<B: SignatureBackend> Gate<B> {
         }
     }
 
-    /// Header names the gate sets from claims. Hosts remove incoming copies of these from every
-    /// request that goes on, whatever the verdict: a client never sets what the origin trusts.
-    pub fn forward_headers(&self) -> &[String] {
-        &self.forward_headers
+    /// Header names hosts remove from every request that goes on, whatever the verdict: those
+    /// the gate sets from claims, and client certificate headers the configuration does not
+    /// trust. A client never sets what the origin trusts.
+    pub fn remove_headers(&self) -> &[String] {
+        &self.remove_headers
+    }
+
+    /// The header a trusted proxy puts the client certificate in (`client-cert`,
+    /// `x-amzn-mtls-clientcert-leaf`), whose values hosts pass as [`RequestFacts::client_cert`];
+    /// `None` when the certificate comes from the connection, or nothing looks at it.
+    pub fn certificate_header(&self) -> Option<&'static str> {
+        if self.needs_peer {
+            self.config.certificate_source.header()
+        } else {
+            None
+        }
+    }
+
+    /// Whether hosts should read their TLS facts (`RequestFacts::peer`): something looks at the
+    /// client certificate and it comes from the connection.
+    pub fn needs_connection_certificate(&self) -> bool {
+        self.needs_peer && self.config.certificate_source == CertificateSource::Connection
     }
 
     /// Decide on one request, checking signatures with this gate's backend.
@@ -421,8 +457,24 @@ impl<B: SignatureBackend> Gate<B> {
         if let Some(s) = req.scopes {
             request = request.also_scopes(s);
         }
-        if let Some(tp) = req.cert_thumbprint {
-            request = request.cert_thumbprint(tp);
+        let from_header;
+        let peer = match self.peer_of(req) {
+            Ok(Some(PeerFacts::Borrowed(p))) => Some(p),
+            Ok(Some(PeerFacts::Parsed(p))) => {
+                from_header = p;
+                Some(&from_header)
+            }
+            Ok(None) => None,
+            Err(why) => return Begin::Done(self.refuse(ErrorCode::RequestInvalid, why)),
+        };
+        if let Some(p) = peer {
+            request = request.peer(p);
+        }
+        if let Some(o) = rule
+            .and_then(|i| self.config.routes.rules.get(i))
+            .and_then(|r| r.identities.as_ref())
+        {
+            request = request.identities(o);
         }
         match self.verifier.begin(token, &request) {
             Ok(Step::Done(v)) => Begin::Done(self.complete(rule, req.scopes, Ok(v), req.audit)),
@@ -430,7 +482,7 @@ impl<B: SignatureBackend> Gate<B> {
                 signature,
                 rule,
                 extra: req.scopes.cloned(),
-                thumbprint: req.cert_thumbprint.map(String::from),
+                peer: peer.cloned(),
                 clock: req.clock,
                 audit: req.audit,
             }),
@@ -444,26 +496,24 @@ impl<B: SignatureBackend> Gate<B> {
             signature,
             rule,
             extra,
-            thumbprint,
+            peer,
             clock,
             audit,
         } = pending;
         let result = {
             let mut request = clock.request();
-            let scopes = self
-                .config
-                .routes
-                .rules
-                .get(rule.unwrap_or(usize::MAX))
-                .and_then(Rule::scopes);
-            if let Some(s) = scopes {
+            let route = self.config.routes.rules.get(rule.unwrap_or(usize::MAX));
+            if let Some(s) = route.and_then(Rule::scopes) {
                 request = request.scopes(s);
             }
             if let Some(s) = extra.as_ref() {
                 request = request.also_scopes(s);
             }
-            if let Some(tp) = thumbprint.as_deref() {
-                request = request.cert_thumbprint(tp);
+            if let Some(p) = peer.as_ref() {
+                request = request.peer(p);
+            }
+            if let Some(o) = route.and_then(|r| r.identities.as_ref()) {
+                request = request.identities(o);
             }
             self.verifier.finish(signature, signature_valid, &request)
         };
@@ -686,6 +736,31 @@ impl<B: SignatureBackend> Gate<B> {
         })
     }
 
+    /// The client certificate of a request: the host's TLS facts, or the one a trusted proxy
+    /// put in its header (parsed only when something looks at it).
+    ///
+    /// # Errors
+    /// Several certificate header values, or one that is not a certificate (400).
+    fn peer_of<'r>(&self, req: &RequestFacts<'r>) -> Result<Option<PeerFacts<'r>>, &'static str> {
+        if !self.needs_peer {
+            return Ok(None);
+        }
+        let source = self.config.certificate_source;
+        if source == CertificateSource::Connection {
+            return Ok(req.peer.map(PeerFacts::Borrowed));
+        }
+        let value = match req.client_cert {
+            [] => return Ok(None),
+            [one] => one,
+            _ => return Err("the request carries several client certificate headers"),
+        };
+        let peer = match source {
+            CertificateSource::Alb => Peer::from_alb_leaf(value)?,
+            _ => Peer::from_client_cert_header(value)?,
+        };
+        Ok(Some(PeerFacts::Parsed(peer)))
+    }
+
     /// A request refused before any rule was chosen: its record names no route.
     fn refuse(&self, code: ErrorCode, message: &str) -> Outcome {
         let record = Decision::denied(code);
@@ -764,6 +839,11 @@ impl<B: SignatureBackend> Gate<B> {
         self.rule(index)
             .map_or_else(|| String::from("default"), |r| r.name.clone())
     }
+}
+
+enum PeerFacts<'r> {
+    Borrowed(&'r Peer),
+    Parsed(Peer),
 }
 
 fn record_of(result: &Result<Verified, Error>, audit: bool) -> Decision {

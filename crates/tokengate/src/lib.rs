@@ -16,6 +16,7 @@ pub mod feed;
 pub mod gate;
 pub mod jwks;
 pub mod keycache;
+pub mod peer;
 pub mod policy;
 pub mod ratelimit;
 pub mod route;

@@ -297,6 +297,119 @@ impl Revocation {
     }
 }
 
+/// When client certificate pins are checked.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum RequireIdentity {
+    /// Pins are not checked.
+    Off,
+    /// A client with pins must present a matching certificate; others pass.
+    WhenListed,
+    /// Every client must have pins and present a matching certificate.
+    Always,
+}
+
+/// A rule's own `client_identities` and/or `require_identity`, each replacing the provider's
+/// for the rule's route.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IdentityOverride {
+    /// Replaces the provider's pins when set.
+    pub pins: Option<BTreeMap<String, Vec<crate::peer::Pin>>>,
+    /// Replaces the provider's mode when set.
+    pub require: Option<RequireIdentity>,
+}
+
+/// Which certificates each client may present (`client_identities`, `require_identity`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identities {
+    /// `client_id` → the pins, any one of which must match.
+    pub pins: BTreeMap<String, Vec<crate::peer::Pin>>,
+    /// When pins are checked.
+    pub require: RequireIdentity,
+}
+
+impl Identities {
+    /// Parse `client_identities` (`{client_id: [{uri_san | dns_san | subject | sha256}]}`) and
+    /// `require_identity` (`"off" | "when_listed" | "always"`), either of which may be absent
+    /// (then `None` when both are).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the field under `at` (e.g. `rules[2].`).
+    pub fn from_json(
+        at: &str,
+        identities: Option<&Value>,
+        require: Option<&Value>,
+    ) -> Result<Option<Identities>, ConfigError> {
+        if identities.is_none() && require.is_none() {
+            return Ok(None);
+        }
+        let require = match require.map(Value::as_str) {
+            None | Some(Some("when_listed")) => RequireIdentity::WhenListed,
+            Some(Some("off")) => RequireIdentity::Off,
+            Some(Some("always")) => RequireIdentity::Always,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    format!("{at}require_identity"),
+                    "must be \"off\", \"when_listed\" or \"always\"",
+                ))
+            }
+        };
+        let mut pins = BTreeMap::new();
+        if let Some(v) = identities {
+            let field = format!("{at}client_identities");
+            let map = v.as_object().ok_or_else(|| {
+                ConfigError::new(&field, "must be an object of client_id → [pins]")
+            })?;
+            for (client, list) in map {
+                let cfield = format!("{field}.{client}");
+                let list = list.as_array().filter(|l| !l.is_empty()).ok_or_else(|| {
+                    ConfigError::new(&cfield, "must be a non-empty array of pins")
+                })?;
+                let mut out = Vec::with_capacity(list.len());
+                for (i, pin) in list.iter().enumerate() {
+                    let pfield = format!("{cfield}[{i}]");
+                    let obj = pin.as_object().filter(|o| o.len() == 1).ok_or_else(|| {
+                        ConfigError::new(
+                            &pfield,
+                            "must be one of {\"uri_san\"}, {\"dns_san\"}, {\"subject\"}, {\"sha256\"}",
+                        )
+                    })?;
+                    let (kind, value) = obj
+                        .iter()
+                        .next()
+                        .ok_or_else(|| ConfigError::new(&pfield, "must name one pin"))?;
+                    let value = value.as_str().ok_or_else(|| {
+                        ConfigError::new(format!("{pfield}.{kind}"), "must be a string")
+                    })?;
+                    out.push(
+                        crate::peer::Pin::parse(kind, value)
+                            .map_err(|why| ConfigError::new(format!("{pfield}.{kind}"), why))?,
+                    );
+                }
+                pins.insert(client.clone(), out);
+            }
+        }
+        Ok(Some(Identities { pins, require }))
+    }
+
+    /// The same two fields as a rule's override: only what is given replaces the provider's.
+    ///
+    /// # Errors
+    /// As [`Identities::from_json`].
+    pub fn override_from_json(
+        at: &str,
+        identities: Option<&Value>,
+        require: Option<&Value>,
+    ) -> Result<Option<IdentityOverride>, ConfigError> {
+        let Some(parsed) = Identities::from_json(at, identities, require)? else {
+            return Ok(None);
+        };
+        Ok(Some(IdentityOverride {
+            pins: identities.map(|_| parsed.pins),
+            require: require.map(|_| parsed.require),
+        }))
+    }
+}
+
 /// Everything one issuer's tokens must satisfy. Build with [`Policy::builder`],
 /// [`Policy::cognito`] or [`Policy::from_json`]; all three validate.
 #[derive(Clone, Debug, PartialEq)]
@@ -312,6 +425,7 @@ pub struct Policy {
     pub(crate) claim_rules: Vec<ClaimRule>,
     pub(crate) revocation: Revocation,
     pub(crate) mtls_binding: MtlsBinding,
+    pub(crate) identities: Option<Identities>,
     pub(crate) min_rsa_bits: usize,
     pub(crate) max_token_bytes: usize,
 }
@@ -331,6 +445,7 @@ impl Policy {
             claim_rules: Vec::new(),
             revocation: Revocation::default(),
             mtls_binding: MtlsBinding::Off,
+            identities: None,
             min_rsa_bits: DEFAULT_MIN_RSA_BITS,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
         }
@@ -443,6 +558,7 @@ impl Policy {
                         }
                     }
                 }
+                "client_identities" | "require_identity" => {}
                 "min_rsa_bits" => b.min_rsa_bits = bounded("min_rsa_bits", v, 1024, 8192)?,
                 "max_token_bytes" => {
                     b.max_token_bytes = bounded("max_token_bytes", v, 256, 1 << 20)?
@@ -450,6 +566,11 @@ impl Policy {
                 other => return Err(ConfigError::new(other, "unknown field")),
             }
         }
+        b.identities = Identities::from_json(
+            "",
+            obj.get("client_identities"),
+            obj.get("require_identity"),
+        )?;
         b.build()
     }
 
@@ -497,6 +618,11 @@ impl Policy {
     pub fn mtls_binding(&self) -> MtlsBinding {
         self.mtls_binding
     }
+
+    /// The client certificate pins, if any.
+    pub fn identities(&self) -> Option<&Identities> {
+        self.identities.as_ref()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -520,6 +646,7 @@ pub struct PolicyBuilder {
     claim_rules: Vec<ClaimRule>,
     revocation: Revocation,
     mtls_binding: MtlsBinding,
+    identities: Option<Identities>,
     min_rsa_bits: usize,
     max_token_bytes: usize,
 }
@@ -596,6 +723,12 @@ impl PolicyBuilder {
     /// RFC 8705 binding mode.
     pub fn mtls_binding(mut self, mode: MtlsBinding) -> Self {
         self.mtls_binding = mode;
+        self
+    }
+
+    /// Pin clients to client certificates.
+    pub fn identities(mut self, identities: Identities) -> Self {
+        self.identities = Some(identities);
         self
     }
 
@@ -687,6 +820,7 @@ impl PolicyBuilder {
             claim_rules: self.claim_rules,
             revocation: self.revocation,
             mtls_binding: self.mtls_binding,
+            identities: self.identities,
             min_rsa_bits: self.min_rsa_bits,
             max_token_bytes: self.max_token_bytes,
         })

@@ -5,7 +5,7 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::policy::Scopes;
+use crate::policy::{IdentityOverride, Scopes};
 
 /// How a rule matches the request path (query excluded).
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -60,6 +60,8 @@ pub struct Rule {
     pub access: Access,
     /// When set, only these clients may use the route.
     pub client_ids: Option<BTreeSet<String>>,
+    /// The route's own certificate pins and/or mode, replacing the provider's.
+    pub identities: Option<IdentityOverride>,
 }
 
 impl Rule {
@@ -146,6 +148,7 @@ mod tests {
             methods,
             access: Access::Anonymous,
             client_ids: None,
+            identities: None,
         }
     }
 

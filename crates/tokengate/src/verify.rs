@@ -11,7 +11,9 @@ use crate::error::{ConfigError, Error, ErrorCode};
 use crate::feed::Overlay;
 use crate::jwks::KeySet;
 use crate::keycache::{FetchRequest, KeyCache, Lookup, RefreshError};
+use crate::peer::Peer;
 use crate::policy::{Algorithm, MtlsBinding, Policy, Revocation, Scopes};
+use crate::policy::{IdentityOverride, RequireIdentity};
 use crate::signature::{PublicKey, PureRust, SignatureBackend};
 use crate::token::{parse_object, parse_payload, Jws};
 use crate::tokencache::{CachedToken, TokenCache, DEFAULT_CAPACITY, DEFAULT_MAX_TTL_S};
@@ -68,6 +70,8 @@ pub struct Request<'a> {
     scopes: Option<&'a Scopes>,
     extra_scopes: Option<&'a Scopes>,
     cert_thumbprint: Option<&'a str>,
+    peer: Option<&'a Peer>,
+    identities: Option<&'a IdentityOverride>,
 }
 
 impl<'a> Request<'a> {
@@ -79,6 +83,8 @@ impl<'a> Request<'a> {
             scopes: None,
             extra_scopes: None,
             cert_thumbprint: None,
+            peer: None,
+            identities: None,
         }
     }
 
@@ -114,6 +120,20 @@ impl<'a> Request<'a> {
         self
     }
 
+    /// The client certificate presented on the connection: checked against the client's pins,
+    /// and (unless [`Request::cert_thumbprint`] gives one) its SHA-256 is the RFC 8705
+    /// thumbprint.
+    pub fn peer(mut self, peer: &'a Peer) -> Request<'a> {
+        self.peer = Some(peer);
+        self
+    }
+
+    /// The route's own `client_identities` / `require_identity`.
+    pub fn identities(mut self, identities: &'a IdentityOverride) -> Request<'a> {
+        self.identities = Some(identities);
+        self
+    }
+
     /// The time of the request (the start of its window).
     pub fn now(&self) -> u64 {
         self.now
@@ -138,6 +158,9 @@ pub struct Verified {
     pub provider: usize,
     /// Whether the signature check was skipped thanks to the verified-token cache.
     pub cached: bool,
+    /// The client certificate pin that matched (e.g. `uri_san:spiffe://prod/orders`), when
+    /// the client is pinned.
+    pub identity: Option<String>,
 }
 
 /// A token that passed steps 1–7 and waits for its signature check, for hosts that run the
@@ -382,7 +405,7 @@ impl<B: SignatureBackend> Verifier<B> {
                 };
                 check_time(policy, &hit.claims, req)
                     .map_err(|e| e.with_claims(hit.claims.clone()))?;
-                check_policy(policy, overlay, &hit.claims, req)
+                let identity = check_policy(policy, overlay, &hit.claims, req)
                     .map_err(|e| e.with_claims(hit.claims.clone()))?;
                 return Ok(Step::Done(Verified {
                     claims: hit.claims,
@@ -390,6 +413,7 @@ impl<B: SignatureBackend> Verifier<B> {
                     alg: hit.alg,
                     provider: hit.provider,
                     cached: true,
+                    identity,
                 }));
             }
             // The key was withdrawn from the JWKS (rotation or breach response): verify afresh.
@@ -499,13 +523,15 @@ impl<B: SignatureBackend> Verifier<B> {
             }
         };
         self.cache.insert(&pending.token, entry(), exp, req.now);
-        check_policy(policy, overlay, &claims, req).map_err(|e| e.with_claims(claims.clone()))?;
+        let identity = check_policy(policy, overlay, &claims, req)
+            .map_err(|e| e.with_claims(claims.clone()))?;
         Ok(Verified {
             claims,
             kid: pending.kid,
             alg: pending.alg,
             provider: pending.provider,
             cached: false,
+            identity,
         })
     }
 
@@ -683,13 +709,14 @@ fn time_changes_within(policy: &Policy, claims: &Claims, earliest: u64, latest: 
         }
 }
 
-/// Steps 11–17, with what the policy feed adds (`overlay`) at steps 13 and 14.
+/// Steps 11–17, with what the policy feed adds (`overlay`) at steps 13 and 14. Returns the
+/// client certificate pin that matched, if the client is pinned.
 fn check_policy(
     policy: &Policy,
     overlay: Option<&Overlay>,
     claims: &Claims,
     req: &Request<'_>,
-) -> Result<(), Error> {
+) -> Result<Option<String>, Error> {
     if let Some(o) = overlay {
         if req.latest > req.now && o.changes_within(claims, req.now, req.latest) {
             // A feed entry for this token starts or ends inside the clock window.
@@ -842,7 +869,24 @@ fn check_policy(
             },
             Some(_) => return Err(Error::new(ErrorCode::ClaimInvalid, "cnf must be an object")),
         };
-        match (thumbprint, req.cert_thumbprint) {
+        // The host's thumbprint text as given, or the SHA-256 of the peer's certificate against
+        // the claim's base64url (decoded: no second encoder in the module).
+        let presented = match (req.cert_thumbprint, req.peer.and_then(|p| p.sha256)) {
+            (Some(tp), _) => Some(Presented::Text(tp)),
+            (None, Some(d)) => Some(Presented::Digest(d)),
+            (None, None) => None,
+        };
+        let same = |want: &str, got: &Presented<'_>| match got {
+            Presented::Text(t) => want == *t,
+            Presented::Digest(d) => {
+                use base64::Engine as _;
+                want.len() == 43
+                    && base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(want)
+                        .is_ok_and(|w| w == d[..])
+            }
+        };
+        match (thumbprint, presented.as_ref()) {
             (None, _) if policy.mtls_binding == MtlsBinding::Required => {
                 return Err(Error::new(
                     ErrorCode::BindingMismatch,
@@ -850,7 +894,7 @@ fn check_policy(
                 ))
             }
             (None, _) => {}
-            (Some(want), Some(got)) if want == got => {}
+            (Some(want), Some(got)) if same(want, got) => {}
             (Some(_), None) => {
                 return Err(Error::new(
                     ErrorCode::BindingMismatch,
@@ -865,6 +909,8 @@ fn check_policy(
             }
         }
     }
+    // 15b. client certificate pins (before scopes: a 403 never hides a pin failure)
+    let identity = check_identity(policy, claims, req)?;
     // 16. scopes: the policy's, then the route's, then the host's
     for scopes in [policy.scopes.as_ref(), req.scopes, req.extra_scopes]
         .into_iter()
@@ -895,5 +941,57 @@ fn check_policy(
             }
         }
     }
-    Ok(())
+    Ok(identity)
+}
+
+/// Step 15b: the route's pins and mode where it sets them, else the provider's.
+/// The certificate a host presented for the RFC 8705 binding.
+enum Presented<'a> {
+    /// A thumbprint the host computed ([`Request::cert_thumbprint`]), compared as text.
+    Text(&'a str),
+    /// The SHA-256 of the peer's certificate.
+    Digest([u8; 32]),
+}
+
+fn check_identity(
+    policy: &Policy,
+    claims: &Claims,
+    req: &Request<'_>,
+) -> Result<Option<String>, Error> {
+    let own = policy.identities.as_ref();
+    let pins = req
+        .identities
+        .and_then(|o| o.pins.as_ref())
+        .or(own.map(|i| &i.pins));
+    let require = req
+        .identities
+        .and_then(|o| o.require)
+        .or(own.map(|i| i.require))
+        .unwrap_or(if pins.is_some() {
+            RequireIdentity::WhenListed
+        } else {
+            RequireIdentity::Off
+        });
+    if require == RequireIdentity::Off {
+        return Ok(None);
+    }
+    let listed = claims.client_id().and_then(|c| pins?.get(c));
+    match (listed, req.peer, require) {
+        (Some(_), None, _) | (None, None, RequireIdentity::Always) => Err(Error::new(
+            ErrorCode::IdentityMissing,
+            "no client certificate was presented, and this client must present one",
+        )),
+        (Some(pins), Some(peer), _) => match pins.iter().find(|p| p.matches(peer)) {
+            Some(pin) => Ok(Some(pin.describe())),
+            None => Err(Error::new(
+                ErrorCode::IdentityMismatch,
+                "the client certificate is not one this client is pinned to",
+            )),
+        },
+        (None, Some(_), RequireIdentity::Always) => Err(Error::new(
+            ErrorCode::IdentityMismatch,
+            "no client certificate is pinned for this client",
+        )),
+        (None, _, _) => Ok(None),
+    }
 }

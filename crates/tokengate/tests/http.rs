@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
+use tokengate::peer::Peer;
 use tokengate::{Clock, Gate, Outcome, RequestFacts};
 
 fn dir() -> PathBuf {
@@ -50,13 +51,54 @@ fn values(case: &Value) -> Vec<&[u8]> {
         .collect()
 }
 
-fn facts<'a>(case: &'a Value, values: &'a [&'a [u8]], clock: Clock) -> RequestFacts<'a> {
+/// The case's client certificate facts (`request.peer`).
+fn peer(case: &Value) -> Option<Peer> {
+    let p = case["request"]["peer"].as_object()?;
+    let list = |k: &str| -> Vec<String> {
+        p.get(k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    Some(Peer {
+        uri_sans: list("uri_sans"),
+        dns_sans: list("dns_sans"),
+        subject: p.get("subject").and_then(Value::as_str).map(String::from),
+        sha256: p
+            .get("sha256")
+            .and_then(Value::as_str)
+            .map(|h| tokengate::peer::digest(h).unwrap()),
+    })
+}
+
+/// The values of the request header `name` in `request.headers`.
+fn header_values<'a>(case: &'a Value, name: Option<&str>) -> Vec<&'a [u8]> {
+    let Some(name) = name else { return Vec::new() };
+    case["request"]["headers"]
+        .as_array()
+        .map(|hs| {
+            hs.iter()
+                .filter(|h| h[0].as_str().unwrap().eq_ignore_ascii_case(name))
+                .map(|h| h[1].as_str().unwrap().as_bytes())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn facts<'a>(
+    case: &'a Value,
+    values: &'a [&'a [u8]],
+    peer: Option<&'a Peer>,
+    client_cert: &'a [&'a [u8]],
+    clock: Clock,
+) -> RequestFacts<'a> {
     let req = &case["request"];
     RequestFacts {
         method: req["method"].as_str().unwrap(),
         target: req["target"].as_str().unwrap(),
         authorization: values,
-        cert_thumbprint: req["cert_thumbprint"].as_str(),
+        peer,
+        client_cert,
         scopes: None,
         clock,
         audit: true,
@@ -65,7 +107,9 @@ fn facts<'a>(case: &'a Value, values: &'a [&'a [u8]], clock: Clock) -> RequestFa
 
 fn answer(gate: &mut Gate, case: &Value, clock: Clock) -> Answer {
     let values = values(case);
-    match gate.decide(&facts(case, &values, clock)) {
+    let peer = peer(case);
+    let client_cert = header_values(case, gate.certificate_header());
+    match gate.decide(&facts(case, &values, peer.as_ref(), &client_cert, clock)) {
         Outcome::Allow(a) => {
             assert!(a.would_deny.is_none());
             Answer {
@@ -162,7 +206,7 @@ fn a_clock_window_never_changes_an_answer_it_gives() {
             let mut gate = Gate::from_json(config.to_string().as_bytes(), now, 1).unwrap();
             let clock = Clock::Within { earliest, latest };
             let values = values(case);
-            if let Outcome::ReadClock = gate.decide(&facts(case, &values, clock)) {
+            if let Outcome::ReadClock = gate.decide(&facts(case, &values, None, &[], clock)) {
                 asked += 1;
                 continue;
             }

@@ -115,13 +115,16 @@ fn every_token_level_error_code_has_a_vector() {
         // Host-state codes depend on rate counters and JWKS fetches, not on the token; the
         // key-cache unit tests and the host tests cover them. `request_invalid` is about the
         // request around the token: tests/vectors/http expects it (tests/http.rs);
-        // `policy_unavailable` is the policy feed's state (tests/feed.rs).
+        // `policy_unavailable` is the policy feed's state (tests/feed.rs); the identity codes
+        // are about the connection's certificate (tests/vectors/http/identity.json).
         if matches!(
             code,
             ErrorCode::RateLimited
                 | ErrorCode::JwksUnavailable
                 | ErrorCode::RequestInvalid
                 | ErrorCode::PolicyUnavailable
+                | ErrorCode::IdentityMismatch
+                | ErrorCode::IdentityMissing
         ) {
             continue;
         }

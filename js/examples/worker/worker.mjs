@@ -29,7 +29,7 @@ export default {
     const url = new URL(request.url);
     const headers = new Headers(request.headers);
     headers.delete("authorization");
-    for (const name of verifier.forwardHeaders) headers.delete(name); // a client never sets what the origin trusts
+    for (const name of verifier.removeHeaders) headers.delete(name); // a client never sets what the origin trusts
     for (const [name, value] of Object.entries(auth.forward)) headers.set(name, value);
     return fetch(new URL(url.pathname + url.search, env.ORIGIN), {
       method: request.method,

@@ -95,11 +95,20 @@ export function jsonEqual(a, b) {
 // HTTP vectors (tests/vectors/http/README.md): a request and a gate configuration in, the
 // answer (status, code, challenge, Retry-After, forwarded headers) out.
 
-/** decide() facts for an HTTP case. */
-export function factsFor(c) {
+/**
+ * decide() facts for an HTTP case: the connection's certificate as facts (`peer`), and the
+ * values of the header the verifier trusts for certificates (`clientCert`).
+ */
+export function factsFor(c, verifier) {
   const r = c.request;
   const facts = { method: r.method, target: r.target, authorization: r.authorization };
-  if (r.cert_thumbprint !== null && r.cert_thumbprint !== undefined) facts.certThumbprint = r.cert_thumbprint;
+  if (r.peer) {
+    facts.peer = { uriSans: r.peer.uri_sans, dnsSans: r.peer.dns_sans, subject: r.peer.subject, sha256: r.peer.sha256 };
+  }
+  const header = verifier ? verifier.certificateHeader : null;
+  if (header !== null && Array.isArray(r.headers)) {
+    facts.clientCert = r.headers.filter(([n]) => n.toLowerCase() === header).map(([, v]) => v);
+  }
   return facts;
 }
 
@@ -131,5 +140,5 @@ export async function runHttpCase(api, c, config, how, extra) {
     return { status: 0, error: { name: "ConfigError", message: `config error: ${error.message}` } };
   }
   const o = { now: c.now };
-  return how === "sync" ? v.decideSync(factsFor(c), o) : await v.decide(factsFor(c), o);
+  return how === "sync" ? v.decideSync(factsFor(c, v), o) : await v.decide(factsFor(c, v), o);
 }

@@ -184,27 +184,44 @@ class Origin(_Server):
             return [r for r in self.seen if marker in r["path"]]
 
 
-def make_certs(d: Path) -> dict:
-    """CA, a server certificate for 127.0.0.1, and client certificates A and B. Returns paths and
-    the RFC 8705 thumbprints (base64url SHA-256 of the DER) of the client certificates."""
+def make_ca(d: Path, name: str, cn: str) -> dict:
+    """A P-256 CA valid for two days, in `d`: {"cert", "key"} paths."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2",
+                    "-subj", f"/CN={cn}"], check=True, capture_output=True, cwd=d)
+    return {"cert": str(d / f"{name}.pem"), "key": str(d / f"{name}.key")}
+
+
+def issue_cert(d: Path, ca: dict, name: str, subject: str, ext: str) -> dict:
+    """A P-256 certificate signed by `ca`, in `d`. `subject` in openssl's `/O=…/CN=…` form (RDNs
+    in certificate order), `ext` extension lines (e.g. "subjectAltName=URI:spiffe://…").
+    Returns the cert and key paths, the DER, its SHA-256 as lower-case hex (Envoy's
+    `sha256_peer_certificate_digest`) and as base64url (RFC 8705 `x5t#S256`)."""
     def run(*args):
         subprocess.run(args, check=True, capture_output=True, cwd=d)
 
-    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=tokengate e2e CA")
-    out = {"ca": str(d / "ca.pem")}
+    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject)
+    (d / f"{name}.ext").write_text(ext + "\n")
+    run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", ca["cert"], "-CAkey", ca["key"],
+        "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    der = subprocess.run(["openssl", "x509", "-in", f"{name}.pem", "-outform", "DER"],
+                         check=True, capture_output=True, cwd=d).stdout
+    digest = hashlib.sha256(der).digest()
+    return {"cert": str(d / f"{name}.pem"), "key": str(d / f"{name}.key"), "der": der,
+            "sha256": digest.hex(), "x5t": b64url(digest)}
+
+
+def make_certs(d: Path) -> dict:
+    """CA, a server certificate for 127.0.0.1, and client certificates A and B. Returns paths and
+    the RFC 8705 thumbprints (base64url SHA-256 of the DER) of the client certificates."""
+    ca = make_ca(d, "ca", "tokengate e2e CA")
+    out = {"ca": ca["cert"]}
     for name, cn, ext in [("server", "localhost", "subjectAltName=IP:127.0.0.1,DNS:localhost"),
                           ("client-a", "client-a", "extendedKeyUsage=clientAuth"),
                           ("client-b", "client-b", "extendedKeyUsage=clientAuth")]:
-        run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
-        (d / f"{name}.ext").write_text(ext + "\n")
-        run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
-        der = subprocess.run(["openssl", "x509", "-in", f"{name}.pem", "-outform", "DER"],
-                             check=True, capture_output=True, cwd=d).stdout
-        out[name] = {"cert": str(d / f"{name}.pem"), "key": str(d / f"{name}.key"),
-                     "x5t": b64url(hashlib.sha256(der).digest())}
+        c = issue_cert(d, ca, name, f"/CN={cn}", ext)
+        out[name] = {"cert": c["cert"], "key": c["key"], "x5t": c["x5t"]}
     return out
 
 
@@ -240,7 +257,9 @@ README_PATH_SETTINGS = {"normalize_path": True, "merge_slashes": True,
 def listener(name: str, port: int, http_filters: list, route: dict, tls: dict = None,
              path_settings: dict = None, match: dict = None) -> dict:
     """`path_settings`: the HCM path options (default: the README's; `{}` leaves Envoy's
-    defaults). `match`: the route match (default: prefix "/")."""
+    defaults). `match`: the route match (default: prefix "/"). `tls`: {"cert", "key", "ca"}
+    for a TLS listener that asks for a client certificate signed by "ca"; with "optional": True
+    a client may also connect without one (a certificate it does present must still verify)."""
     hcm = {
         "name": "envoy.filters.network.http_connection_manager",
         "typed_config": dict({
@@ -257,7 +276,7 @@ def listener(name: str, port: int, http_filters: list, route: dict, tls: dict = 
             "name": "envoy.transport_sockets.tls",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
-                "require_client_certificate": True,
+                "require_client_certificate": not tls.get("optional", False),
                 "common_tls_context": {
                     "tls_certificates": [{"certificate_chain": {"filename": tls["cert"]},
                                           "private_key": {"filename": tls["key"]}}],

@@ -4,7 +4,8 @@ local origin on 127.0.0.1, checked with curl. Then, each with its own Envoy: a s
 request-gate vectors over raw sockets with Envoy's default path settings and with the README's
 (vectors_e2e.py), request bodies held while the filter waits for keys (paused_body_e2e.py), and
 the policy feed polled through a cluster: revoke-to-deny time, 304s, the stale policy
-(feed_e2e.py).
+(feed_e2e.py), and workload identity: clients pinned to SPIFFE certificates made here, over
+mTLS listeners and behind a certificate-header proxy (identity_e2e.py).
 Prints one line per check and a closing 'N passed, N failed'. Bounded: every request has a
 timeout and the whole run a deadline.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import feed_e2e  # noqa: E402
 import harness as h  # noqa: E402
+import identity_e2e  # noqa: E402
 import paused_body_e2e  # noqa: E402
 import vectors_e2e  # noqa: E402
 
@@ -102,6 +104,7 @@ def main():
         vectors_e2e.run(check, work)
         paused_body_e2e.run(check, work)
         feed_e2e.run(check, work)
+        identity_e2e.run(check, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     check("finished within the deadline", time.monotonic() - started < DEADLINE_S)

@@ -227,11 +227,40 @@ impl Request {
 
     /// The connection presented a client certificate with this SHA-256 (lower-case hex), as
     /// Envoy's `connection.sha256_peer_certificate_digest`.
-    pub fn peer_certificate_sha256(mut self, hex: &str) -> Request {
-        self.properties.insert(
-            "connection\0sha256_peer_certificate_digest".into(),
-            hex.as_bytes().to_vec(),
-        );
+    pub fn peer_certificate_sha256(self, hex: &str) -> Request {
+        self.property(&["connection", "sha256_peer_certificate_digest"], hex)
+    }
+
+    /// The connection presented a client certificate, told as Envoy's connection properties
+    /// tell it: `connection.sha256_peer_certificate_digest` (lower-case hex),
+    /// `subject_peer_certificate`, and `uri_san_peer_certificate` / `dns_san_peer_certificate`,
+    /// which hold only the **first** URI and DNS subjectAltName (Envoy exposes no others; later
+    /// SANs are not handed over). A `None` or empty list leaves the property out.
+    pub fn peer_certificate(
+        mut self,
+        sha256_hex: Option<&str>,
+        subject: Option<&str>,
+        uri_sans: &[&str],
+        dns_sans: &[&str],
+    ) -> Request {
+        let facts = [
+            ("sha256_peer_certificate_digest", sha256_hex),
+            ("subject_peer_certificate", subject),
+            ("uri_san_peer_certificate", uri_sans.first().copied()),
+            ("dns_san_peer_certificate", dns_sans.first().copied()),
+        ];
+        for (name, value) in facts {
+            if let Some(v) = value {
+                self = self.property(&["connection", name], v);
+            }
+        }
+        self
+    }
+
+    /// Set a property (its path segments) to `value`.
+    pub fn property(mut self, path: &[&str], value: impl AsRef<[u8]>) -> Request {
+        self.properties
+            .insert(path.join("\0"), value.as_ref().to_vec());
         self
     }
 }

@@ -1,4 +1,5 @@
-//! Rate limiting across workers, report mode, and RFC 8705 certificate binding.
+//! Rate limiting across workers, report mode, RFC 8705 certificate binding, and client
+//! certificate pins with Envoy's connection properties.
 
 mod common;
 
@@ -181,4 +182,107 @@ fn mtls_binding_compares_cnf_with_the_peer_certificate() {
         .request(with(Request::get("/orders").bearer(&bound), cert_b))
         .unwrap();
     assert!(matches!(r, Response::Forwarded(_)), "off: cnf ignored");
+}
+
+#[test]
+fn pins_are_checked_against_envoys_connection_properties() {
+    let env = Env::at(NOW);
+    let cert = b"DER bytes of the orders workload's certificate";
+    let hex = sha256_hex(cert);
+    let workload = |req: Request, uri: &str| {
+        req.peer_certificate(
+            Some(&hex),
+            Some("CN=orders,OU=payments,O=Example"),
+            &[uri],
+            &["orders.internal"],
+        )
+    };
+    let read = || Request::get("/orders").bearer(&token("orders/read"));
+    let pins = [
+        json!({"uri_san": "spiffe://prod/orders"}),
+        json!({"uri_san": "spiffe://prod/*"}),
+        json!({"dns_san": "ORDERS.internal"}),
+        json!({"subject": "CN=orders, OU=payments, O=Example"}),
+        json!({"sha256": hex.to_ascii_uppercase()}),
+        json!({"sha256": sha256_b64url(cert)}),
+    ];
+    for pin in pins {
+        let mut c: Value = serde_json::from_str(&config(json!({}))).unwrap();
+        c["providers"][0]["client_identities"] = json!({ CLIENT: [pin.clone()] });
+        let mut vm = start(&env, &c.to_string());
+        let r = vm
+            .request(workload(read(), "spiffe://prod/orders"))
+            .unwrap();
+        assert!(matches!(r, Response::Forwarded(_)), "{pin}: {r:?}");
+        let r = vm.request(read()).unwrap();
+        assert_denied(&r, 401, "identity_missing");
+        assert_eq!(
+            r.header("www-authenticate").as_deref(),
+            Some(r#"Bearer realm="tokengate", error="invalid_token""#)
+        );
+        // Another workload of the same CA: other SAN, subject and digest.
+        let other = read().peer_certificate(
+            Some(&sha256_hex(b"another certificate")),
+            Some("CN=intruder,O=Example"),
+            &["spiffe://staging/intruder"],
+            &["intruder.internal"],
+        );
+        assert_denied(&vm.request(other).unwrap(), 401, "identity_mismatch");
+    }
+}
+
+#[test]
+fn certificate_headers_never_reach_the_origin_from_a_client() {
+    let env = Env::at(NOW);
+    let forged = |req: Request| {
+        req.header("Client-Cert", ":MIIBforged=:")
+            .header("Client-Cert-Chain", ":MIIBforged=:")
+            .header(
+                "X-Amzn-Mtls-Clientcert-Leaf",
+                "-----BEGIN%20CERTIFICATE-----",
+            )
+            .header("X-Amzn-Mtls-Clientcert-Subject", "CN=admin")
+            .header("X-Amzn-Mtls-Clientcert", "forged")
+    };
+    let cert_headers = |r: &Response| -> Vec<String> {
+        let Response::Forwarded(h) = r else {
+            panic!("{r:?}")
+        };
+        h.iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| k.starts_with("client-cert") || k.starts_with("x-amzn-mtls-clientcert"))
+            .collect()
+    };
+    // A configuration that never looks at certificates still removes them: the origin (or a
+    // filter after this one) might.
+    let mut vm = start(&env, &config(json!({})));
+    for req in [
+        forged(Request::get("/health")),
+        forged(Request::get("/orders").bearer(&token("orders/read"))),
+    ] {
+        let r = vm.request(req).unwrap();
+        assert_eq!(cert_headers(&r), Vec::<String>::new());
+    }
+    // A trusted source keeps its own family (the trusted proxy wrote it) and removes the other.
+    for (source, kept) in [
+        (
+            "client_cert_header",
+            &["client-cert", "client-cert-chain"][..],
+        ),
+        (
+            "alb",
+            &[
+                "x-amzn-mtls-clientcert-leaf",
+                "x-amzn-mtls-clientcert-subject",
+                "x-amzn-mtls-clientcert",
+            ][..],
+        ),
+    ] {
+        let mut vm = start(
+            &env,
+            &config(json!({"client_certificate": {"source": source}})),
+        );
+        let r = vm.request(forged(Request::get("/health"))).unwrap();
+        assert_eq!(cert_headers(&r), kept, "source {source}");
+    }
 }

@@ -4,16 +4,19 @@
 //   node tests/vectors/http/generate.mjs
 //
 // Uses only node:crypto, node:fs and node:path, and no tokengate code, so a bug in tokengate cannot
-// bless itself. The TEST keys are read from ../keys/ (never created here) and every token is RS256,
-// so the output is byte-identical on every run.
+// bless itself. The TEST keys are read from ../keys/ and the TEST client certificates from
+// ../keys/certs/ (made once by ../keys/certs/make-certs.sh with the openssl CLI; never created
+// here), and every token is RS256, so the output is byte-identical on every run.
 //
 // Every case below states its expected answer explicitly. Before anything is written, a
 // self-check (1) replays every case through an independent reference model of README rules 1-7
-// (method, target normalisation, route, access, bearer parsing, a token check for the tokens made
-// here with the signature verified by node:crypto, route client_ids, the answer table and forward
-// rules) and requires the same answer, field by field; (2) requires at least 80 distinct path
-// targets, each replayed in both path configurations; (3) requires every gate-level code to be
-// expected somewhere and at least 250 cases. Nothing is written unless all of it passes.
+// and of "Client certificates and identity pinning" (method, target normalisation, route, access,
+// bearer parsing, a token check for the tokens made here with the signature verified by
+// node:crypto, the RFC 8705 binding, the certificate sources and pins, route client_ids, the
+// answer table and forward rules) and requires the same answer, field by field; (2) requires at
+// least 80 distinct path targets, each replayed in both path configurations; (3) requires every
+// gate-level code to be expected somewhere and at least 250 cases; (4) requires every certificate
+// source to be covered. Nothing is written unless all of it passes.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -33,7 +36,8 @@ const CLIENT2 = '6p2w8r4t0y1u7i3o5a9s2d4f6g';
 const CLIENT_OTHER = '9z8y7x6w5v4u3t2s1r0q9p8o7n'; // not in any provider's client_ids
 
 const REQUIRED_CODES = ['request_invalid', 'token_missing', 'token_malformed', 'token_too_large', 'token_expired',
-  'token_not_yet_valid', 'token_issued_in_future', 'scope_insufficient', 'client_not_allowed'];
+  'token_not_yet_valid', 'token_issued_in_future', 'scope_insufficient', 'client_not_allowed', 'identity_missing',
+  'identity_mismatch'];
 
 // ---------------------------------------------------------------------------------------------
 // Small utilities
@@ -108,6 +112,123 @@ const JWK = Object.fromEntries(KEY_NAMES.map((n) => [n, publicJwk(n)]));
 }
 
 // ---------------------------------------------------------------------------------------------
+// Client certificates: the TEST certificates of ../keys/certs/, read only
+// ---------------------------------------------------------------------------------------------
+
+const CERT_DIR = path.join(KEY_DIR, 'certs');
+const CERT_NAMES = ['ca', 'orders-writer', 'batch-7', 'intruder', 'no-san', 'two-uris', 'batch-root', 'batchx', 'batch-slash', 'big'];
+const CERT = {}; // name -> { pem, der }
+for (const name of CERT_NAMES) {
+  const file = path.join(CERT_DIR, `${name}.pem`);
+  if (!fs.existsSync(file)) {
+    console.error(`missing TEST certificate ${file}: run sh tests/vectors/keys/certs/make-certs.sh once (this generator never creates certificates)`);
+    process.exit(1);
+  }
+  const pem = fs.readFileSync(file, 'ascii');
+  CERT[name] = { pem, der: new crypto.X509Certificate(pem).raw };
+}
+
+// The facts of a certificate as a host's TLS stack reports them (request.peer), from node:crypto:
+// subjectAltName "URI:a, DNS:b" -> uri_sans / dns_sans in order; subject "O=..\nCN=.." (certificate
+// order) -> RFC 4514 (last RDN first, joined with ","); fingerprint256 -> lower-case hex.
+function peerOf(name) {
+  const x = new crypto.X509Certificate(CERT[name].der);
+  const uri = [], dns = [];
+  if (x.subjectAltName !== undefined) {
+    assert(!x.subjectAltName.includes('"'), `${name}: a quoted subjectAltName entry`);
+    for (const item of x.subjectAltName.split(', ')) {
+      const i = item.indexOf(':');
+      if (item.slice(0, i) === 'URI') uri.push(item.slice(i + 1));
+      else if (item.slice(0, i) === 'DNS') dns.push(item.slice(i + 1));
+    }
+  }
+  const rdns = x.subject === '' ? [] : x.subject.split('\n');
+  for (const r of rdns) assert(/^(CN|O|OU|C|ST|L)=[^,+\\"=\n]+$/.test(r), `${name}: a plain single-valued RDN: ${r}`);
+  return {
+    uri_sans: uri,
+    dns_sans: dns,
+    subject: rdns.length ? [...rdns].reverse().join(',') : null,
+    sha256: x.fingerprint256.replace(/:/g, '').toLowerCase(),
+  };
+}
+
+// The same facts from a DER walk written here (no X.509 library), to cross-check node:crypto.
+function derTlv(buf, off, limit = buf.length) {
+  assert(off + 2 <= limit, 'DER: truncated');
+  let len = buf[off + 1], hdr = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    assert(n >= 1 && n <= 3 && off + 2 + n <= limit, 'DER: length');
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + buf[off + 2 + i];
+    hdr += n;
+  }
+  assert(off + hdr + len <= limit, 'DER: overrun');
+  return { tag: buf[off], start: off + hdr, end: off + hdr + len };
+}
+function derChildren(buf, t) {
+  const out = [];
+  for (let o = t.start; o < t.end;) {
+    const c = derTlv(buf, o, t.end);
+    out.push(c);
+    o = c.end;
+  }
+  return out;
+}
+const ATTR_TYPE = { '550403': 'CN', '55040a': 'O', '55040b': 'OU', '550406': 'C', '550408': 'ST', '550407': 'L' };
+function derFacts(der) {
+  const cert = derTlv(der, 0);
+  assert(cert.tag === 0x30 && cert.end === der.length, 'DER: one certificate');
+  const tbs = derChildren(der, derChildren(der, cert)[0]);
+  const v = tbs[0].tag === 0xa0 ? 1 : 0; // [0] version
+  const rdns = derChildren(der, tbs[v + 4]).map((set) => { // serial, signature, issuer, validity, subject
+    const atvs = derChildren(der, set);
+    assert(set.tag === 0x31 && atvs.length === 1, 'DER: single-valued RDN');
+    const [oid, val] = derChildren(der, atvs[0]);
+    const type = ATTR_TYPE[der.subarray(oid.start, oid.end).toString('hex')];
+    assert(type !== undefined, 'DER: attribute type');
+    return `${type}=${der.subarray(val.start, val.end).toString('utf8')}`;
+  });
+  const uri = [], dns = [];
+  const exts = tbs.find((t) => t.tag === 0xa3);
+  for (const e of exts ? derChildren(der, derChildren(der, exts)[0]) : []) {
+    const parts = derChildren(der, e);
+    if (der.subarray(parts[0].start, parts[0].end).toString('hex') !== '551d11') continue; // subjectAltName
+    const value = parts[parts.length - 1];
+    for (const n of derChildren(der, derTlv(der, value.start, value.end))) {
+      const text = der.subarray(n.start, n.end).toString('ascii');
+      if (n.tag === 0x86) uri.push(text); // uniformResourceIdentifier
+      else if (n.tag === 0x82) dns.push(text); // dNSName
+    }
+  }
+  return { uri_sans: uri, dns_sans: dns, subject: rdns.length ? rdns.reverse().join(',') : null, sha256: sha256(der).toString('hex') };
+}
+const PEER = {};
+for (const name of CERT_NAMES) {
+  PEER[name] = peerOf(name);
+  assert(JSON.stringify(PEER[name]) === JSON.stringify(derFacts(CERT[name].der)), `${name}: node:crypto and the DER walk disagree`);
+}
+// What make-certs.sh asked for (README.md in ../keys/certs/ lists the same).
+{
+  const want = {
+    'orders-writer': [['spiffe://prod/orders-writer'], ['orders-writer.internal'], 'CN=orders-writer,OU=payments,O=Example'],
+    'batch-7': [['spiffe://prod/batch/7'], ['Batch.Internal'], 'CN=batch-7,OU=batch,O=Example'],
+    intruder: [['spiffe://prod/intruder'], [], 'CN=intruder,O=Example'],
+    'no-san': [[], [], 'CN=reports,OU=finance,O=Example'],
+    'two-uris': [['spiffe://prod/legacy/migrator', 'spiffe://prod/batch/9'], [], 'CN=migrator,O=Example'],
+    'batch-root': [['spiffe://prod/batch'], [], 'CN=batch-root,O=Example'],
+    batchx: [['spiffe://prod/batchx'], [], 'CN=batchx,O=Example'],
+    'batch-slash': [['spiffe://prod/batch/'], [], 'CN=batch-slash,O=Example'],
+  };
+  for (const [name, [uri, dns, subject]] of Object.entries(want)) {
+    const p = PEER[name];
+    assert(JSON.stringify([p.uri_sans, p.dns_sans, p.subject]) === JSON.stringify([uri, dns, subject]), `${name}: unexpected certificate facts`);
+  }
+  assert(PEER.big.uri_sans[0] === 'spiffe://prod/big' && CERT.big.der.length > 16384, 'big: a certificate of more than 16384 bytes');
+  for (const name of CERT_NAMES) if (name !== 'big') assert(CERT[name].der.length < 2048, `${name}: a small certificate`);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tokens (RS256, deterministic)
 // ---------------------------------------------------------------------------------------------
 
@@ -179,7 +300,8 @@ const SCOPE_ADMIN = 'admin orders/read orders/write';
 // Configurations
 // ---------------------------------------------------------------------------------------------
 
-const PROVIDER_KEYS = ['issuer', 'jwks', 'token_use', 'client_ids', 'algorithms', 'leeway_s', 'scopes', 'max_token_age_s', 'max_token_bytes'];
+const PROVIDER_KEYS = ['issuer', 'jwks', 'token_use', 'client_ids', 'algorithms', 'leeway_s', 'scopes', 'max_token_age_s', 'max_token_bytes',
+  'mtls_binding', 'client_identities', 'require_identity'];
 function provider(over = {}) {
   const m = merge({
     issuer: ISS,
@@ -195,8 +317,9 @@ function provider(over = {}) {
   return out;
 }
 
-// rule(name, match, access, client_ids?) with access = 'anonymous' | 'authenticated' | {all|any}
-function rule(name, match, access, clientIds) {
+// rule(name, match, access, client_ids?, { client_identities?, require_identity? }) with access =
+// 'anonymous' | 'authenticated' | {all|any}
+function rule(name, match, access, clientIds, identity = {}) {
   const m = {};
   for (const k of ['prefix', 'exact', 'methods', 'case_insensitive']) if (has(match, k)) m[k] = match[k];
   for (const k of Object.keys(match)) assert(has(m, k), 'unknown match field ' + k);
@@ -204,16 +327,48 @@ function rule(name, match, access, clientIds) {
   if (typeof access === 'string') r.allow = access;
   else r.scopes = access;
   if (clientIds !== undefined) r.client_ids = clientIds;
+  for (const k of Object.keys(identity)) assert(k === 'client_identities' || k === 'require_identity', 'unknown rule field ' + k);
+  if (has(identity, 'client_identities')) r.client_identities = identity.client_identities;
+  if (has(identity, 'require_identity')) r.require_identity = identity.require_identity;
   return r;
 }
 
-function config({ providers = [provider()], rules, deflt, forward, realm }) {
+function config({ providers = [provider()], rules, deflt, forward, realm, source }) {
   const c = { providers };
   if (rules !== undefined) c.rules = rules;
   if (deflt !== undefined) c.default = deflt;
   if (forward !== undefined) c.forward = forward;
   if (realm !== undefined) c.realm = realm;
+  if (source !== undefined) c.client_certificate = { source };
+  checkIdentityConfig(c);
   return c;
+}
+
+// The pin syntax of the README, so that no case rests on a configuration a host must refuse.
+function checkIdentityConfig(c) {
+  const pins = (where, m) => {
+    assert(m !== null && typeof m === 'object' && !Array.isArray(m), where + ': client_identities is an object');
+    for (const [client, list] of Object.entries(m)) {
+      assert(Array.isArray(list) && list.length > 0, `${where}.${client}: a non-empty list`);
+      for (const pin of list) {
+        const ks = Object.keys(pin);
+        assert(ks.length === 1 && ['uri_san', 'dns_san', 'subject', 'sha256'].includes(ks[0]) && typeof pin[ks[0]] === 'string', `${where}.${client}: one pin kind`);
+        if (ks[0] === 'sha256') assert(/^[0-9A-Fa-f]{64}$/.test(pin.sha256) || /^[A-Za-z0-9_-]{43}$/.test(pin.sha256), `${where}.${client}: sha256 syntax`);
+        if (ks[0] === 'subject') assert(!/[\\"+]/.test(pin.subject) && pin.subject.split(',').every((p) => /^ *[A-Za-z]+=[^ =]+ *$/.test(p)), `${where}.${client}: plain subject`);
+      }
+    }
+  };
+  const mode = (where, m) => assert(['off', 'when_listed', 'always'].includes(m), where + ': require_identity');
+  if (has(c, 'client_certificate')) assert(['connection', 'client_cert_header', 'alb'].includes(c.client_certificate.source), 'client_certificate.source');
+  c.providers.forEach((p, i) => {
+    if (has(p, 'client_identities')) pins(`providers[${i}]`, p.client_identities);
+    if (has(p, 'require_identity')) mode(`providers[${i}]`, p.require_identity);
+    if (has(p, 'mtls_binding')) assert(['off', 'when_present', 'required'].includes(p.mtls_binding), 'mtls_binding');
+  });
+  (c.rules ?? []).forEach((r, i) => {
+    if (has(r, 'client_identities')) pins(`rules[${i}]`, r.client_identities);
+    if (has(r, 'require_identity')) mode(`rules[${i}]`, r.require_identity);
+  });
 }
 
 const FWD_STD = { client_id: 'x-tokengate-client-id', scope: 'x-tokengate-scope' };
@@ -246,12 +401,22 @@ function group(name, description, configs) {
   return g;
 }
 
-// req: { config, method = 'GET', target, auth = [] , now = NOW }
+// req: { config, method = 'GET', target, auth = [], peer = null, headers?, now = NOW }
 function add(g, name, description, req, expect) {
   assert(/^[a-z0-9]+(_[a-z0-9]+)*$/.test(name), 'snake_case name: ' + name);
   assert(!ALL_NAMES.has(name), 'duplicate case name ' + name);
   assert(has(g.configs, req.config), `${name}: unknown config ${req.config}`);
   assert(Array.isArray(req.auth ?? []), `${name}: auth must be an array`);
+  const peer = req.peer ?? null;
+  if (peer !== null) {
+    assert(JSON.stringify(Object.keys(peer)) === '["uri_sans","dns_sans","subject","sha256"]', `${name}: peer members`);
+    assert(peer.sha256 === null || /^[0-9a-f]{64}$/.test(peer.sha256), `${name}: peer.sha256 is 64 lower-case hex digits or null`);
+  }
+  if (req.headers !== undefined) {
+    assert(Array.isArray(req.headers) && req.headers.every((h) => Array.isArray(h) && h.length === 2 && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(h[0])
+      && typeof h[1] === 'string' && /^[\x20-\x7e]*$/.test(h[1])), `${name}: headers are [token, visible ASCII] pairs`);
+    assert(req.headers.every(([n]) => n.toLowerCase() !== 'authorization'), `${name}: Authorization goes in request.authorization`);
+  }
   ALL_NAMES.add(name);
   const e = {
     status: expect.status,
@@ -268,7 +433,8 @@ function add(g, name, description, req, expect) {
       method: req.method ?? 'GET',
       target: req.target,
       authorization: req.auth ?? [],
-      cert_thumbprint: null,
+      peer,
+      ...(req.headers !== undefined ? { headers: req.headers } : {}),
     },
     now: req.now ?? NOW,
     expect: e,
@@ -952,8 +1118,258 @@ const bearer = (t) => [`Bearer ${t}`];
   fw('forward_nothing_on_anonymous_rule', 'an anonymous route forwards nothing even with a valid token', { 'custom:tenant': 'acme' }, {}, '/open');
 }
 
+// ============================================================================ identity
+const USED_CERTS = new Set();
+{
+  const OW = 'orders-writer';
+  const hexOf = (n) => PEER[n].sha256;
+  const b64uOf = (n) => Buffer.from(PEER[n].sha256, 'hex').toString('base64url');
+  assert(hexOf(OW) !== hexOf(OW).toUpperCase(), 'the orders-writer fingerprint has hex letters');
+  const PINS = {
+    'orders-writer': [{ uri_san: 'spiffe://prod/orders-writer' }],
+    batch: [{ uri_san: 'spiffe://prod/batch/*' }],
+    migrator: [{ uri_san: 'spiffe://prod/batch/9' }],
+    big: [{ uri_san: 'spiffe://prod/big' }],
+    'batch-dns': [{ dns_san: 'batch.internal' }],
+    'orders-dns-upper': [{ dns_san: 'ORDERS-WRITER.INTERNAL' }],
+    'uri-pin-on-dns-name': [{ uri_san: 'orders-writer.internal' }],
+    reports: [{ subject: 'CN=reports,OU=finance,O=Example' }],
+    'reports-spaced': [{ subject: ' CN=reports , OU=finance,  O=Example ' }],
+    'reports-lower-types': [{ subject: 'cn=reports,ou=finance,o=Example' }],
+    'reports-reordered': [{ subject: 'O=Example,OU=finance,CN=reports' }],
+    'reports-value-case': [{ subject: 'CN=Reports,OU=finance,O=Example' }],
+    'reports-partial': [{ subject: 'CN=reports,O=Example' }],
+    'sha-hex': [{ sha256: hexOf(OW) }],
+    'sha-hex-upper': [{ sha256: hexOf(OW).toUpperCase() }],
+    'sha-b64u': [{ sha256: b64uOf(OW) }],
+    'several-pins': [{ uri_san: 'spiffe://prod/billing' }, { dns_san: 'orders-writer.internal' }],
+  };
+  const rules = [
+    rule('health', { prefix: '/health' }, 'anonymous'),
+    rule('admin', { prefix: '/admin' }, { all: ['admin'] }),
+    rule('job-7', { prefix: '/jobs/7' }, 'authenticated', undefined, { client_identities: { batch: [{ uri_san: 'spiffe://prod/batch/7' }] } }),
+    rule('status', { prefix: '/status' }, 'authenticated', undefined, { require_identity: 'off' }),
+    rule('strict', { prefix: '/strict' }, 'authenticated', undefined, { require_identity: 'always' }),
+    rule('rest', { prefix: '/' }, 'authenticated'),
+  ];
+  const cfg = (source, over) => config({
+    providers: [provider(merge({ client_ids: [CLIENT, ...Object.keys(PINS)], client_identities: PINS }, over))],
+    rules, deflt: 'deny', forward: FWD_CLIENT, source,
+  });
+  const g = group('identity', 'client certificates and identity pinning: the certificate sources (connection, client_cert_header, alb), uri_san / dns_san / subject / sha256 pins, require_identity, rule-level pins, the order against the RFC 8705 binding and scopes', {
+    connection: cfg('connection', { require_identity: 'when_listed' }),
+    connection_default: cfg(undefined, {}),
+    connection_always: cfg('connection', { require_identity: 'always' }),
+    connection_always_any_client: cfg('connection', { client_ids: null, require_identity: 'always' }),
+    connection_off: cfg('connection', { require_identity: 'off' }),
+    connection_binding: cfg('connection', { mtls_binding: 'required' }),
+    client_cert_header: cfg('client_cert_header', { mtls_binding: 'when_present' }),
+    alb: cfg('alb', { mtls_binding: 'when_present' }),
+  });
+
+  // Tokens: Cognito client-credentials tokens whose sub and client_id are the pinned client.
+  const as = (client, over = {}, label = '') => bearer(tok(`id-${client}${label}`, merge({ sub: client, client_id: client }, over)));
+  const tokenFor = (client) => (client === CLIENT ? bearer(T.user()) : as(client));
+  const boundTo = (client, certName) => as(client, { cnf: { 'x5t#S256': b64uOf(certName) } }, `-cnf-${certName}`);
+  // Certificates: as the TLS stack reports them, as RFC 9440 Client-Cert, as ALB's leaf header.
+  const P = (n) => { USED_CERTS.add(n); return PEER[n]; };
+  const sf = (n) => { USED_CERTS.add(n); return `:${CERT[n].der.toString('base64')}:`; };
+  const albLeaf = (n) => { USED_CERTS.add(n); return encodeURIComponent(CERT[n].pem); };
+  // ALB itself leaves "+", "=" and "/" unencoded: a host must percent-decode, not form-decode ("+" is no space).
+  const albAsSent = (n) => albLeaf(n).replace(/%2B/g, '+').replace(/%3D/g, '=').replace(/%2F/g, '/');
+  assert(albAsSent(OW).includes('+') && albAsSent(OW).includes('/'), 'the orders-writer PEM has "+" and "/"');
+
+  const OK = (client) => X.ok({ 'x-tokengate-client-id': client });
+  const MISSING = X.invalid('identity_missing'), MISMATCH = X.invalid('identity_mismatch');
+  const BINDING = X.invalid('binding_mismatch'), BAD = X.bad();
+  const id = (name, description, cfgName, { who = OW, auth, peer = null, headers, target = '/api/orders' }, expect) =>
+    add(g, name, description, { config: cfgName, target, auth: auth ?? tokenFor(who), peer, headers }, expect);
+
+  // ---------------------------------------------------------------- source "connection": request.peer
+  const C = 'connection';
+  // uri_san, exact
+  id('conn_uri_san_exact_match', 'orders-writer is pinned to uri_san spiffe://prod/orders-writer and presents that certificate', C, { peer: P(OW) }, OK(OW));
+  id('conn_uri_san_other_workload_is_mismatch', 'the intruder certificate (spiffe://prod/intruder) with an orders-writer token', C, { peer: P('intruder') }, MISMATCH);
+  id('conn_uri_san_pin_does_not_match_a_dns_san', 'a uri_san pin equal to the certificate\'s DNS SAN (orders-writer.internal) does not match: kinds are not mixed', C, { who: 'uri-pin-on-dns-name', peer: P(OW) }, MISMATCH);
+  id('conn_uri_san_exact_matches_second_uri_san', 'migrator is pinned to spiffe://prod/batch/9, the second of the two URI SANs of two-uris', C, { who: 'migrator', peer: P('two-uris') }, OK('migrator'));
+  id('conn_uri_san_exact_pin_is_no_prefix', 'migrator is pinned exactly to spiffe://prod/batch/9; batch-7 has spiffe://prod/batch/7', C, { who: 'migrator', peer: P('batch-7') }, MISMATCH);
+  // uri_san, prefix "/*"
+  id('conn_uri_san_prefix_matches_below', 'batch is pinned to spiffe://prod/batch/*; batch-7 has spiffe://prod/batch/7', C, { who: 'batch', peer: P('batch-7') }, OK('batch'));
+  id('conn_uri_san_prefix_matches_second_uri_san', 'two-uris has spiffe://prod/legacy/migrator, then spiffe://prod/batch/9 (under spiffe://prod/batch/*)', C, { who: 'batch', peer: P('two-uris') }, OK('batch'));
+  id('conn_uri_san_prefix_does_not_match_the_parent', 'spiffe://prod/batch/* does not match spiffe://prod/batch', C, { who: 'batch', peer: P('batch-root') }, MISMATCH);
+  id('conn_uri_san_prefix_does_not_match_a_longer_name', 'spiffe://prod/batch/* does not match spiffe://prod/batchx', C, { who: 'batch', peer: P('batchx') }, MISMATCH);
+  id('conn_uri_san_prefix_needs_more_than_the_prefix', 'spiffe://prod/batch/* does not match spiffe://prod/batch/ itself: the URI SAN must be longer than the value without "*"', C, { who: 'batch', peer: P('batch-slash') }, MISMATCH);
+  id('conn_uri_san_prefix_other_workload', 'spiffe://prod/batch/* against spiffe://prod/intruder', C, { who: 'batch', peer: P('intruder') }, MISMATCH);
+  id('conn_uri_san_pin_against_certificate_without_san', 'a certificate without subjectAltName has no URI SAN', C, { peer: P('no-san') }, MISMATCH);
+  // dns_san
+  id('conn_dns_san_pin_lower_certificate_mixed_case', 'batch-dns is pinned to batch.internal; batch-7 has DNS:Batch.Internal (ASCII case-insensitive)', C, { who: 'batch-dns', peer: P('batch-7') }, OK('batch-dns'));
+  id('conn_dns_san_pin_upper_certificate_lower', 'orders-dns-upper is pinned to ORDERS-WRITER.INTERNAL; the certificate has orders-writer.internal', C, { who: 'orders-dns-upper', peer: P(OW) }, OK('orders-dns-upper'));
+  id('conn_dns_san_other_name_is_mismatch', 'batch.internal against orders-writer.internal', C, { who: 'batch-dns', peer: P(OW) }, MISMATCH);
+  id('conn_dns_san_pin_against_certificate_without_san', 'a certificate without subjectAltName has no DNS SAN', C, { who: 'batch-dns', peer: P('no-san') }, MISMATCH);
+  // subject
+  id('conn_subject_match_without_san', 'reports is pinned to CN=reports,OU=finance,O=Example; no-san has that subject and no subjectAltName', C, { who: 'reports', peer: P('no-san') }, OK('reports'));
+  id('conn_subject_spaces_around_rdns_are_trimmed', 'the pin " CN=reports , OU=finance,  O=Example ": each TYPE=value is trimmed of spaces', C, { who: 'reports-spaced', peer: P('no-san') }, OK('reports-spaced'));
+  id('conn_subject_types_compare_without_case', 'the pin "cn=reports,ou=finance,o=Example": attribute types compare without case', C, { who: 'reports-lower-types', peer: P('no-san') }, OK('reports-lower-types'));
+  id('conn_subject_other_order_is_mismatch', 'the pin "O=Example,OU=finance,CN=reports" has the same RDNs in certificate order, not RFC 4514 order', C, { who: 'reports-reordered', peer: P('no-san') }, MISMATCH);
+  id('conn_subject_values_compare_exactly', 'the pin "CN=Reports,…": values compare exactly (case included)', C, { who: 'reports-value-case', peer: P('no-san') }, MISMATCH);
+  id('conn_subject_fewer_rdns_is_mismatch', 'the pin "CN=reports,O=Example" lacks OU=finance: the same RDNs are needed, not a subset', C, { who: 'reports-partial', peer: P('no-san') }, MISMATCH);
+  id('conn_subject_other_certificate_is_mismatch', 'CN=reports,OU=finance,O=Example against CN=orders-writer,OU=payments,O=Example', C, { who: 'reports', peer: P(OW) }, MISMATCH);
+  // sha256
+  id('conn_sha256_lower_hex_match', 'sha-hex is pinned to the orders-writer SHA-256 in lower-case hex', C, { who: 'sha-hex', peer: P(OW) }, OK('sha-hex'));
+  id('conn_sha256_upper_hex_match', 'sha-hex-upper: the same SHA-256 in upper-case hex', C, { who: 'sha-hex-upper', peer: P(OW) }, OK('sha-hex-upper'));
+  id('conn_sha256_base64url_match', 'sha-b64u: the same SHA-256 as 43 base64url characters', C, { who: 'sha-b64u', peer: P(OW) }, OK('sha-b64u'));
+  id('conn_sha256_hex_other_certificate', 'the orders-writer SHA-256 (hex) against the intruder certificate', C, { who: 'sha-hex', peer: P('intruder') }, MISMATCH);
+  id('conn_sha256_base64url_other_certificate', 'the orders-writer SHA-256 (base64url) against the intruder certificate', C, { who: 'sha-b64u', peer: P('intruder') }, MISMATCH);
+  // several pins
+  id('conn_several_pins_second_matches', 'several-pins: uri_san spiffe://prod/billing (no), then dns_san orders-writer.internal (yes)', C, { who: 'several-pins', peer: P(OW) }, OK('several-pins'));
+  id('conn_several_pins_none_matches', 'several-pins against the intruder certificate', C, { who: 'several-pins', peer: P('intruder') }, MISMATCH);
+  // a peer whose host reports no SHA-256
+  const noHash = () => ({ ...P(OW), sha256: null });
+  id('conn_peer_without_sha256_uri_pin_matches', 'the orders-writer facts with sha256 null: a uri_san pin still matches', C, { peer: noHash() }, OK(OW));
+  id('conn_peer_without_sha256_sha256_pin_is_mismatch', 'the orders-writer facts with sha256 null: a sha256 pin cannot match', C, { who: 'sha-hex', peer: noHash() }, MISMATCH);
+  // no certificate, clients without pins (when_listed)
+  id('conn_pinned_client_without_certificate', 'orders-writer has pins and the connection presented no certificate', C, { peer: null }, MISSING);
+  id('conn_unpinned_client_with_any_certificate', 'under when_listed a client without pins passes with any certificate', C, { who: CLIENT, peer: P('intruder') }, OK(CLIENT));
+  id('conn_unpinned_client_without_certificate', 'under when_listed a client without pins passes without a certificate', C, { who: CLIENT, peer: null }, OK(CLIENT));
+  id('conn_big_certificate_from_tls_is_fine', 'the 16384-byte limit is for certificate headers: a large certificate from the TLS stack is read', C, { who: 'big', peer: P('big') }, OK('big'));
+  // defaults: no client_certificate (connection), no require_identity (when_listed)
+  id('conn_default_source_and_mode_match', 'no client_certificate and no require_identity: connection, when_listed', 'connection_default', { peer: P(OW) }, OK(OW));
+  id('conn_default_source_and_mode_mismatch', 'defaults, the intruder certificate', 'connection_default', { peer: P('intruder') }, MISMATCH);
+  id('conn_default_source_and_mode_no_certificate', 'defaults, no certificate', 'connection_default', { peer: null }, MISSING);
+  id('conn_default_source_and_mode_unpinned_client', 'defaults, a client without pins and no certificate', 'connection_default', { who: CLIENT, peer: null }, OK(CLIENT));
+  // certificate headers are ignored under "connection"
+  id('conn_spoofed_client_cert_header_is_ignored', 'a Client-Cert header sent by the client is no certificate under source "connection"', C, { peer: null, headers: [['Client-Cert', sf(OW)]] }, MISSING);
+  id('conn_spoofed_alb_leaf_header_is_ignored', 'an X-Amzn-Mtls-Clientcert-Leaf header sent by the client is no certificate under source "connection"', C, { peer: null, headers: [['X-Amzn-Mtls-Clientcert-Leaf', albLeaf(OW)]] }, MISSING);
+  id('conn_spoofed_header_does_not_replace_peer', 'the connection presented the intruder certificate; a Client-Cert header names orders-writer', C, { peer: P('intruder'), headers: [['client-cert', sf(OW)]] }, MISMATCH);
+  id('conn_malformed_certificate_headers_are_ignored', 'malformed certificate headers are not read under "connection" (no 400)', C, { peer: P(OW), headers: [['Client-Cert', ':not base64!:'], ['Client-Cert', 'x'], ['X-Amzn-Mtls-Clientcert-Leaf', '%zz']] }, OK(OW));
+  id('conn_default_spoofed_client_cert_header_is_ignored', 'the default source is "connection": a Client-Cert header is ignored', 'connection_default', { peer: null, headers: [['Client-Cert', sf(OW)]] }, MISSING);
+
+  // ---------------------------------------------------------------- require_identity
+  id('always_pinned_client_match', 'always: orders-writer with its certificate', 'connection_always', { peer: P(OW) }, OK(OW));
+  id('always_pinned_client_mismatch', 'always: orders-writer with the intruder certificate', 'connection_always', { peer: P('intruder') }, MISMATCH);
+  id('always_pinned_client_without_certificate', 'always: orders-writer without a certificate', 'connection_always', { peer: null }, MISSING);
+  id('always_unpinned_client_with_certificate', 'always: every client must have pins; a client without pins fails even with a certificate', 'connection_always', { who: CLIENT, peer: P(OW) }, MISMATCH);
+  id('always_token_without_client_id', 'always, provider client_ids null: a token without client_id has no pins', 'connection_always_any_client', { auth: bearer(tok('no-client-id', { client_id: DEL })), peer: P(OW) }, MISMATCH);
+  id('always_any_client_pinned_client_match', 'always, provider client_ids null: a pinned client with its certificate', 'connection_always_any_client', { peer: P(OW) }, OK(OW));
+  id('always_rule_off_replaces_provider_mode', 'the status rule sets require_identity "off" for its route', 'connection_always', { who: CLIENT, peer: null, target: '/status' }, OK(CLIENT));
+  id('off_pins_are_ignored_on_mismatch', 'off: pins are not checked (the intruder certificate)', 'connection_off', { peer: P('intruder') }, OK(OW));
+  id('off_pins_are_ignored_without_certificate', 'off: pins are not checked (no certificate)', 'connection_off', { peer: null }, OK(OW));
+
+  // ---------------------------------------------------------------- rule-level client_identities / require_identity
+  id('rule_pins_match', 'the job-7 rule pins batch to spiffe://prod/batch/7', C, { who: 'batch', peer: P('batch-7'), target: '/jobs/7' }, OK('batch'));
+  id('rule_pins_replace_provider_pins', 'two-uris matches the provider pin spiffe://prod/batch/* but not the rule\'s spiffe://prod/batch/7', C, { who: 'batch', peer: P('two-uris'), target: '/jobs/7/run' }, MISMATCH);
+  id('rule_pins_apply_only_to_their_route', 'elsewhere the provider pin spiffe://prod/batch/* applies', C, { who: 'batch', peer: P('two-uris'), target: '/api/jobs/7' }, OK('batch'));
+  id('rule_pins_replace_rather_than_merge', 'the rule\'s client_identities replaces the provider\'s for its route: orders-writer is not listed there, so under when_listed it passes', C, { peer: P('intruder'), target: '/jobs/7' }, OK(OW));
+  id('rule_pins_without_certificate', 'the job-7 rule pins batch; no certificate', C, { who: 'batch', peer: null, target: '/jobs/7' }, MISSING);
+  id('rule_require_identity_off_mismatch', 'the status rule sets require_identity "off": the intruder certificate passes there', C, { peer: P('intruder'), target: '/status' }, OK(OW));
+  id('rule_require_identity_off_without_certificate', 'the status rule sets require_identity "off": no certificate passes there', C, { peer: null, target: '/status/live' }, OK(OW));
+  id('rule_require_identity_always_unpinned_client', 'the strict rule sets require_identity "always": a client without pins fails there', C, { who: CLIENT, peer: P(OW), target: '/strict' }, MISMATCH);
+  id('rule_require_identity_always_pinned_client', 'the strict rule sets require_identity "always": orders-writer with its certificate', C, { peer: P(OW), target: '/strict' }, OK(OW));
+
+  // ---------------------------------------------------------------- order
+  id('pin_mismatch_comes_before_scopes', 'the admin route needs the admin scope, which the token lacks; the certificate does not match: identity_mismatch, not 403', C, { peer: P('intruder'), target: '/admin' }, MISMATCH);
+  id('pin_missing_comes_before_scopes', 'the admin route needs the admin scope, which the token lacks; no certificate: identity_missing, not 403', C, { peer: null, target: '/admin' }, MISSING);
+  id('pin_match_then_scopes', 'the certificate matches, then the missing admin scope gives 403', C, { peer: P(OW), target: '/admin' }, X.scope('admin'));
+  id('pin_match_and_scope_met', 'the certificate matches and the token has admin', C, { auth: as(OW, { scope: SCOPE_ADMIN }, '-admin'), peer: P(OW), target: '/admin/users' }, OK(OW));
+  id('token_error_comes_before_pins', 'an expired token with a mismatching certificate: token_expired', C, { auth: as(OW, { exp: NOW - 1, iat: NOW - 3601, auth_time: NOW - 3601 }, '-expired'), peer: P('intruder') }, X.invalid('token_expired'));
+  id('token_missing_comes_before_pins', 'no Authorization and a mismatching certificate: token_missing', C, { auth: [], peer: P('intruder') }, X.missing());
+  id('anonymous_route_checks_no_pins', 'an anonymous route reads neither the token nor the certificate', C, { peer: P('intruder'), target: '/health' }, X.anon());
+
+  // ---------------------------------------------------------------- RFC 8705 binding (mtls_binding "required") against request.peer
+  const B = 'connection_binding';
+  id('binding_match_and_pin_match', 'cnf.x5t#S256 is the base64url of peer.sha256, and the pin matches', B, { auth: boundTo(OW, OW), peer: P(OW) }, OK(OW));
+  id('binding_mismatch_comes_before_pin_mismatch', 'the token is bound to orders-writer, the connection presented intruder: the binding is checked first', B, { auth: boundTo(OW, OW), peer: P('intruder') }, BINDING);
+  id('binding_match_then_pin_mismatch', 'the token is bound to the intruder certificate it presents, but orders-writer is pinned to spiffe://prod/orders-writer', B, { auth: boundTo(OW, 'intruder'), peer: P('intruder') }, MISMATCH);
+  id('binding_without_certificate_comes_before_identity_missing', 'a bound token without a certificate: binding_mismatch, then (not reached) identity_missing', B, { auth: boundTo(OW, OW), peer: null }, BINDING);
+  id('binding_required_token_without_cnf', 'mtls_binding "required" and a token without cnf', B, { peer: P(OW) }, BINDING);
+  id('binding_unpinned_client_match', 'a client without pins: only the binding applies', B, { auth: boundTo(CLIENT, OW), peer: P(OW) }, OK(CLIENT));
+  id('binding_unpinned_client_mismatch', 'a client without pins, bound to orders-writer, presenting intruder', B, { auth: boundTo(CLIENT, OW), peer: P('intruder') }, BINDING);
+  id('binding_peer_without_sha256', 'a bound token and a peer with sha256 null: no thumbprint to compare', B, { auth: boundTo(OW, OW), peer: noHash() }, BINDING);
+  id('binding_spoofed_client_cert_header_is_ignored', 'a bound token, no certificate on the connection, the bound certificate in a Client-Cert header', B, { auth: boundTo(OW, OW), peer: null, headers: [['Client-Cert', sf(OW)]] }, BINDING);
+
+  // ---------------------------------------------------------------- source "client_cert_header" (RFC 9440)
+  const H = 'client_cert_header';
+  const der = (n) => { USED_CERTS.add(n); return CERT[n].der; };
+  const b64 = (buf) => buf.toString('base64');
+  id('header_match', 'Client-Cert: :<base64 DER of orders-writer>:', H, { headers: [['Client-Cert', sf(OW)]] }, OK(OW));
+  id('header_name_lower_case', 'field names are case-insensitive: client-cert', H, { headers: [['client-cert', sf(OW)]] }, OK(OW));
+  id('header_name_upper_case', 'field names are case-insensitive: CLIENT-CERT', H, { headers: [['CLIENT-CERT', sf(OW)]] }, OK(OW));
+  id('header_mismatch', 'Client-Cert holds the intruder certificate', H, { headers: [['Client-Cert', sf('intruder')]] }, MISMATCH);
+  id('header_absent_pinned_client', 'no Client-Cert for a pinned client', H, { headers: [] }, MISSING);
+  id('header_absent_unpinned_client', 'no Client-Cert for a client without pins', H, { who: CLIENT }, OK(CLIENT));
+  id('header_peer_is_ignored_without_header', 'request.peer (the proxy\'s own connection) is ignored: a matching peer and no Client-Cert', H, { peer: P(OW) }, MISSING);
+  id('header_peer_is_ignored_with_header', 'request.peer holds intruder, Client-Cert holds orders-writer: the header counts', H, { peer: P('intruder'), headers: [['Client-Cert', sf(OW)]] }, OK(OW));
+  id('header_dns_san_mixed_case', 'batch-dns (batch.internal) with batch-7 (Batch.Internal) from the header', H, { who: 'batch-dns', headers: [['Client-Cert', sf('batch-7')]] }, OK('batch-dns'));
+  id('header_subject_without_san', 'reports (subject pin) with no-san from the header', H, { who: 'reports', headers: [['Client-Cert', sf('no-san')]] }, OK('reports'));
+  id('header_subject_other_order', 'reports-reordered with no-san from the header', H, { who: 'reports-reordered', headers: [['Client-Cert', sf('no-san')]] }, MISMATCH);
+  id('header_uri_prefix_second_uri_san', 'batch (spiffe://prod/batch/*) with two-uris from the header', H, { who: 'batch', headers: [['Client-Cert', sf('two-uris')]] }, OK('batch'));
+  id('header_uri_prefix_parent', 'batch (spiffe://prod/batch/*) with batch-root (spiffe://prod/batch)', H, { who: 'batch', headers: [['Client-Cert', sf('batch-root')]] }, MISMATCH);
+  id('header_sha256_base64url_match', 'sha-b64u with orders-writer from the header', H, { who: 'sha-b64u', headers: [['Client-Cert', sf(OW)]] }, OK('sha-b64u'));
+  id('header_sha256_upper_hex_match', 'sha-hex-upper with orders-writer from the header', H, { who: 'sha-hex-upper', headers: [['Client-Cert', sf(OW)]] }, OK('sha-hex-upper'));
+  id('header_sha256_hex_mismatch', 'sha-hex with intruder from the header', H, { who: 'sha-hex', headers: [['Client-Cert', sf('intruder')]] }, MISMATCH);
+  // malformed
+  id('header_two_values', 'two Client-Cert fields, both the matching certificate', H, { headers: [['Client-Cert', sf(OW)], ['Client-Cert', sf(OW)]] }, BAD);
+  id('header_two_values_names_in_other_case', 'Client-Cert and client-cert are the same field: two values', H, { headers: [['Client-Cert', sf(OW)], ['client-cert', sf('intruder')]] }, BAD);
+  id('header_without_colons', 'plain base64 without the ":" delimiters of a byte sequence', H, { headers: [['Client-Cert', b64(der(OW))]] }, BAD);
+  id('header_without_closing_colon', '":<base64>" without the closing ":"', H, { headers: [['Client-Cert', ':' + b64(der(OW))]] }, BAD);
+  id('header_base64url_alphabet', 'base64url ("-" and "_") instead of standard base64, padded', H, { headers: [['Client-Cert', `:${der(OW).toString('base64url')}=:`]] }, BAD);
+  id('header_space_inside_base64', 'a space inside the base64 (lenient decoders skip it)', H, { headers: [['Client-Cert', `:${b64(der(OW)).slice(0, 64)} ${b64(der(OW)).slice(64)}:`]] }, BAD);
+  id('header_invalid_base64_characters', '":!!!!:"', H, { headers: [['Client-Cert', ':!!!!:']] }, BAD);
+  id('header_alb_encoding_in_client_cert', 'the URL-encoded PEM (the ALB format) in Client-Cert', H, { headers: [['Client-Cert', albLeaf(OW)]] }, BAD);
+  id('header_empty_byte_sequence', '"::": zero bytes are no certificate', H, { headers: [['Client-Cert', '::']] }, BAD);
+  id('header_base64_of_garbage', 'valid base64 of bytes that are not a certificate', H, { headers: [['Client-Cert', `:${b64(Buffer.from('this is not a certificate, only text'))}:`]] }, BAD);
+  id('header_certificate_with_trailing_byte', 'the orders-writer DER followed by one zero byte: not exactly one certificate', H, { headers: [['Client-Cert', `:${b64(Buffer.concat([der(OW), Buffer.from([0])]))}:`]] }, BAD);
+  id('header_two_certificates_concatenated', 'the DER of orders-writer then intruder: not one certificate', H, { headers: [['Client-Cert', `:${b64(Buffer.concat([der(OW), der('intruder')]))}:`]] }, BAD);
+  id('header_truncated_certificate', 'the orders-writer DER without its last byte', H, { headers: [['Client-Cert', `:${b64(der(OW).subarray(0, der(OW).length - 1))}:`]] }, BAD);
+  id('header_over_16384_bytes', `big (${CERT.big.der.length} bytes of DER) would match the pin of client big, but is over the 16384-byte limit`, H, { who: 'big', headers: [['Client-Cert', sf('big')]] }, BAD);
+  id('header_malformed_with_matching_peer', 'a malformed Client-Cert is refused even when request.peer would match', H, { peer: P(OW), headers: [['Client-Cert', ':!!!!:']] }, BAD);
+  // other certificate headers are ignored
+  id('header_alb_leaf_is_ignored', 'X-Amzn-Mtls-Clientcert-Leaf is no certificate under source "client_cert_header"', H, { headers: [['X-Amzn-Mtls-Clientcert-Leaf', albLeaf(OW)]] }, MISSING);
+  id('header_alb_leaf_does_not_override', 'Client-Cert holds intruder, X-Amzn-Mtls-Clientcert-Leaf holds orders-writer', H, { headers: [['Client-Cert', sf('intruder')], ['X-Amzn-Mtls-Clientcert-Leaf', albLeaf(OW)]] }, MISMATCH);
+  id('header_malformed_alb_leaf_is_ignored', 'a malformed x-amzn-mtls-clientcert-leaf is not read (no 400)', H, { headers: [['x-amzn-mtls-clientcert-leaf', '%zz'], ['Client-Cert', sf(OW)]] }, OK(OW));
+  // binding (mtls_binding "when_present") against the header certificate
+  id('header_binding_match', 'a token bound to orders-writer, Client-Cert holds orders-writer', H, { auth: boundTo(OW, OW), headers: [['Client-Cert', sf(OW)]] }, OK(OW));
+  id('header_binding_uses_the_header_certificate', 'a token bound to orders-writer; request.peer is orders-writer but Client-Cert holds intruder', H, { auth: boundTo(OW, OW), peer: P(OW), headers: [['Client-Cert', sf('intruder')]] }, BINDING);
+  id('header_binding_unpinned_client', 'a client without pins, bound to orders-writer, Client-Cert holds orders-writer', H, { auth: boundTo(CLIENT, OW), headers: [['Client-Cert', sf(OW)]] }, OK(CLIENT));
+  id('header_binding_malformed_header', 'a client without pins, bound: the binding needs the certificate and Client-Cert is malformed', H, { auth: boundTo(CLIENT, OW), headers: [['Client-Cert', `:${b64(Buffer.from('not a certificate'))}:`]] }, BAD);
+
+  // ---------------------------------------------------------------- source "alb" (X-Amzn-Mtls-Clientcert-Leaf)
+  const A = 'alb';
+  const LEAF = 'X-Amzn-Mtls-Clientcert-Leaf';
+  const pemOf = (body) => `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g).join('\n')}\n-----END CERTIFICATE-----\n`;
+  assert(pemOf(b64(der(OW))) === CERT[OW].pem, 'the orders-writer PEM is in canonical form');
+  id('alb_match', 'X-Amzn-Mtls-Clientcert-Leaf: encodeURIComponent of the orders-writer PEM', A, { headers: [[LEAF, albLeaf(OW)]] }, OK(OW));
+  id('alb_name_lower_case', 'field names are case-insensitive', A, { headers: [['x-amzn-mtls-clientcert-leaf', albLeaf(OW)]] }, OK(OW));
+  id('alb_safe_characters_left_unencoded', 'as ALB sends it: "+", "=" and "/" unencoded (URL decoding keeps "+", it is no space)', A, { headers: [[LEAF, albAsSent(OW)]] }, OK(OW));
+  id('alb_mismatch', 'the intruder PEM', A, { headers: [[LEAF, albLeaf('intruder')]] }, MISMATCH);
+  id('alb_absent', 'no leaf header for a pinned client', A, {}, MISSING);
+  id('alb_absent_unpinned_client', 'no leaf header for a client without pins', A, { who: CLIENT }, OK(CLIENT));
+  id('alb_peer_is_ignored', 'request.peer matches but the source is the ALB header, which is absent', A, { peer: P(OW) }, MISSING);
+  id('alb_dns_san_mixed_case', 'batch-dns with batch-7 (Batch.Internal)', A, { who: 'batch-dns', headers: [[LEAF, albLeaf('batch-7')]] }, OK('batch-dns'));
+  id('alb_subject_without_san', 'reports (subject pin) with no-san', A, { who: 'reports', headers: [[LEAF, albLeaf('no-san')]] }, OK('reports'));
+  id('alb_sha256_hex_match', 'sha-hex with orders-writer', A, { who: 'sha-hex', headers: [[LEAF, albLeaf(OW)]] }, OK('sha-hex'));
+  id('alb_client_cert_is_ignored', 'Client-Cert is no certificate under source "alb"', A, { headers: [['Client-Cert', sf(OW)]] }, MISSING);
+  id('alb_malformed_client_cert_is_ignored', 'a malformed Client-Cert is not read (no 400)', A, { headers: [['Client-Cert', ':!!!!:'], [LEAF, albLeaf(OW)]] }, OK(OW));
+  id('alb_passthrough_header_is_not_the_leaf', 'X-Amzn-Mtls-Clientcert (ALB passthrough mode) is not X-Amzn-Mtls-Clientcert-Leaf', A, { headers: [['X-Amzn-Mtls-Clientcert', albLeaf(OW)]] }, MISSING);
+  id('alb_subject_header_is_not_read', 'the subject comes from the leaf (intruder), not from X-Amzn-Mtls-Clientcert-Subject', A, { who: 'reports', headers: [[LEAF, albLeaf('intruder')], ['X-Amzn-Mtls-Clientcert-Subject', 'CN=reports,OU=finance,O=Example']] }, MISMATCH);
+  // malformed
+  id('alb_two_values', 'two leaf headers', A, { headers: [[LEAF, albLeaf(OW)], [LEAF.toLowerCase(), albLeaf(OW)]] }, BAD);
+  id('alb_bad_percent_encoding', '"%0G" is no percent-encoding', A, { headers: [[LEAF, albLeaf(OW).replace('%0A', '%0G')]] }, BAD);
+  id('alb_not_pem', 'text that is no PEM', A, { headers: [[LEAF, 'not%20a%20certificate']] }, BAD);
+  id('alb_base64_der_without_pem_armour', 'the base64 DER without BEGIN/END lines', A, { headers: [[LEAF, encodeURIComponent(b64(der(OW)))]] }, BAD);
+  id('alb_pem_chain_of_two', 'two certificates (a chain) where one leaf is expected', A, { headers: [[LEAF, encodeURIComponent(CERT[OW].pem + CERT.ca.pem)]] }, BAD);
+  id('alb_pem_of_garbage', 'a CERTIFICATE PEM block around bytes that are not a certificate', A, { headers: [[LEAF, encodeURIComponent(pemOf(b64(Buffer.from('this is not a certificate, only text'))))]] }, BAD);
+  id('alb_pem_with_a_line_missing', 'the orders-writer PEM without its second base64 line', A, { headers: [[LEAF, encodeURIComponent(CERT[OW].pem.split('\n').filter((_, i) => i !== 2).join('\n'))]] }, BAD);
+  id('alb_public_key_pem', 'the PEM of the orders-writer public key, not of its certificate', A, { headers: [[LEAF, encodeURIComponent(new crypto.X509Certificate(der(OW)).publicKey.export({ type: 'spki', format: 'pem' }))]] }, BAD);
+  id('alb_over_16384_bytes', 'big would match the pin of client big, but the header is over the 16384-byte limit', A, { who: 'big', headers: [[LEAF, albLeaf('big')]] }, BAD);
+  // binding
+  id('alb_binding_match', 'a token bound to orders-writer, the leaf is orders-writer', A, { auth: boundTo(OW, OW), headers: [[LEAF, albLeaf(OW)]] }, OK(OW));
+  id('alb_binding_mismatch', 'a token bound to orders-writer, the leaf is intruder', A, { auth: boundTo(OW, OW), headers: [[LEAF, albLeaf('intruder')]] }, BINDING);
+}
+
 // ---------------------------------------------------------------------------------------------
-// Self-check 1: an independent reference model of README rules 1-7
+// Self-check 1: an independent reference model of README rules 1-7 and of "Client certificates
+// and identity pinning"
 // ---------------------------------------------------------------------------------------------
 
 const STANDARD_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'];
@@ -1067,9 +1483,10 @@ function parseObject(buf) {
   } catch { return null; }
 }
 
-// Rule 6 (token part): the pipeline of ../README.md, for the features the configurations here use.
-// extraScopes: the rule's scopes. Returns { code: null | string, scopes?: [..], claims }.
-function pipeline(token, prov, extraScopes, now) {
+// Rule 6 (token part): the pipeline of ../README.md, for the features the configurations here use,
+// with the certificate pins between the RFC 8705 binding and scopes. extraScopes: the rule's scopes;
+// ctx: { cfg, rule, cert } for the binding and pins. Returns { code: null | string, scopes?: [..], claims }.
+function pipeline(token, prov, extraScopes, now, ctx) {
   if (token.length === 0) return { code: 'token_missing' };
   if (Buffer.byteLength(token, 'utf8') > (prov.max_token_bytes ?? 16384)) return { code: 'token_too_large' };
   const parts = token.split('.');
@@ -1114,6 +1531,9 @@ function pipeline(token, prov, extraScopes, now) {
     if (typeof cl.client_id !== 'string') return { code: 'claim_invalid' };
     if (!prov.client_ids.includes(cl.client_id)) return { code: 'client_not_allowed' };
   }
+  // (step 14, revocation, is not configured here)
+  const stop = bindingAndPins(cl, prov, ctx);
+  if (stop !== null) return stop;
   const granted = typeof cl.scope === 'string' ? cl.scope.split(' ') : [];
   for (const req of [prov.scopes ?? null, extraScopes]) {
     if (req === null) continue;
@@ -1121,6 +1541,131 @@ function pipeline(token, prov, extraScopes, now) {
     if (!met) return { code: 'scope_insufficient', scopes: has(req, 'all') ? req.all : req.any, claims: cl, provider: req === prov.scopes };
   }
   return { code: null, claims: cl };
+}
+
+// "Client certificates and identity pinning": where the certificate comes from.
+const REFUSED = Symbol('certificate header refused');
+function unspecified(what) {
+  throw new Error(`the README does not pin this down, so no case may land here: ${what}`);
+}
+
+// Exactly one DER certificate (the outer SEQUENCE spans every byte and node:crypto parses it), and
+// its facts: URI and DNS SANs in order, the subject in RFC 4514 order, the SHA-256 of the DER.
+function certificateFacts(der) {
+  if (der.length < 2 || der[0] !== 0x30) return null;
+  let len = der[1], hdr = 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n < 1 || n > 4 || der.length < 2 + n) return null;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + der[2 + i];
+    hdr += n;
+  }
+  if (hdr + len !== der.length) return null;
+  let x;
+  try { x = new crypto.X509Certificate(der); } catch { return null; }
+  const names = x.subjectAltName === undefined ? [] : x.subjectAltName.split(', ');
+  return {
+    uri_sans: names.filter((n) => n.startsWith('URI:')).map((n) => n.slice(4)),
+    dns_sans: names.filter((n) => n.startsWith('DNS:')).map((n) => n.slice(4)),
+    subject: x.subject === '' ? null : x.subject.split('\n').reverse().join(','),
+    sha256: crypto.createHash('sha256').update(der).digest('hex'),
+  };
+}
+
+// Standard base64 with padding; null when it is not.
+function standardBase64(text) {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+  if (text.length % 4 !== 0) unspecified('base64 without "=" padding (RFC 8941 asks parsers to accept it)');
+  const bytes = Buffer.from(text, 'base64');
+  if (bytes.toString('base64') !== text) unspecified('base64 with non-zero pad bits');
+  return bytes;
+}
+
+// The facts of the configured source: an object, null (no certificate) or REFUSED (400).
+function clientCertificate(cfg, req) {
+  const source = has(cfg, 'client_certificate') ? cfg.client_certificate.source : 'connection';
+  if (source === 'connection') return req.peer; // certificate headers are ignored
+  const field = source === 'client_cert_header' ? 'client-cert' : 'x-amzn-mtls-clientcert-leaf';
+  const values = (req.headers ?? []).filter(([name]) => asciiLower(name) === field).map(([, v]) => v);
+  if (values.length === 0) return null;
+  if (values.length > 1) return REFUSED;
+  const value = values[0];
+  if (Buffer.byteLength(value, 'utf8') > 16384) return REFUSED;
+  let der;
+  if (source === 'client_cert_header') {
+    const m = /^:([^:]*):$/.exec(value); // RFC 8941 byte sequence
+    if (!m) return REFUSED;
+    der = standardBase64(m[1]);
+  } else {
+    let pem;
+    try { pem = decodeURIComponent(value); } catch { return REFUSED; } // percent-decoding: "+" stays "+"
+    const blocks = pem.split('-----BEGIN CERTIFICATE-----').length - 1;
+    if (blocks !== 1) return REFUSED; // no certificate, or a chain
+    const m = /^-----BEGIN CERTIFICATE-----\n((?:[A-Za-z0-9+/=]{1,64}\n)+)-----END CERTIFICATE-----\n$/.exec(pem);
+    if (!m) unspecified('a PEM leaf that is not in the canonical form');
+    der = standardBase64(m[1].replace(/\n/g, ''));
+  }
+  if (der === null) return REFUSED;
+  return certificateFacts(der) ?? REFUSED;
+}
+
+function subjectEquals(pin, subject) {
+  const rdns = (s) => s.split(',').map((p) => p.replace(/^ +| +$/g, '')).map((p) => {
+    const i = p.indexOf('=');
+    return [asciiLower(p.slice(0, i)), p.slice(i + 1)];
+  });
+  const a = rdns(pin), b = rdns(subject);
+  return a.length === b.length && a.every(([type, value], i) => type === b[i][0] && value === b[i][1]);
+}
+
+function pinMatches(pin, facts) {
+  if (has(pin, 'uri_san')) {
+    const v = pin.uri_san;
+    if (v.endsWith('/*')) {
+      const prefix = v.slice(0, -1);
+      return facts.uri_sans.some((u) => u.startsWith(prefix) && u.length > prefix.length);
+    }
+    return facts.uri_sans.includes(v);
+  }
+  if (has(pin, 'dns_san')) return facts.dns_sans.some((d) => asciiLower(d) === asciiLower(pin.dns_san));
+  if (has(pin, 'subject')) return facts.subject !== null && subjectEquals(pin.subject, facts.subject);
+  if (facts.sha256 === null) return false;
+  if (pin.sha256.length === 64) return asciiLower(pin.sha256) === facts.sha256;
+  return Buffer.from(facts.sha256, 'hex').toString('base64url') === pin.sha256;
+}
+
+// ../README.md step 15 (RFC 8705) with the certificate of the configured source, then the pins.
+// Returns null (go on) or { code }.
+function bindingAndPins(cl, prov, { cfg, rule, cert }) {
+  const binding = prov.mtls_binding ?? cfg.mtls_binding ?? 'off';
+  if (binding !== 'off') {
+    if (has(cl, 'cnf') && (cl.cnf === null || typeof cl.cnf !== 'object' || Array.isArray(cl.cnf))) return { code: 'claim_invalid' };
+    const bound = has(cl, 'cnf') && has(cl.cnf, 'x5t#S256');
+    if (binding === 'required' && !bound) return { code: 'binding_mismatch' };
+    if (bound) {
+      const c = cert();
+      if (c === REFUSED) return { code: 'request_invalid' };
+      const x5t = cl.cnf['x5t#S256'];
+      if (typeof x5t !== 'string' || c === null || c.sha256 === null || Buffer.from(c.sha256, 'hex').toString('base64url') !== x5t) return { code: 'binding_mismatch' };
+    }
+  }
+  const mode = rule !== undefined && has(rule, 'require_identity') ? rule.require_identity : (prov.require_identity ?? 'when_listed');
+  if (mode === 'off') return null;
+  const pins = rule !== undefined && has(rule, 'client_identities') ? rule.client_identities : (prov.client_identities ?? {});
+  if (has(cl, 'client_id') && typeof cl.client_id !== 'string' && (mode === 'always' || has(pins, String(cl.client_id)))) unspecified('a non-string client_id with pins');
+  const list = typeof cl.client_id === 'string' && has(pins, cl.client_id) ? pins[cl.client_id] : null;
+  if (list === null) {
+    if (mode === 'when_listed') return null;
+    const c = cert();
+    if (c === REFUSED) unspecified('"always", a client without pins and a refused certificate header');
+    if (c === null) unspecified('"always", a client without pins and no certificate: identity_missing or identity_mismatch');
+    return { code: 'identity_mismatch' };
+  }
+  const c = cert();
+  if (c === REFUSED) return { code: 'request_invalid' };
+  if (c === null) return { code: 'identity_missing' };
+  return list.some((pin) => pinMatches(pin, c)) ? null : { code: 'identity_mismatch' };
 }
 
 // Rule 7.
@@ -1153,13 +1698,29 @@ function model(cfg, req, now) {
   if (!methodOk(req.method)) return modelAnswer(cfg, 'request_invalid');
   const t = normaliseTarget(req.method, req.target);
   if (t === null) return modelAnswer(cfg, 'request_invalid');
+  // The certificate of the configured source; a refused header is a 400 when the decision needs the
+  // certificate. Whether a host refuses it when the decision does not is not pinned down.
+  const certificate = clientCertificate(cfg, req);
+  let consulted = false;
+  const cert = () => { consulted = true; return certificate; };
   const rules = cfg.rules ?? [];
   const r = t.star ? undefined : rules.find((x) => ruleMatches(x, req.method, t.path));
-  if (r && r.allow === 'anonymous') return ok({});
+  if (r && r.allow === 'anonymous') {
+    if (certificate === REFUSED) unspecified('a refused certificate header on an anonymous route');
+    return ok({});
+  }
   const dflt = cfg.default ?? (rules.length ? 'deny' : 'authenticated');
   const b = parseAuthorization(req.authorization);
-  if (b.err) return modelAnswer(cfg, b.err);
-  const res = pipeline(b.token, cfg.providers[0], r && r.scopes ? r.scopes : null, now);
+  if (b.err) {
+    if (certificate === REFUSED) unspecified('a refused certificate header with a bearer credential error');
+    return modelAnswer(cfg, b.err);
+  }
+  const res = pipeline(b.token, cfg.providers[0], r && r.scopes ? r.scopes : null, now, { cfg, rule: r, cert });
+  if (certificate === REFUSED && !consulted) unspecified('a refused certificate header the decision did not need');
+  if (res.code === 'request_invalid') return modelAnswer(cfg, 'request_invalid');
+  const identityCode = ['identity_missing', 'identity_mismatch'].includes(res.code);
+  if (r && r.client_ids && identityCode) unspecified('a pin failure on a rule with client_ids (client_not_allowed or identity_*)');
+  if (!r && dflt === 'deny' && identityCode) unspecified('a pin failure under default "deny"');
   if (r && r.client_ids && (res.code === null || res.code === 'scope_insufficient')) {
     if (typeof res.claims.client_id !== 'string' || !r.client_ids.includes(res.claims.client_id)) return modelAnswer(cfg, 'client_not_allowed');
   }
@@ -1208,6 +1769,22 @@ for (const g of GROUPS) {
   if (both.length < 80) fail(`COVERAGE: only ${both.length} distinct path targets in both path configurations (< 80)`);
   if (both.length !== byCfg.catchall.size || both.length !== byCfg.default_authenticated.size) fail('COVERAGE: a path target is missing from one path configuration');
   console.log(`paths: ${both.length} distinct targets, each in both configurations`);
+}
+
+// Self-check 4: identity coverage: every source gives 200, identity_missing, identity_mismatch and
+// binding_mismatch somewhere, the header sources a 400 too, and every leaf certificate is used.
+{
+  const g = GROUPS.find((x) => x.group === 'identity');
+  const seen = new Set();
+  for (const c of g.cases) {
+    const cfg = g.configs[c.config];
+    seen.add(`${has(cfg, 'client_certificate') ? cfg.client_certificate.source : 'connection'} ${c.expect.code}`);
+  }
+  for (const source of ['connection', 'client_cert_header', 'alb']) {
+    const codes = [null, 'identity_missing', 'identity_mismatch', 'binding_mismatch', ...(source === 'connection' ? [] : ['request_invalid'])];
+    for (const code of codes) if (!seen.has(`${source} ${code}`)) fail(`COVERAGE: no identity case with source ${source} expects ${code}`);
+  }
+  for (const name of CERT_NAMES) if (name !== 'ca' && !USED_CERTS.has(name)) fail(`COVERAGE: certificate ${name} is used by no case`);
 }
 
 // Self-check 3: codes and size.
