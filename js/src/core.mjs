@@ -506,14 +506,15 @@ function peerInput(peer, what) {
     return peer;
   }
   if (typeof peer !== "object") throw configError(`${what} must be certificate facts, DER bytes, PEM or a thumbprint`);
-  const out = {};
-  for (const [k, v] of Object.entries(peer)) {
+  let json = "{";
+  for (const k in peer) {
+    const v = peer[k];
     if (v === undefined) continue;
     const key = PEER_KEYS[k];
     if (key === undefined) throw configError(`${what}: unknown member ${JSON.stringify(k)} (uriSans, dnsSans, subject, sha256)`);
-    out[key] = v;
+    json += `${json.length > 1 ? "," : ""}"${key}":${JSON.stringify(v)}`;
   }
-  return JSON.stringify(out);
+  return json + "}";
 }
 
 const PEER_KEYS = { uriSans: "uri_sans", dnsSans: "dns_sans", subject: "subject", sha256: "sha256" };

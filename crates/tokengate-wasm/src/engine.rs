@@ -12,7 +12,7 @@ use hashbrown::HashMap;
 use serde_json::{json, Value};
 use tokengate::feed::FeedUpdate;
 use tokengate::gate::{Allowed, Denied, Response};
-use tokengate::peer::Peer;
+use tokengate::peer::{Peer, PeerCache};
 use tokengate::ratelimit::{self, Bucket};
 use tokengate::{
     Algorithm, Begin, Claims, Clock, Config, Decision, Error, ErrorCode, Gate, KeyCache, KeySet,
@@ -102,13 +102,13 @@ enum Pending {
 /// The client certificate of a bare-token verification: facts, or a thumbprint text compared as
 /// given (the RFC 8705 binding of `verify(token, {certThumbprint})`).
 enum CertFacts {
-    Peer(Peer),
+    Peer(Arc<Peer>),
     Thumbprint(String),
 }
 
 impl CertFacts {
-    fn from_bytes(bytes: &[u8]) -> Result<CertFacts, &'static str> {
-        match Peer::from_host_bytes(bytes) {
+    fn from_bytes(peers: &mut PeerCache, bytes: &[u8]) -> Result<CertFacts, &'static str> {
+        match peers.get_or_read(bytes, Peer::from_host_bytes) {
             Ok(p) => Ok(CertFacts::Peer(p)),
             Err(why) => match (bytes.first(), core::str::from_utf8(bytes)) {
                 (Some(b'{' | b'-' | 0x30), _) | (_, Err(_)) => Err(why),
@@ -177,6 +177,8 @@ pub struct Engine {
     next_scopes_id: u32,
     claims_ids: ClaimsIds,
     last_refresh_error: String,
+    /// Client certificates already read (`peer` fields), by their bytes.
+    peers: PeerCache,
 }
 
 impl Engine {
@@ -228,6 +230,7 @@ impl Engine {
             next_scopes_id: 0,
             claims_ids: ClaimsIds::default(),
             last_refresh_error: String::new(),
+            peers: PeerCache::default(),
         })
     }
 
@@ -368,7 +371,10 @@ impl Engine {
             let e = Error::new(ErrorCode::TokenMalformed, "the route name is not UTF-8");
             return self.report(Err(e), None, None, flags);
         };
-        let peer = match peer.map(CertFacts::from_bytes).transpose() {
+        let peer = match peer
+            .map(|b| CertFacts::from_bytes(&mut self.peers, b))
+            .transpose()
+        {
             Ok(p) => p,
             Err(why) => {
                 let e = Error::new(ErrorCode::RequestInvalid, why);
@@ -451,7 +457,10 @@ impl Engine {
         ) else {
             return self.answer_invalid("the method and target must be text");
         };
-        let peer = match peer.map(Peer::from_host_bytes).transpose() {
+        let peer = match peer
+            .map(|b| self.peers.get_or_read(b, Peer::from_host_bytes))
+            .transpose()
+        {
             Ok(p) => p,
             Err(why) => return self.answer_invalid(why),
         };
@@ -465,7 +474,7 @@ impl Engine {
             method,
             target,
             authorization: &authorization,
-            peer: peer.as_ref(),
+            peer: peer.as_deref(),
             client_cert: &client_cert,
             scopes: scopes.as_ref(),
             clock: Clock::from_unix_seconds(now),

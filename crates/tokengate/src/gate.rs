@@ -20,7 +20,7 @@ use crate::feed::{
     Feed, FeedConfig, FeedError, FeedFetch, FeedStatus, FeedUpdate, Overlay, StalePolicy,
 };
 use crate::keycache::KeyCache;
-use crate::peer::Peer;
+use crate::peer::{Peer, PeerCache};
 use crate::policy::Scopes;
 use crate::ratelimit::bucket_key;
 use crate::route::{Access, DefaultAccess, Rule};
@@ -221,6 +221,8 @@ pub struct Gate<B = PureRust> {
     remove_headers: Vec<String>,
     needs_peer: bool,
     feed: Option<Feed>,
+    /// Certificates read from trusted headers.
+    peers: PeerCache,
 }
 
 impl Gate<PureRust> {
@@ -303,6 +305,7 @@ impl<B: SignatureBackend> Gate<B> {
             verifier,
             remove_headers,
             needs_peer,
+            peers: PeerCache::default(),
             feed,
         })
     }
@@ -447,6 +450,16 @@ impl<B: SignatureBackend> Gate<B> {
         if let Some(outcome) = self.feed_gate(rule, req.clock.earliest()) {
             return Begin::Done(outcome);
         }
+        let from_header;
+        let peer = match self.peer_of(req) {
+            Ok(Some(PeerFacts::Borrowed(p))) => Some(p),
+            Ok(Some(PeerFacts::Parsed(p))) => {
+                from_header = p;
+                Some(&*from_header)
+            }
+            Ok(None) => None,
+            Err(why) => return Begin::Done(self.refuse(ErrorCode::RequestInvalid, why)),
+        };
         let mut request = req.clock.request();
         let scopes = rule
             .and_then(|i| self.config.routes.rules.get(i))
@@ -457,16 +470,6 @@ impl<B: SignatureBackend> Gate<B> {
         if let Some(s) = req.scopes {
             request = request.also_scopes(s);
         }
-        let from_header;
-        let peer = match self.peer_of(req) {
-            Ok(Some(PeerFacts::Borrowed(p))) => Some(p),
-            Ok(Some(PeerFacts::Parsed(p))) => {
-                from_header = p;
-                Some(&from_header)
-            }
-            Ok(None) => None,
-            Err(why) => return Begin::Done(self.refuse(ErrorCode::RequestInvalid, why)),
-        };
         if let Some(p) = peer {
             request = request.peer(p);
         }
@@ -741,7 +744,10 @@ impl<B: SignatureBackend> Gate<B> {
     ///
     /// # Errors
     /// Several certificate header values, or one that is not a certificate (400).
-    fn peer_of<'r>(&self, req: &RequestFacts<'r>) -> Result<Option<PeerFacts<'r>>, &'static str> {
+    fn peer_of<'r>(
+        &mut self,
+        req: &RequestFacts<'r>,
+    ) -> Result<Option<PeerFacts<'r>>, &'static str> {
         if !self.needs_peer {
             return Ok(None);
         }
@@ -754,11 +760,13 @@ impl<B: SignatureBackend> Gate<B> {
             [one] => one,
             _ => return Err("the request carries several client certificate headers"),
         };
-        let peer = match source {
-            CertificateSource::Alb => Peer::from_alb_leaf(value)?,
-            _ => Peer::from_client_cert_header(value)?,
+        let read = match source {
+            CertificateSource::Alb => Peer::from_alb_leaf,
+            _ => Peer::from_client_cert_header,
         };
-        Ok(Some(PeerFacts::Parsed(peer)))
+        Ok(Some(PeerFacts::Parsed(
+            self.peers.get_or_read(value, read)?,
+        )))
     }
 
     /// A request refused before any rule was chosen: its record names no route.
@@ -843,7 +851,7 @@ impl<B: SignatureBackend> Gate<B> {
 
 enum PeerFacts<'r> {
     Borrowed(&'r Peer),
-    Parsed(Peer),
+    Parsed(Arc<Peer>),
 }
 
 fn record_of(result: &Result<Verified, Error>, audit: bool) -> Decision {

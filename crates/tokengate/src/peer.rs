@@ -10,6 +10,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
@@ -200,6 +201,40 @@ impl Peer {
     /// The RFC 8705 §3.1 thumbprint: base64url (no padding) of the SHA-256.
     pub fn thumbprint(&self) -> Option<String> {
         self.sha256.map(|d| URL_SAFE_NO_PAD.encode(d))
+    }
+}
+
+/// Certificates already read, by their bytes as received. A workload presents the same
+/// certificate on every request, and reading it (the DER walk, the SHA-256) costs several times
+/// a cached-token decision; the bytes are compared whole, so a hit is the same certificate.
+/// Bounded: emptied when full. Refused bytes are not remembered.
+#[derive(Debug, Default)]
+pub struct PeerCache {
+    map: hashbrown::HashMap<Vec<u8>, Arc<Peer>>,
+}
+
+impl PeerCache {
+    /// Entries kept before the cache is emptied.
+    pub const CAPACITY: usize = 256;
+
+    /// The facts of `bytes`, read with `read` unless these bytes were read before.
+    ///
+    /// # Errors
+    /// What `read` says about bytes it refuses.
+    pub fn get_or_read(
+        &mut self,
+        bytes: &[u8],
+        read: impl FnOnce(&[u8]) -> Result<Peer, &'static str>,
+    ) -> Result<Arc<Peer>, &'static str> {
+        if let Some(p) = self.map.get(bytes) {
+            return Ok(p.clone());
+        }
+        let peer = Arc::new(read(bytes)?);
+        if self.map.len() >= Self::CAPACITY {
+            self.map.clear();
+        }
+        self.map.insert(bytes.to_vec(), peer.clone());
+        Ok(peer)
     }
 }
 
@@ -664,6 +699,33 @@ mod tests {
         ] {
             assert!(Peer::from_host_bytes(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_cache_reads_each_certificate_once_and_forgets_refusals() {
+        let pem = include_bytes!("../../../tests/vectors/keys/certs/orders-writer.pem");
+        let mut cache = PeerCache::default();
+        let mut reads = 0;
+        for _ in 0..3 {
+            let p = cache
+                .get_or_read(pem, |b| {
+                    reads += 1;
+                    Peer::from_pem(b)
+                })
+                .unwrap();
+            assert_eq!(p.uri_sans, ["spiffe://prod/orders-writer"]);
+        }
+        assert_eq!(reads, 1);
+        assert!(cache.get_or_read(b"junk", Peer::from_pem).is_err());
+        assert!(cache.get_or_read(b"junk", Peer::from_pem).is_err());
+        assert_eq!(cache.map.len(), 1);
+        for i in 0..PeerCache::CAPACITY + 1 {
+            let key = alloc::format!("{i:064x}");
+            cache
+                .get_or_read(key.as_bytes(), Peer::from_host_bytes)
+                .unwrap();
+        }
+        assert!(cache.map.len() <= PeerCache::CAPACITY);
     }
 
     #[test]

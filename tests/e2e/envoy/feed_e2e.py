@@ -100,12 +100,7 @@ def plugin(key, cluster, stale, feed_keys=None, max_stale_s=MAX_STALE_S):
 
 def run(check, work):
     started = time.monotonic()
-    failed = []
-
-    def check(name, ok, detail="", _check=check):
-        _check(name, ok, detail)
-        if not ok:
-            failed.append(name)
+    check, failed = h.tracking(check)
 
     key_a = h.TestKey("rsa-a.pem", "e2e-key-a")
     feed_key = h.TestKey("rsa-b.pem", "e2e-feed-key")

@@ -587,3 +587,15 @@ def parse_response(buf: bytes, head_request: bool = False) -> dict:
     except ValueError:
         doc = None
     return {"status": status, "headers": headers, "body": body, "json": doc}
+
+
+def tracking(check):
+    """`check` that also remembers the names of the checks that failed: (check, failed)."""
+    failed = []
+
+    def tracked(name, ok, detail=""):
+        check(name, ok, detail)
+        if not ok:
+            failed.append(name)
+
+    return tracked, failed

@@ -87,12 +87,7 @@ def alb_leaf_header(cert) -> str:
 
 def run(check, work):
     started = time.monotonic()
-    failed = []
-
-    def check(name, ok, detail="", _check=check):
-        _check(name, ok, detail)
-        if not ok:
-            failed.append(name)
+    check, failed = h.tracking(check)
 
     d = work / "identity"
     d.mkdir(exist_ok=True)

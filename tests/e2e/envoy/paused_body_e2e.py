@@ -69,12 +69,7 @@ def streamed_post(port, target, token, name, chunked, pieces, gap_s=GAP_S, timeo
 
 def run(check, work):
     started = time.monotonic()
-    failed = []
-
-    def check(name, ok, detail="", _check=check):
-        _check(name, ok, detail)
-        if not ok:
-            failed.append(name)
+    check, failed = h.tracking(check)
     key_a = h.TestKey("rsa-a.pem", "e2e-key-a")
     forger = h.TestKey("rsa-b.pem", "never-published")
     jwks = h.JwksServer({"keys": [key_a.jwk()]})
