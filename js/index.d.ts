@@ -30,7 +30,8 @@ export type ErrorCode =
   | "request_invalid"
   | "policy_unavailable"
   | "identity_mismatch"
-  | "identity_missing";
+  | "identity_missing"
+  | "signature_budget_exhausted";
 
 /** The verified payload. Frozen: the same object may be returned for the same token. */
 export interface Claims {
@@ -215,6 +216,13 @@ export interface VerifierOptions {
    * proxy: "client_cert_header" (RFC 9440 `Client-Cert`) or "alb" (`X-Amzn-Mtls-Clientcert-Leaf`).
    */
   clientCertificate?: { source: "connection" | "client_cert_header" | "alb" };
+  /**
+   * Most signature checks (RSA/ECDSA operations) this verifier makes per second; past it a token
+   * that is not already verified gets 503 `signature_budget_exhausted` (`Retry-After: 1`)
+   * instead of a check, so a flood of forged tokens cannot take the process. Default 1000;
+   * `"unlimited"` turns it off. Cached tokens never count.
+   */
+  signatureChecksPerSecond?: number | "unlimited";
   /** Claim name → request header the origin gets on an allowed request (decide().forward). */
   forward?: { readonly [claim: string]: string };
   /** The verified-token cache; `false` disables it. Default 4096 entries, 600 s. */
@@ -460,7 +468,7 @@ export declare class TokenError extends Error {
   );
   readonly name: "TokenError";
   readonly code: ErrorCode;
-  /** 400 (request_invalid), 401, 403 (scope_insufficient), 429 or 503 (jwks_unavailable, policy_unavailable). */
+  /** 400 (request_invalid), 401, 403 (scope_insufficient), 429 or 503 (jwks_unavailable, policy_unavailable, signature_budget_exhausted). */
   readonly status: 400 | 401 | 403 | 429 | 503;
   /** The WWW-Authenticate value to send, or null (429, 503). */
   readonly wwwAuthenticate: string | null;

@@ -9,12 +9,26 @@ echo "=== core (criterion): cargo bench -p tokengate"
 cargo bench -p tokengate --bench verify 2>&1 | grep -E '^[a-z0-9_]+/|time:'
 
 echo
-echo "=== RS256 precomputed vs jwt-compact + rsa 0.9, native and wasm32 (Node WASI)"
-echo "| target | case | time/op | ratio |"
-echo "| --- | --- | --- | --- |"
+echo "=== RS256 / ES256: tokengate vs jwt-compact (rsa 0.9, p256), native"
+echo "| target | case | time/op |"
+echo "| --- | --- | --- |"
 cargo run --quiet --release --example rs256_compare -p tokengate -- 500 | grep '^|'
-cargo build --quiet --release --example rs256_compare -p tokengate --target wasm32-wasip1
-node --no-warnings scripts/lib/run-wasi.mjs target/wasm32-wasip1/release/examples/rs256_compare.wasm 300 | grep '^|'
+
+echo
+echo "=== RS256 / ES256 in V8: pure wasm (simd128 and scalar builds, the npm .wasm) vs node:crypto"
+# The wasip1 example in the flags scripts/build-proxy.sh uses (simd128, shared target dir) and
+# without them (its own target dir, so neither build evicts the other); the npm module as
+# scripts/build-js.sh built it (simd128 unless TOKENGATE_SIMD=0).
+SIMD=(--config 'target.wasm32-wasip1.rustflags=["-C", "target-feature=+simd128"]')
+cargo build --quiet --release --example rs256_compare -p tokengate --target wasm32-wasip1 "${SIMD[@]}"
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
+CARGO_TARGET_DIR=$TARGET_DIR/wasm-scalar \
+  cargo build --quiet --release --example rs256_compare -p tokengate --target wasm32-wasip1
+bash scripts/build-js.sh >/dev/null
+node --no-warnings --no-liftoff scripts/lib/bench-crypto.mjs --npm \
+  "simd128=$TARGET_DIR/wasm32-wasip1/release/examples/rs256_compare.wasm" \
+  "scalar=$TARGET_DIR/wasm-scalar/wasm32-wasip1/release/examples/rs256_compare.wasm"
 
 for part in bench-js bench-proxy bench-feed; do
   if [ -f "scripts/$part.sh" ]; then

@@ -29,12 +29,15 @@ if [ -n "$WASM_BINDGEN_VERSION" ]; then
   fi
 fi
 
-# 3. Debian packages: Chromium for the browser tests, curl for scripts, wrk for benchmarks.
+# 3. Debian packages: Chromium for the browser tests, curl for scripts, wrk for benchmarks,
+#    skopeo for the release checks.
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# skopeo: reads the release's OCI image layout and pushes it to a test registry (deploy/test).
+command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 if [ ${#need_apt[@]} -gt 0 ]; then
   say "apt-get install ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -50,7 +53,7 @@ if ! "$ROOT/.venv/bin/python" -c "import importlib.metadata as m; assert m.versi
 fi
 
 # 5. npm packages from committed lockfiles.
-for dir in js tests/e2e; do
+for dir in js tests/e2e deploy; do
   if [ -f "$dir/package-lock.json" ]; then
     stamp="$dir/node_modules/.tokengate-lock-sha"
     sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)

@@ -21,6 +21,10 @@ const OUTCOME_VALID = 1;
 const OUTCOME_PURE = 2;
 
 const NONE = 0xffffffff;
+// The start of the input buffer keeps the last few tokens written, one per slot: clients reuse
+// a token for its lifetime, so a server that sees a handful of them in turn writes none again.
+const TOKEN_SLOTS = 4;
+const SLOT_BYTES = 4096;
 const RS256 = 0;
 const MAX_CLAIMS_CACHED = 4096;
 const MAX_ROUTE_SCOPES = 1000;
@@ -48,12 +52,19 @@ function configError(message) {
   return new TypeError(`tokengate: ${message}`);
 }
 
+// Claims are frozen on every uncached verification: recurse only into nested objects (a
+// Cognito payload has none), never call out per primitive member.
 function deepFreeze(v) {
-  if (v !== null && typeof v === "object") {
-    for (const k of Object.keys(v)) deepFreeze(v[k]);
-    Object.freeze(v);
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) {
+    for (const x of v) if (x !== null && typeof x === "object") deepFreeze(x);
+  } else {
+    for (const k of Object.keys(v)) {
+      const x = v[k];
+      if (x !== null && typeof x === "object") deepFreeze(x);
+    }
   }
-  return v;
+  return Object.freeze(v);
 }
 
 function clockSeconds() {
@@ -102,6 +113,7 @@ const VERIFIER_KEYS = new Set([
   "sharedCache",
   "feed",
   "clientCertificate",
+  "signatureChecksPerSecond",
 ]);
 const HOST_KEYS = new Set(["onDecision", "crypto", "fetch", "sharedCache"]);
 const RENAMED = {
@@ -146,6 +158,7 @@ const TOP_FIELDS = {
   "token_cache.max_ttl_s": "cache.maxTtlSeconds",
   rules: "routes",
   client_certificate: "clientCertificate",
+  signature_checks_per_s: "signatureChecksPerSecond",
 };
 
 function checkKeys(obj, allowed, where) {
@@ -347,6 +360,7 @@ function buildConfig(props, extra, kind) {
   if (shared.forward !== undefined) config.forward = shared.forward;
   if (shared.feed !== undefined) config.feed = shared.feed;
   if (shared.clientCertificate !== undefined) config.client_certificate = shared.clientCertificate;
+  if (shared.signatureChecksPerSecond !== undefined) config.signature_checks_per_s = shared.signatureChecksPerSecond;
   const revocation = revocationJson(shared.revocation);
   config.revocation = revocation;
   const host = {};
@@ -561,8 +575,9 @@ export function createApi(rt) {
     #inPtr = 0;
     #inCap = 0;
     #inView = null;
-    #inToken = null;
-    #inTokenLen = 0;
+    #slotToken = new Array(TOKEN_SLOTS).fill(null);
+    #slotLen = new Array(TOKEN_SLOTS).fill(0);
+    #slotNext = 0;
     #maxChars;
     #providers;
     #keyTables;
@@ -624,7 +639,7 @@ export function createApi(rt) {
       config.providers.forEach((p, i) => {
         if (p.jwks && Array.isArray(p.jwks.keys)) this.#keyTable(i, { keys: p.jwks.keys }, now);
       });
-      this.#grow(4096);
+      this.#grow(TOKEN_SLOTS * SLOT_BYTES);
     }
 
     /**
@@ -853,7 +868,7 @@ export function createApi(rt) {
       }
       const peer = facts.peer !== undefined && facts.peer !== null ? peerInput(facts.peer, "decide(facts): peer") : tp ?? null;
       const scopesId = o !== EMPTY && o.scope !== undefined ? this.#scopesId(o.scope) : 0;
-      this.#inToken = null;
+      this.#forgetTokens();
       // Values go in whole: cutting one could change what the core reads (spaces before the
       // credential count towards its length). Runtimes bound header sizes already.
       const parts = [method, target, peer];
@@ -963,24 +978,38 @@ export function createApi(rt) {
       if (token.length > this.#maxChars) token = token.slice(0, this.#maxChars + 1);
       let len;
       if (tp === undefined && route === undefined) {
-        // The same token as last time (a client reusing its token) is already in the buffer.
-        if (token === this.#inToken) return core.verify(this.#inTokenLen, NONE, NONE, now, scopesId, flags);
-        if (token.length * 3 > this.#inCap) this.#grow(token.length * 3);
+        // A token written before (a client reusing its token) is still in its slot.
+        const slots = this.#slotToken;
+        for (let k = 0; k < TOKEN_SLOTS; k++) {
+          if (slots[k] === token) return core.verify(k * SLOT_BYTES, this.#slotLen[k], NONE, NONE, now, scopesId, flags);
+        }
         let view = this.#inView;
         if (view.byteLength === 0) view = this.#refreshInput();
-        len = encoder.encodeInto(token, view).written;
-        this.#inToken = token;
-        this.#inTokenLen = len;
-        return core.verify(len, NONE, NONE, now, scopesId, flags);
+        const k = this.#slotNext;
+        const at = k * SLOT_BYTES;
+        const r = encoder.encodeInto(token, view.subarray(at, at + SLOT_BYTES));
+        if (r.read === token.length) {
+          slots[k] = token;
+          this.#slotLen[k] = r.written;
+          this.#slotNext = (k + 1) % TOKEN_SLOTS;
+          return core.verify(at, r.written, NONE, NONE, now, scopesId, flags);
+        }
+        // Longer than a slot: written from the start of the buffer like per-request strings.
       }
       len = this.#write(token, 0);
       const tpLen = tp === undefined ? NONE : typeof tp === "string" ? this.#write(tp, len) : this.#writeBytes(tp, len);
       const routeLen = route === undefined ? NONE : this.#write(route, len + (tpLen === NONE ? 0 : tpLen));
-      return core.verify(len, tpLen, routeLen, now, scopesId, flags);
+      return core.verify(0, len, tpLen, routeLen, now, scopesId, flags);
+    }
+
+    // Anything written from the start of the input buffer overwrites the token slots.
+    #forgetTokens() {
+      this.#slotToken.fill(null);
+      this.#slotNext = 0;
     }
 
     #write(s, at) {
-      this.#inToken = null;
+      this.#forgetTokens();
       const need = at + s.length * 3;
       if (need > this.#inCap) this.#grow(need);
       let view = this.#inView;
@@ -989,7 +1018,7 @@ export function createApi(rt) {
     }
 
     #writeBytes(bytes, at) {
-      this.#inToken = null;
+      this.#forgetTokens();
       const need = at + bytes.length;
       if (need > this.#inCap) this.#grow(need);
       let view = this.#inView;
@@ -999,7 +1028,7 @@ export function createApi(rt) {
     }
 
     #grow(cap) {
-      this.#inToken = null;
+      this.#forgetTokens();
       this.#inCap = Math.max(cap, this.#inCap * 2);
       this.#inPtr = this.#core.input(this.#inCap);
       this.#refreshInput();

@@ -143,6 +143,26 @@ test("claims are returned frozen, again from the token cache, with every check r
   assert.equal(tokenError(() => v.verifySync(token, { now: a.exp })).code, "token_expired");
 });
 
+test("a small token cache under churn never answers with another token's claims", () => {
+  // Three clients' tokens through a 2-entry cache: entries are evicted and re-verified in turn
+  // (CLOCK ring), claims ids are handed out again, and every answer is its own token's.
+  const v = cognito({ cache: { maxEntries: 2 } });
+  const tokens = [0, 1, 2].map((i) => f.signToken(f.cognitoClaims({ jti: `churn-${i}` }), { key: i === 1 ? "rsa-b" : "rsa-a" }));
+  const seen = new Map();
+  for (let round = 0; round < 50; round++) {
+    const i = (round * 7 + (round >> 2)) % 3;
+    const claims = v.verifySync(tokens[i]);
+    assert.equal(claims.jti, `churn-${i}`);
+    assert.ok(Object.isFrozen(claims));
+    if (!seen.has(i)) seen.set(i, claims);
+  }
+  // A revoked token that was cached is refused, the others still pass from the cache.
+  v.revoke({ jti: "churn-1" });
+  assert.equal(tokenError(() => v.verifySync(tokens[1])).code, "token_revoked");
+  assert.equal(v.verifySync(tokens[0]).jti, "churn-0");
+  assert.equal(v.verifySync(tokens[2]).jti, "churn-2");
+});
+
 test("scope_insufficient is a 403 whose challenge lists the requirement the token fails", () => {
   const v = cognito({ realm: "orders" });
   const token = f.signToken(f.cognitoClaims({ scope: "orders/read" }));
@@ -180,7 +200,13 @@ test("the reused input buffer never mixes up tokens, per-request strings or size
     ["x".repeat(20000), undefined, "token_too_large"],
     [a, undefined, "a"],
   ];
-  for (const [token, options, want] of sequence) {
+  // More clients than the buffer keeps tokens for, in turn, between other writes.
+  const many = [0, 1, 2, 3, 4, 5].map((i) => f.signToken(f.cognitoClaims({ jti: `m${i}` })));
+  for (let round = 0; round < 4; round++) {
+    for (let i = 0; i < many.length; i += 1 + (round % 2)) sequence.push([many[i], undefined, `m${i}`]);
+    sequence.push([many[round], { route: "/r" }, `m${round}`], [b, undefined, "b"], [many[5 - round], undefined, `m${5 - round}`]);
+  }
+  for (const [n, [token, options, want]] of sequence.entries()) {
     let got;
     try {
       got = v.verifySync(token, options).jti;
@@ -188,6 +214,11 @@ test("the reused input buffer never mixes up tokens, per-request strings or size
       got = e.code;
     }
     assert.equal(got, want);
+    if (n % 5 === 4) {
+      // A whole request written into the same buffer in between.
+      const auth = v.decideSync({ method: "GET", target: "/", authorization: [`Bearer ${many[n % 6]}`] });
+      assert.equal(auth.claims.jti, `m${n % 6}`);
+    }
   }
 });
 

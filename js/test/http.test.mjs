@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
 import * as api from "../src/node.mjs";
-import { factsFor, httpMismatch, runHttpCase } from "./helpers/vectors.mjs";
+import { factsFor, httpMismatch, replayBefore, runHttpCase } from "./helpers/vectors.mjs";
 import { loadHttpCases } from "./helpers/vectors-node.mjs";
 
 const cases = loadHttpCases();
@@ -21,6 +21,7 @@ test("every HTTP vector gets the core's answer from decide()", async () => {
       if (why) failures.push(`${c.file}/${c.name} [${how}${extra ? " wasm" : ""}]: ${why}`);
     }
     const v = api.JwtVerifier.fromConfig(c.configDoc);
+    await replayBefore(v, c);
     v.decideSync(factsFor(c, v), { now: c.now });
     const why = httpMismatch(c, v.decideSync(factsFor(c, v), { now: c.now }));
     if (why) failures.push(`${c.file}/${c.name} [cached]: ${why}`);
@@ -85,6 +86,7 @@ test("authorize() behind node:http answers the sendable HTTP vectors the same wa
   let sent = 0;
   for (const c of cases.filter(sendable)) {
     current = { case: c, verifier: api.JwtVerifier.fromConfig(c.configDoc) };
+    await replayBefore(current.verifier, c);
     const before = reached.length;
     const text = await rawRequest(port, c);
     sent++;

@@ -161,29 +161,23 @@ fn replay_file(
                 *u = true;
             }
         }
-        let values: Vec<&[u8]> = request.authorization.iter().map(|v| v.as_bytes()).collect();
-        let cert_header = gate.certificate_header();
-        let client_cert: Vec<&[u8]> = request
-            .headers
-            .iter()
-            .filter(|(n, _)| cert_header.is_some_and(|h| h.eq_ignore_ascii_case(n)))
-            .map(|(_, v)| v.as_bytes())
-            .collect();
-        let peer = request
-            .peer
-            .as_ref()
-            .filter(|_| gate.needs_connection_certificate());
-        let facts = RequestFacts {
-            method: &request.method,
-            target: &request.target,
-            authorization: &values,
-            peer,
-            client_cert: &client_cert,
-            scopes: None,
-            clock: Clock::At(now),
-            audit: false,
-        };
-        let got = in_vector_terms(&answer(&mut gate, &facts)?);
+        // A stateful case (`before`) sends these to the same gate first.
+        for (j, step) in case
+            .get("before")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let at_step = |what: &str| at(&format!("before[{j}]: {what}"));
+            let step_now = step
+                .get("now")
+                .and_then(Value::as_u64)
+                .ok_or_else(|| at_step("\"now\" must be a whole number of seconds"))?;
+            let step_request = Request::parse(step.get("request")).map_err(|why| at_step(&why))?;
+            send(&mut gate, &step_request, step_now)?;
+        }
+        let got = in_vector_terms(&send(&mut gate, &request, now)?);
         let differences = differences(expect, &got);
         if differences.is_empty() {
             *passed += 1;
@@ -197,6 +191,33 @@ fn replay_file(
         }
     }
     Ok(())
+}
+
+/// One request of a case through `gate` at `now`.
+fn send(gate: &mut Gate, request: &Request, now: u64) -> Result<Answer, Failure> {
+    let values: Vec<&[u8]> = request.authorization.iter().map(|v| v.as_bytes()).collect();
+    let cert_header = gate.certificate_header();
+    let client_cert: Vec<&[u8]> = request
+        .headers
+        .iter()
+        .filter(|(n, _)| cert_header.is_some_and(|h| h.eq_ignore_ascii_case(n)))
+        .map(|(_, v)| v.as_bytes())
+        .collect();
+    let peer = request
+        .peer
+        .as_ref()
+        .filter(|_| gate.needs_connection_certificate());
+    let facts = RequestFacts {
+        method: &request.method,
+        target: &request.target,
+        authorization: &values,
+        peer,
+        client_cert: &client_cert,
+        scopes: None,
+        clock: Clock::At(now),
+        audit: false,
+    };
+    answer(gate, &facts)
 }
 
 /// The request of a case.

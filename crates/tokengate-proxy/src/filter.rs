@@ -22,12 +22,15 @@ use tokengate::config::Cluster;
 use tokengate::gate::{Allowed, Denied, Response};
 use tokengate::peer::Peer;
 use tokengate::ratelimit::{self, Bucket, RateLimit};
-use tokengate::{Clock, Decision, ErrorCode, Gate, Outcome, RequestFacts};
+use tokengate::{AuditSink, Clock, Decision, ErrorCode, Gate, Outcome, RequestFacts};
 
 use crate::config;
+use crate::replay::{self, Replay};
 use crate::shared::{self, JwksRecord, Keys, Lease};
 
+mod abi;
 mod feed;
+mod mem;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -54,6 +57,23 @@ struct Worker {
     waiting: Vec<Waiting>,
     /// Streams resumed with an allow after waiting: their body and trailers may now move on.
     released: Vec<u32>,
+    /// Envoy's `wasm` log level lets info lines through (read on each tick): `"audit": "log"`
+    /// formats no line that would be dropped.
+    info_logged: bool,
+    /// The lengths of the names in `gate.remove_headers()` ([`length_bit`]): most request
+    /// headers are ruled out without comparing names.
+    strip_lengths: u64,
+    /// Allows the gate gave since the last tick or callout, replayed for identical requests.
+    replay: Replay<Replayed>,
+    /// The configuration lets answers be replayed: no rate limit (its buckets change with every
+    /// request), a verified-token cache (a configuration without one asks for every token to be
+    /// verified) and no client certificate input (not part of the replay key).
+    replayable: bool,
+}
+
+/// One bit per header name length (names of 63 bytes and more share the last).
+fn length_bit(len: usize) -> u64 {
+    1u64 << len.min(63)
 }
 
 /// What an HTTP callout fetches.
@@ -82,6 +102,21 @@ struct Facts {
     peer: Option<Peer>,
     /// Values of the trusted certificate header (header sources).
     client_cert: Vec<Vec<u8>>,
+}
+
+impl Facts {
+    /// The request as the gate takes it.
+    fn view<R>(&self, f: impl FnOnce(&Received<'_>) -> R) -> R {
+        let authorization: Vec<&[u8]> = self.authorization.iter().map(Vec::as_slice).collect();
+        let client_cert: Vec<&[u8]> = self.client_cert.iter().map(Vec::as_slice).collect();
+        f(&Received {
+            method: &self.method,
+            target: &self.target,
+            authorization: &authorization,
+            peer: self.peer.as_ref(),
+            client_cert: &client_cert,
+        })
+    }
 }
 
 struct Waiting {
@@ -240,16 +275,41 @@ impl Metrics {
 
 /// What to do to a stream, computed under the state borrow and applied after it.
 enum Effect {
-    /// Let the request go on, with these headers set.
-    Continue {
-        headers: Vec<(String, String)>,
-        strip_authorization: bool,
-    },
+    /// Let the request go on.
+    Continue(Rc<Pass>, Audit),
     /// Answer locally.
-    Reply(Response),
+    Reply(Response, Audit),
     /// Keep the request paused (it waits for keys).
     Pause,
 }
+
+/// What a request let through changes on its way to the origin.
+struct Pass {
+    /// Headers to add (incoming copies of these names were removed on arrival).
+    headers: Vec<(String, String)>,
+    strip_authorization: bool,
+}
+
+/// An allow remembered for replay ([`replay`]).
+struct Replayed {
+    pass: Rc<Pass>,
+    /// The record of a replayed answer (`"cached": true`).
+    audit: Audit,
+}
+
+/// The audit record of a decision, as the configuration wants it recorded.
+#[derive(Clone)]
+enum Audit {
+    /// Compact JSON for the stream's filter state (`wasm.tokengate`).
+    FilterState(Rc<str>),
+    /// One JSON line for Envoy's log.
+    Line(Rc<str>),
+    /// Nothing to write (`"audit": "log"` while Envoy drops info lines).
+    Dropped,
+}
+
+/// The filter state key's path: Envoy stores it as `wasm.tokengate`.
+const FILTER_STATE_PATH: &[u8] = b"tokengate";
 
 struct Root {
     id: u32,
@@ -270,6 +330,7 @@ impl Context for Root {
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else { return };
             w.clock_ms = now_ms;
+            w.replay.clear();
             match w.calls.remove(&token_id) {
                 Some(Call::Jwks(provider)) => {
                     on_jwks_answer(w, provider, now, num_headers, body_size)
@@ -413,6 +474,14 @@ impl RootContext for Root {
             Ok(g) => g,
             Err(e) => return refuse_configuration(&e),
         };
+        let strip_lengths = gate
+            .remove_headers()
+            .iter()
+            .fold(0, |mask, h| mask | length_bit(h.len()));
+        let replayable = gate.config().rate_limit.is_none()
+            && gate.config().token_cache.capacity > 0
+            && !gate.needs_connection_certificate()
+            && gate.certificate_header().is_none();
         let worker = Worker {
             clock_ms: now_ms,
             keys: Keys::for_config(&bytes),
@@ -424,6 +493,10 @@ impl RootContext for Root {
             calls: HashMap::new(),
             waiting: Vec::new(),
             released: Vec::new(),
+            info_logged: abi::info_logged(),
+            strip_lengths,
+            replay: Replay::new(),
+            replayable,
         };
         *self.state.borrow_mut() = Some(worker);
         let _ = hostcalls::set_tick_period(tick);
@@ -460,7 +533,10 @@ impl Root {
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else { return };
             w.clock_ms = now_ms;
+            // Keys, the policy feed and the clock may change from here on.
+            w.replay.clear();
             w.metrics.flush();
+            w.info_logged = abi::info_logged();
             for i in 0..w.remotes.len() {
                 changed |= sync_shared(w, i, now_ms);
             }
@@ -549,7 +625,10 @@ impl Root {
             let mut out = Vec::new();
             for mut x in waiting {
                 // A paused request has already cost more than a clock read: judge it exactly.
-                let outcome = decide(w, &x.facts, Clock::from_unix_ms(now_ms));
+                let outcome = x
+                    .facts
+                    .view(|req| decide(w, req, Clock::from_unix_ms(now_ms)));
+                let (method, target) = (x.facts.method.as_str(), x.facts.target.as_str());
                 match outcome {
                     Outcome::Wait(fallback) if now_ms < x.deadline_ms => {
                         x.fallback = fallback;
@@ -557,17 +636,17 @@ impl Root {
                     }
                     Outcome::Wait(fallback) => {
                         let outcome = w.gate.give_up(fallback);
-                        let effect = finish(w, &x.facts, outcome, now_ms);
+                        let effect = finish(w, method, target, outcome, now_ms, None);
                         out.push((x.context_id, effect));
                     }
                     outcome => {
-                        let effect = finish(w, &x.facts, outcome, now_ms);
+                        let effect = finish(w, method, target, outcome, now_ms, None);
                         out.push((x.context_id, effect));
                     }
                 }
             }
             for (context_id, effect) in &out {
-                if matches!(effect, Effect::Continue { .. }) {
+                if matches!(effect, Effect::Continue(..)) {
                     w.released.push(*context_id);
                 }
             }
@@ -596,62 +675,74 @@ impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let configured = self.state.borrow().as_ref().map(|w| {
-            let source = CertSource {
-                connection: w.gate.needs_connection_certificate(),
-                header: w.gate.certificate_header(),
-            };
-            (w.gate.remove_headers().to_vec(), source, w.clock_ms)
-        });
-        let Some((strip, source, clock_ms)) = configured else {
-            // Never configured: fail closed.
-            self.hold = true;
-            let _ = hostcalls::send_http_response(
-                503,
-                vec![("content-type", "application/json")],
-                Some(br#"{"error":"jwks_unavailable","message":"the filter is not configured"}"#),
-            );
-            return Action::Pause;
-        };
-        let (facts, present) = request_facts(source, &strip);
-        // Whatever the verdict, a client never gets to set the headers the origin trusts.
-        for header in present {
-            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, header, None);
-        }
+        // One host call for the whole map, read in place: under V8 it costs less than the three
+        // single reads the gate needs, and it tells which untrusted headers came at all.
+        let headers = abi::request_headers();
         let effect = {
             let mut st = self.state.borrow_mut();
             let Some(w) = st.as_mut() else {
-                self.hold = true;
-                return Action::Pause;
+                drop(st);
+                return self.unconfigured();
             };
-            let uncertainty_ms = u64::from(w.gate.config().tick_ms).saturating_add(CLOCK_SLACK_MS);
-            let mut outcome = decide(w, &facts, Clock::since_read(clock_ms, uncertainty_ms));
-            if let Outcome::ReadClock = outcome {
-                // Near a time boundary of this token: the tick clock is not exact enough.
-                let exact_ms = now_ms();
-                w.clock_ms = w.clock_ms.max(exact_ms);
-                outcome = decide(w, &facts, Clock::from_unix_ms(exact_ms));
-            }
-            match outcome {
-                Outcome::Wait(fallback) => {
-                    if w.waiting.len() < w.gate.config().wait.max_requests {
-                        let deadline_ms = clock_ms.saturating_add(w.gate.config().wait.timeout_ms);
-                        w.waiting.push(Waiting {
-                            context_id: self.id,
-                            facts,
-                            deadline_ms,
-                            fallback,
-                        });
-                        Effect::Pause
-                    } else {
-                        let outcome = w.gate.give_up(fallback);
-                        finish(w, &facts, outcome, clock_ms)
+            let cert_header = w.gate.certificate_header();
+            let (mut method, mut target): (&[u8], &[u8]) = (b"", b"");
+            let mut authorization = Values::default();
+            let mut client_cert = Values::default();
+            let mut removed: u64 = 0;
+            for (name, value) in headers.iter() {
+                match name {
+                    b":method" => method = value,
+                    b":path" => target = value,
+                    n if n.eq_ignore_ascii_case(b"authorization") => authorization.push(value),
+                    n => {
+                        if cert_header.is_some_and(|h| n.eq_ignore_ascii_case(h.as_bytes())) {
+                            client_cert.push(value);
+                        }
+                        if w.strip_lengths & length_bit(n.len()) == 0 {
+                            continue;
+                        }
+                        // Whatever the verdict, a client never gets to set the headers the
+                        // origin trusts: removed when present, before anything is decided.
+                        let strip = w.gate.remove_headers();
+                        if let Some(i) = strip
+                            .iter()
+                            .position(|h| n.eq_ignore_ascii_case(h.as_bytes()))
+                        {
+                            let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+                            if removed & bit == 0 || bit == 0 {
+                                removed |= bit;
+                                if let Some(h) = strip.get(i) {
+                                    let _ = hostcalls::set_map_value(
+                                        MapType::HttpRequestHeaders,
+                                        h,
+                                        None,
+                                    );
+                                }
+                            }
+                        }
                     }
                 }
-                outcome => finish(w, &facts, outcome, clock_ms),
+            }
+            let replay_key = (w.replayable && authorization.count <= 1).then(|| replay::Key {
+                method,
+                target,
+                authorization: authorization.first(),
+            });
+            match replay_key.and_then(|k| w.replay.get(&k, w.clock_ms)) {
+                Some(r) => {
+                    w.metrics.allowed();
+                    Effect::Continue(r.pass.clone(), r.audit.clone())
+                }
+                None => self.ask_gate(
+                    w,
+                    (method, target),
+                    authorization.as_slice(),
+                    client_cert.as_slice(),
+                    replay_key,
+                ),
             }
         };
-        self.hold = !matches!(effect, Effect::Continue { .. });
+        self.hold = !matches!(effect, Effect::Continue(..));
         apply(effect, false)
     }
 
@@ -665,6 +756,79 @@ impl HttpContext for Http {
 }
 
 impl Http {
+    /// The gate's answer to a request as received (and the allow remembered for replay under
+    /// `replay_key`, when it qualifies).
+    fn ask_gate(
+        &self,
+        w: &mut Worker,
+        (method, target): (&[u8], &[u8]),
+        authorization: &[&[u8]],
+        client_cert: &[&[u8]],
+        mut replay_key: Option<replay::Key<'_>>,
+    ) -> Effect {
+        // Bytes that are not UTF-8 become U+FFFD, which the gate refuses as non-ASCII.
+        let method = String::from_utf8_lossy(method);
+        let target = String::from_utf8_lossy(target);
+        let peer = if w.gate.needs_connection_certificate() {
+            connection_peer()
+        } else {
+            None
+        };
+        let received = Received {
+            method: &method,
+            target: &target,
+            authorization,
+            peer: peer.as_ref(),
+            client_cert,
+        };
+        let clock_ms = w.clock_ms;
+        let uncertainty_ms = u64::from(w.gate.config().tick_ms).saturating_add(CLOCK_SLACK_MS);
+        let mut outcome = decide(w, &received, Clock::since_read(clock_ms, uncertainty_ms));
+        if let Outcome::ReadClock = outcome {
+            // Near a time boundary of this token: the tick clock is not exact enough, and the
+            // answer holds for this second only (never replayed).
+            let exact_ms = now_ms();
+            w.clock_ms = w.clock_ms.max(exact_ms);
+            outcome = decide(w, &received, Clock::from_unix_ms(exact_ms));
+            replay_key = None;
+        }
+        match outcome {
+            Outcome::Wait(fallback) => {
+                if w.waiting.len() < w.gate.config().wait.max_requests {
+                    let deadline_ms = clock_ms.saturating_add(w.gate.config().wait.timeout_ms);
+                    w.waiting.push(Waiting {
+                        context_id: self.id,
+                        facts: received.to_owned(),
+                        deadline_ms,
+                        fallback,
+                    });
+                    Effect::Pause
+                } else {
+                    let outcome = w.gate.give_up(fallback);
+                    finish(w, &method, &target, outcome, clock_ms, None)
+                }
+            }
+            outcome => finish(w, &method, &target, outcome, clock_ms, replay_key),
+        }
+    }
+
+    /// Never configured (Envoy refused the configuration but a stream came): fail closed, and
+    /// record it like any other decision.
+    fn unconfigured(&mut self) -> Action {
+        self.hold = true;
+        record(Audit::FilterState(
+            Decision::denied(ErrorCode::JwksUnavailable)
+                .to_record_json(503, false)
+                .into(),
+        ));
+        let _ = hostcalls::send_http_response(
+            503,
+            vec![("content-type", "application/json")],
+            Some(br#"{"error":"jwks_unavailable","message":"the filter is not configured"}"#),
+        );
+        Action::Pause
+    }
+
     /// Body and trailers wait with the headers; once the request is resumed with an allow they
     /// move on. A request answered locally never lets them go.
     fn held(&mut self) -> Action {
@@ -704,25 +868,94 @@ impl Drop for Http {
 /// event loop stalled for longer than this could judge a request at the wrong second.
 const CLOCK_SLACK_MS: u64 = 60_000;
 
-/// One decision through the gate, from owned facts.
-fn decide(w: &mut Worker, facts: &Facts, clock: Clock) -> Outcome {
-    let values: Vec<&[u8]> = facts.authorization.iter().map(Vec::as_slice).collect();
-    let client_cert: Vec<&[u8]> = facts.client_cert.iter().map(Vec::as_slice).collect();
+/// A request as received, borrowed from the header map (owned only when it must wait).
+struct Received<'a> {
+    method: &'a str,
+    target: &'a str,
+    authorization: &'a [&'a [u8]],
+    peer: Option<&'a Peer>,
+    client_cert: &'a [&'a [u8]],
+}
+
+impl Received<'_> {
+    fn to_owned(&self) -> Facts {
+        Facts {
+            method: self.method.to_owned(),
+            target: self.target.to_owned(),
+            authorization: self.authorization.iter().map(|v| v.to_vec()).collect(),
+            peer: self.peer.cloned(),
+            client_cert: self.client_cert.iter().map(|v| v.to_vec()).collect(),
+        }
+    }
+}
+
+/// The values of one header, in order, without an allocation for the usual single value.
+#[derive(Default)]
+struct Values<'a> {
+    first: [&'a [u8]; 1],
+    count: usize,
+    all: Vec<&'a [u8]>,
+}
+
+impl<'a> Values<'a> {
+    fn push(&mut self, value: &'a [u8]) {
+        match self.count {
+            0 => self.first = [value],
+            1 => {
+                let [first] = self.first;
+                self.all = vec![first, value];
+            }
+            _ => self.all.push(value),
+        }
+        self.count += 1;
+    }
+
+    /// The first value, empty when there is none.
+    fn first(&self) -> &'a [u8] {
+        let [first] = self.first;
+        if self.count == 0 {
+            b""
+        } else {
+            first
+        }
+    }
+
+    fn as_slice(&self) -> &[&'a [u8]] {
+        match self.count {
+            0 => &[],
+            1 => &self.first,
+            _ => &self.all,
+        }
+    }
+}
+
+/// One decision through the gate.
+fn decide(w: &mut Worker, received: &Received<'_>, clock: Clock) -> Outcome {
     let req = RequestFacts {
-        method: &facts.method,
-        target: &facts.target,
-        authorization: &values,
-        peer: facts.peer.as_ref(),
-        client_cert: &client_cert,
+        method: received.method,
+        target: received.target,
+        authorization: received.authorization,
+        peer: received.peer,
+        client_cert: received.client_cert,
         scopes: None,
         clock,
-        audit: w.gate.config().audit_log,
+        // The claims part of the record is only built when it will be written.
+        audit: w.gate.config().audit == AuditSink::FilterState || w.info_logged,
     };
     w.gate.decide(&req)
 }
 
-/// Turn a final outcome into an effect: rate limit, metrics and the audit line.
-fn finish(w: &mut Worker, facts: &Facts, outcome: Outcome, now_ms: u64) -> Effect {
+/// Turn a final outcome into an effect: rate limit, metrics and the audit record. An enforced
+/// allow is remembered for replay under `replay` when that is given (the caller vouches that
+/// the request and the clock it was judged at qualify).
+fn finish(
+    w: &mut Worker,
+    method: &str,
+    target: &str,
+    outcome: Outcome,
+    now_ms: u64,
+    replay: Option<replay::Key<'_>>,
+) -> Effect {
     let outcome = match outcome {
         Outcome::Allow(allowed) => {
             match (w.gate.config().rate_limit, allowed.rate_key.as_deref()) {
@@ -739,30 +972,50 @@ fn finish(w: &mut Worker, facts: &Facts, outcome: Outcome, now_ms: u64) -> Effec
         Outcome::Allow(Allowed {
             forward,
             strip_authorization,
-            record,
+            mut record,
             would_deny,
             ..
         }) => {
-            match &would_deny {
-                // Report mode: counted and logged as the denial it would have been.
+            let status = match &would_deny {
+                // Report mode: counted and recorded as the denial it would have been.
                 Some(r) => {
                     w.metrics.denied(r.code);
-                    audit(w, &record, r.status, facts);
+                    r.status
                 }
                 None => {
                     w.metrics.allowed();
-                    audit(w, &record, 200, facts);
+                    200
                 }
-            }
-            Effect::Continue {
+            };
+            let pass = Rc::new(Pass {
                 headers: forward,
                 strip_authorization,
+            });
+            let audit_now = audit(w, &record, status, method, target);
+            if let (Some(key), None) = (replay, &would_deny) {
+                // A replay answers from memory: its record says so.
+                let replayed = if record.cached {
+                    audit_now.clone()
+                } else {
+                    record.cached = true;
+                    audit(w, &record, status, method, target)
+                };
+                let clock_ms = w.clock_ms;
+                w.replay.insert(
+                    &key,
+                    clock_ms,
+                    Rc::new(Replayed {
+                        pass: pass.clone(),
+                        audit: replayed,
+                    }),
+                );
             }
+            Effect::Continue(pass, audit_now)
         }
         Outcome::Deny(denied) | Outcome::Wait(denied) => {
             w.metrics.denied(denied.response.code);
-            audit(w, &denied.record, denied.response.status, facts);
-            Effect::Reply(denied.response)
+            let audit = audit(w, &denied.record, denied.response.status, method, target);
+            Effect::Reply(denied.response, audit)
         }
         Outcome::ReadClock => {
             // Only asked of an inexact clock, which `finish` never sees; fail closed.
@@ -770,7 +1023,9 @@ fn finish(w: &mut Worker, facts: &Facts, outcome: Outcome, now_ms: u64) -> Effec
                 .gate
                 .response(ErrorCode::JwksUnavailable, "internal: clock", &[], None);
             w.metrics.denied(r.code);
-            Effect::Reply(r)
+            let record = Decision::denied(r.code);
+            let audit = audit(w, &record, r.status, method, target);
+            Effect::Reply(r, audit)
         }
     }
 }
@@ -779,14 +1034,13 @@ fn finish(w: &mut Worker, facts: &Facts, outcome: Outcome, now_ms: u64) -> Effec
 fn apply(effect: Effect, resume: bool) -> Action {
     match effect {
         Effect::Pause => Action::Pause,
-        Effect::Continue {
-            headers,
-            strip_authorization,
-        } => {
-            for (name, value) in &headers {
-                let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value));
+        Effect::Continue(pass, audit) => {
+            record(audit);
+            // Incoming copies of these names were removed when the headers arrived.
+            for (name, value) in &pass.headers {
+                let _ = hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value);
             }
-            if strip_authorization {
+            if pass.strip_authorization {
                 let _ =
                     hostcalls::set_map_value(MapType::HttpRequestHeaders, "authorization", None);
             }
@@ -795,7 +1049,8 @@ fn apply(effect: Effect, resume: bool) -> Action {
             }
             Action::Continue
         }
-        Effect::Reply(response) => {
+        Effect::Reply(response, audit) => {
+            record(audit);
             let headers: Vec<(&str, &str)> = response
                 .headers
                 .iter()
@@ -811,65 +1066,30 @@ fn apply(effect: Effect, resume: bool) -> Action {
     }
 }
 
-fn audit(w: &Worker, decision: &Decision, status: u16, facts: &Facts) {
-    if w.gate.config().audit_log {
-        log(
-            LogLevel::Info,
-            &w.gate
-                .audit_line(decision, status, &facts.method, &facts.target),
-        );
+/// The record of a decision, in the form the configuration asks for.
+fn audit(w: &Worker, decision: &Decision, status: u16, method: &str, target: &str) -> Audit {
+    match w.gate.config().audit {
+        AuditSink::FilterState => Audit::FilterState(w.gate.audit_record(decision, status).into()),
+        AuditSink::Log if w.info_logged => {
+            Audit::Line(w.gate.audit_line(decision, status, method, target).into())
+        }
+        AuditSink::Log => Audit::Dropped,
     }
 }
 
-/// Where this configuration takes the client certificate from.
-#[derive(Clone, Copy)]
-struct CertSource {
-    /// Read the connection's TLS facts.
-    connection: bool,
-    /// Collect the values of this (trusted) header.
-    header: Option<&'static str>,
-}
-
-/// The request facts, and which of the `strip` headers the client sent. The certificate
-/// headers among them are read first: the gate's answer comes from what was received.
-fn request_facts(source: CertSource, strip: &[String]) -> (Facts, Vec<&str>) {
-    // One host call for the whole map: each call costs more than scanning a few headers.
-    let headers = hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default();
-    let mut method = String::new();
-    let mut target = String::new();
-    let mut authorization: Vec<Vec<u8>> = Vec::new();
-    let mut client_cert: Vec<Vec<u8>> = Vec::new();
-    let mut present: Vec<&str> = Vec::new();
-    for (name, value) in headers {
-        if let Some(h) = strip.iter().find(|h| h.eq_ignore_ascii_case(&name)) {
-            if !present.contains(&h.as_str()) {
-                present.push(h);
+/// Hand the record to Envoy. Filter state goes with the stream, so this runs with the stream's
+/// context effective; if Envoy refuses it, the record goes to the log instead: every decision is
+/// recorded somewhere.
+fn record(audit: Audit) {
+    match audit {
+        Audit::FilterState(json) => {
+            if !abi::set_property(FILTER_STATE_PATH, json.as_bytes()) {
+                log(LogLevel::Info, &json);
             }
         }
-        match name.as_str() {
-            // Bytes that are not UTF-8 become U+FFFD, which the gate refuses as non-ASCII.
-            ":method" => method = String::from_utf8_lossy(&value).into_owned(),
-            ":path" => target = String::from_utf8_lossy(&value).into_owned(),
-            n if n.eq_ignore_ascii_case("authorization") => authorization.push(value),
-            n if source.header.is_some_and(|h| h.eq_ignore_ascii_case(n)) => {
-                client_cert.push(value)
-            }
-            _ => {}
-        }
+        Audit::Line(line) => log(LogLevel::Info, &line),
+        Audit::Dropped => {}
     }
-    let peer = if source.connection {
-        connection_peer()
-    } else {
-        None
-    };
-    let facts = Facts {
-        method,
-        target,
-        authorization,
-        peer,
-        client_cert,
-    };
-    (facts, present)
 }
 
 /// The downstream client certificate as Envoy reports it: its SHA-256 (lower-case hex), subject

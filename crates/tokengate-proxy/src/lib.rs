@@ -10,6 +10,7 @@
 )]
 
 pub mod config;
+pub mod replay;
 pub mod report;
 pub mod shared;
 

@@ -4,8 +4,6 @@ use std::string::{String, ToString};
 use std::sync::Arc;
 use std::vec::Vec;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 // The core already links hashbrown; std's HashMap would add a second copy and SipHash.
 use hashbrown::HashMap;
 
@@ -14,6 +12,7 @@ use tokengate::feed::FeedUpdate;
 use tokengate::gate::{Allowed, Denied, Response};
 use tokengate::peer::{Peer, PeerCache};
 use tokengate::ratelimit::{self, Bucket};
+use tokengate::verify::CacheHit;
 use tokengate::{
     Algorithm, Begin, Claims, Clock, Config, Decision, Error, ErrorCode, Gate, KeyCache, KeySet,
     Outcome, PendingRequest, PendingSignature, Request, RequestFacts, Revocation, Scopes, Step,
@@ -176,6 +175,8 @@ pub struct Engine {
     scopes: HashMap<u32, Scopes>,
     next_scopes_id: u32,
     claims_ids: ClaimsIds,
+    /// The decoded payload of the token being finished (then swapped with `out`).
+    spare: Vec<u8>,
     last_refresh_error: String,
     /// Client certificates already read (`peer` fields), by their bytes.
     peers: PeerCache,
@@ -229,6 +230,7 @@ impl Engine {
             scopes: HashMap::new(),
             next_scopes_id: 0,
             claims_ids: ClaimsIds::default(),
+            spare: Vec::new(),
             last_refresh_error: String::new(),
             peers: PeerCache::default(),
         })
@@ -317,13 +319,16 @@ impl Engine {
         &self.audit
     }
 
-    /// Verify the token held in `input[..token_len]`. The client certificate
-    /// ([`Peer::from_host_bytes`]: DER, JSON facts or an RFC 8705 thumbprint) follows it when
-    /// `peer_len != u32::MAX`, then the route name for the audit record
+    /// Verify the token held in `input[token_at..][..token_len]` (JS keeps the last few tokens
+    /// it wrote at fixed places, so a client reusing its token costs no copy). The client
+    /// certificate ([`Peer::from_host_bytes`]: DER, JSON facts or an RFC 8705 thumbprint)
+    /// follows it when `peer_len != u32::MAX`, then the route name for the audit record
     /// when `route_len != u32::MAX`. `scopes_id` names scopes from
     /// [`Engine::register_scopes`] (0: none). Flags: [`FLAG_AUDIT`], [`FLAG_PURE`].
+    #[allow(clippy::too_many_arguments)]
     pub fn verify(
         &mut self,
+        token_at: usize,
         token_len: usize,
         peer_len: u32,
         route_len: u32,
@@ -334,7 +339,7 @@ impl Engine {
         let now = secs(now);
         let input = std::mem::take(&mut self.input);
         let status = self.verify_in(
-            &input,
+            input.get(token_at..).unwrap_or_default(),
             token_len,
             [peer_len, route_len],
             now,
@@ -354,37 +359,39 @@ impl Engine {
         scopes_id: u32,
         flags: u32,
     ) -> Status {
-        let parts = input
-            .get(..token_len)
-            .and_then(|t| core::str::from_utf8(t).ok())
-            .zip(
-                input
-                    .get(token_len..)
-                    .and_then(|rest| split_bytes(rest, &lens)),
-            );
-        let Some((token, rest)) = parts else {
-            let e = Error::new(ErrorCode::TokenMalformed, "token is not UTF-8");
-            return self.report(Err(e), None, None, flags);
+        let parts = input.get(..token_len).zip(
+            input
+                .get(token_len..)
+                .and_then(|rest| split_bytes(rest, &lens)),
+        );
+        let Some((token, [peer, route])) = parts else {
+            return self.not_text(flags);
         };
-        let [peer, route] = rest;
+        // The token's UTF-8 check is the first check, but a cached token is text already: it
+        // runs on a cache miss, and before any other check reports.
+        let is_text = || core::str::from_utf8(token).is_ok();
         let Ok(route) = route.map(core::str::from_utf8).transpose() else {
+            if !is_text() {
+                return self.not_text(flags);
+            }
             let e = Error::new(ErrorCode::TokenMalformed, "the route name is not UTF-8");
-            return self.report(Err(e), None, None, flags);
+            return self.report(Err(e), None, 0, flags);
         };
         let peer = match peer
             .map(|b| CertFacts::from_bytes(&mut self.peers, b))
             .transpose()
         {
             Ok(p) => p,
+            Err(_) if !is_text() => return self.not_text(flags),
             Err(why) => {
                 let e = Error::new(ErrorCode::RequestInvalid, why);
-                return self.report(Err(e), route, None, flags);
+                return self.report(Err(e), route, 0, flags);
             }
         };
-        let route = route.map(String::from);
         let scopes = match route_scopes(&self.scopes, scopes_id) {
             Ok(s) => s,
-            Err(e) => return self.report(Err(e), route.as_deref(), None, flags),
+            Err(_) if !is_text() => return self.not_text(flags),
+            Err(e) => return self.report(Err(e), route, 0, flags),
         };
         let mut req = Request::at(now);
         if let Some(s) = scopes {
@@ -394,35 +401,52 @@ impl Engine {
             req = c.apply(req);
         }
         if let Err(e) = self.gate.feed_ready(now) {
-            let scopes = scopes.cloned();
-            return self.report(Err(e), route.as_deref(), scopes.as_ref(), flags);
+            if !is_text() {
+                return self.not_text(flags);
+            }
+            return self.report(Err(e), route, scopes_id, flags);
         }
         let verifier = self.gate.verifier_mut();
-        let result = if flags & FLAG_PURE != 0 {
-            let result = verifier.verify(token, &req);
-            if matches!(&result, Ok(v) if !v.cached) {
-                let payload = payload_of(token.as_bytes());
-                let scopes = scopes.cloned();
-                return self.report_with(result, payload, route.as_deref(), scopes.as_ref(), flags);
+        match verifier.cached(token, &req) {
+            Some(Ok(hit)) if flags & FLAG_AUDIT == 0 => {
+                let (claims, provider) = (hit.claims.clone(), hit.provider);
+                return self.report_hit(&claims, provider);
             }
-            result
-        } else {
-            match verifier.begin(token, &req) {
-                Ok(Step::Done(v)) => Ok(v),
-                Ok(Step::Signature(signature)) => {
-                    let pending = Pending::Token {
-                        signature,
-                        peer,
-                        route,
-                        scopes_id,
-                    };
-                    return self.suspend(pending, now);
-                }
-                Err(e) => Err(e),
+            Some(hit) => {
+                let result = hit.map(CacheHit::into_verified);
+                return self.report(result, route, scopes_id, flags);
             }
+            None => {}
+        }
+        let Ok(token) = core::str::from_utf8(token) else {
+            return self.not_text(flags);
         };
-        let scopes = scopes.cloned();
-        self.report(result, route.as_deref(), scopes.as_ref(), flags)
+        let result = match verifier.begin(token, &req) {
+            Ok(Step::Done(v)) => Ok(v),
+            Ok(Step::Signature(signature)) if flags & FLAG_PURE != 0 => {
+                let valid = verifier.check_signature(&signature, now);
+                self.spare.clear();
+                self.spare.extend_from_slice(signature.payload());
+                let result = self.gate.verifier_mut().finish(signature, valid, &req);
+                return self.report_with(result, true, route, scopes_id, flags);
+            }
+            Ok(Step::Signature(signature)) => {
+                let pending = Pending::Token {
+                    signature,
+                    peer,
+                    route: route.map(String::from),
+                    scopes_id,
+                };
+                return self.suspend(pending, now);
+            }
+            Err(e) => Err(e),
+        };
+        self.report(result, route, scopes_id, flags)
+    }
+
+    fn not_text(&mut self, flags: u32) -> Status {
+        let e = Error::new(ErrorCode::TokenMalformed, "token is not UTF-8");
+        self.report(Err(e), None, 0, flags)
     }
 
     /// Decide on one HTTP request. The input buffer holds, one after the other (`u32::MAX`:
@@ -468,7 +492,7 @@ impl Engine {
         let client_cert: Vec<&[u8]> = [cert0, cert1].into_iter().flatten().collect();
         let scopes = match route_scopes(&self.scopes, scopes_id) {
             Ok(s) => s.cloned(),
-            Err(e) => return self.report(Err(e), None, None, flags),
+            Err(e) => return self.report(Err(e), None, 0, flags),
         };
         let facts = RequestFacts {
             method,
@@ -490,7 +514,7 @@ impl Engine {
                 }
             }
         };
-        self.report_outcome(outcome, None, now, flags)
+        self.report_outcome(outcome, false, now, flags)
     }
 
     /// The rest of a pending verification: `outcome` is [`OUTCOME_VALID`], [`OUTCOME_INVALID`]
@@ -504,8 +528,10 @@ impl Engine {
         };
         let (_, p) = self.pending.swap_remove(at);
         // The verified payload is handed to JS as the token's own JSON text (the core parsed
-        // exactly these bytes), which is cheaper than serialising the parsed claims again.
-        let payload = payload_of(p.signature().signing_input());
+        // exactly these bytes, decoded once in `begin`), which is cheaper than serialising the
+        // parsed claims again.
+        self.spare.clear();
+        self.spare.extend_from_slice(p.signature().payload());
         let valid = match outcome {
             OUTCOME_VALID => true,
             OUTCOME_PURE => self
@@ -522,22 +548,22 @@ impl Engine {
                 scopes_id,
             } => {
                 let scopes = match route_scopes(&self.scopes, scopes_id) {
-                    Ok(s) => s.cloned(),
-                    Err(e) => return self.report(Err(e), route.as_deref(), None, flags),
+                    Ok(s) => s,
+                    Err(e) => return self.report(Err(e), route.as_deref(), 0, flags),
                 };
                 let mut req = Request::at(secs(now));
-                if let Some(s) = scopes.as_ref() {
+                if let Some(s) = scopes {
                     req = req.also_scopes(s);
                 }
                 if let Some(c) = peer.as_ref() {
                     req = c.apply(req);
                 }
                 let result = self.gate.verifier_mut().finish(signature, valid, &req);
-                self.report_with(result, payload, route.as_deref(), scopes.as_ref(), flags)
+                self.report_with(result, true, route.as_deref(), scopes_id, flags)
             }
             Pending::Request { request, now } => {
                 let outcome = self.gate.finish(request, valid);
-                self.report_outcome(outcome, payload, now, flags)
+                self.report_outcome(outcome, true, now, flags)
             }
         }
     }
@@ -574,7 +600,7 @@ impl Engine {
                 .map(String::from),
         };
         let e = Error::with_message(code, String::from(message));
-        self.report(Err(e), route.as_deref(), None, flags)
+        self.report(Err(e), route.as_deref(), 0, flags)
     }
 
     /// The provider whose JWKS should be fetched now, or -1.
@@ -861,13 +887,9 @@ impl Engine {
         self.report_denied(&denied, false, FLAG_AUDIT)
     }
 
-    fn report_outcome(
-        &mut self,
-        outcome: Outcome,
-        payload: Option<Vec<u8>>,
-        now: f64,
-        flags: u32,
-    ) -> Status {
+    /// `payload`: `self.spare` holds the token's decoded payload JSON (see
+    /// [`Engine::report_with`]).
+    fn report_outcome(&mut self, outcome: Outcome, payload: bool, now: f64, flags: u32) -> Status {
         let outcome = match outcome {
             Outcome::Allow(allowed) => self.limit(allowed, now),
             Outcome::Wait(denied) if flags & FLAG_FINAL != 0 => self.gate.give_up(denied),
@@ -880,7 +902,7 @@ impl Engine {
             // Only an inexact clock asks for the time again; this host's clock is exact.
             Outcome::ReadClock => {
                 let e = Error::new(ErrorCode::JwksUnavailable, "internal: clock");
-                self.report(Err(e), None, None, flags)
+                self.report(Err(e), None, 0, flags)
             }
         }
     }
@@ -908,7 +930,7 @@ impl Engine {
         }
     }
 
-    fn report_allowed(&mut self, allowed: Allowed, payload: Option<Vec<u8>>, flags: u32) -> Status {
+    fn report_allowed(&mut self, allowed: Allowed, payload: bool, flags: u32) -> Status {
         self.out.clear();
         self.audit.clear();
         if flags & FLAG_AUDIT != 0 {
@@ -925,21 +947,10 @@ impl Engine {
             };
             id = cid;
             if new {
-                self.out = payload.unwrap_or_else(|| claims_bytes(claims));
+                self.claims_out(claims, payload);
             }
         }
-        let forward: serde_json::Map<String, Value> = allowed
-            .forward
-            .iter()
-            .map(|(h, v)| (h.clone(), Value::String(v.clone())))
-            .collect();
-        let doc = json!({
-            "forward": forward,
-            "strip_authorization": allowed.strip_authorization,
-            "route": allowed.record.route,
-            "would_deny": allowed.would_deny.as_ref().map(response_json),
-        });
-        self.answer = doc.to_string().into_bytes();
+        write_answer(&mut self.answer, &allowed);
         let meta = [
             id,
             self.out.as_ptr() as u32,
@@ -991,19 +1002,52 @@ impl Engine {
         &mut self,
         result: Result<Verified, Error>,
         route: Option<&str>,
-        scopes: Option<&Scopes>,
+        scopes_id: u32,
         flags: u32,
     ) -> Status {
-        self.report_with(result, None, route, scopes, flags)
+        self.report_with(result, false, route, scopes_id, flags)
     }
 
-    /// `payload`: the decoded payload JSON of the token, when at hand, used as the claims JSON.
+    /// An accepted verified-token cache hit without an audit record: no allocation once JS
+    /// knows the claims (their id), which is every hit after the first.
+    fn report_hit(&mut self, claims: &Arc<Claims>, provider: usize) -> Status {
+        self.out.clear();
+        self.audit.clear();
+        let (id, new) = self.claims_ids.id_for(claims);
+        if new {
+            self.claims_out(claims, false);
+        }
+        let meta = [
+            id,
+            self.out.as_ptr() as u32,
+            self.out.len() as u32,
+            provider as u32,
+            1,
+        ];
+        self.set_meta(Status::Accept, &meta);
+        self.set_audit_slots();
+        Status::Accept
+    }
+
+    /// The claims JSON into `out`: the token's own payload text when `payload` says
+    /// `self.spare` holds it (swapped in, so both buffers keep their capacity), else the claims
+    /// serialised.
+    fn claims_out(&mut self, claims: &Claims, payload: bool) {
+        if payload {
+            std::mem::swap(&mut self.out, &mut self.spare);
+        } else {
+            self.out = claims_bytes(claims);
+        }
+    }
+
+    /// `payload`: `self.spare` holds the decoded payload JSON of the token, used as the claims
+    /// JSON. `scopes_id`: the call's registered scopes (0: none), named in a 403 challenge.
     fn report_with(
         &mut self,
         result: Result<Verified, Error>,
-        payload: Option<Vec<u8>>,
+        payload: bool,
         route: Option<&str>,
-        scopes: Option<&Scopes>,
+        scopes_id: u32,
         flags: u32,
     ) -> Status {
         let mut record = Decision::allowed();
@@ -1029,7 +1073,7 @@ impl Engine {
                     (0, true)
                 };
                 if new {
-                    self.out = payload.unwrap_or_else(|| claims_bytes(&v.claims));
+                    self.claims_out(&v.claims, payload);
                 }
                 let meta = [
                     id,
@@ -1043,6 +1087,7 @@ impl Engine {
                 Status::Accept
             }
             Err(e) => {
+                let scopes = route_scopes(&self.scopes, scopes_id).ok().flatten();
                 let denied = Denied {
                     response: self.gate.answer(&e, None, scopes),
                     message: String::from(e.message()),
@@ -1109,15 +1154,74 @@ fn route_scopes(scopes: &HashMap<u32, Scopes>, id: u32) -> Result<Option<&Scopes
         .ok_or_else(|| Error::new(ErrorCode::ScopeInsufficient, "unknown route scopes"))
 }
 
-/// The decoded payload segment of `header.payload[.signature]`.
-fn payload_of(token: &[u8]) -> Option<Vec<u8>> {
-    let mut parts = token.split(|&b| b == b'.');
-    parts.next()?;
-    URL_SAFE_NO_PAD.decode(parts.next()?).ok()
-}
-
 fn claims_bytes(c: &Claims) -> Vec<u8> {
     serde_json::to_vec(c.as_map()).unwrap_or_default()
+}
+
+/// The answer of an allowed request, `{"forward": {header: value}, "strip_authorization",
+/// "route", "would_deny"}`, written into `out` (reused between requests) rather than built as a
+/// JSON value first: it is written on every request a gate lets through.
+fn write_answer(out: &mut Vec<u8>, allowed: &Allowed) {
+    out.clear();
+    out.extend_from_slice(b"{\"forward\":{");
+    // In name order, a header named twice with its last value, as a JSON object of them was.
+    // A handful of headers: an insertion into a sorted list, no sort or map code.
+    let mut forward: Vec<(&str, &str)> = Vec::with_capacity(allowed.forward.len());
+    for (h, v) in &allowed.forward {
+        match forward.binary_search_by(|(k, _)| k.cmp(&h.as_str())) {
+            Ok(at) => {
+                if let Some(slot) = forward.get_mut(at) {
+                    slot.1 = v;
+                }
+            }
+            Err(at) => forward.insert(at, (h, v)),
+        }
+    }
+    for (i, (h, v)) in forward.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_string(out, h);
+        out.push(b':');
+        json_string(out, v);
+    }
+    out.extend_from_slice(b"},\"strip_authorization\":");
+    out.extend_from_slice(if allowed.strip_authorization {
+        b"true"
+    } else {
+        b"false"
+    });
+    out.extend_from_slice(b",\"route\":");
+    match &allowed.record.route {
+        Some(r) => json_string(out, r),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"would_deny\":");
+    match &allowed.would_deny {
+        Some(r) => out.extend_from_slice(response_json(r).to_string().as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+/// `s` as a JSON string (RFC 8259 §7): quote, backslash and control characters escaped.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                for nibble in [b >> 4, b & 0xf] {
+                    out.push(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'));
+                }
+            }
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
 }
 
 fn response_json(r: &Response) -> Value {
@@ -1161,7 +1265,7 @@ mod tests {
     fn run(e: &mut Engine, token: &str) -> Status {
         e.input(token.len());
         e.input_mut()[..token.len()].copy_from_slice(token.as_bytes());
-        e.verify(token.len(), u32::MAX, u32::MAX, 1.0e9, 0, FLAG_AUDIT)
+        e.verify(0, token.len(), u32::MAX, u32::MAX, 1.0e9, 0, FLAG_AUDIT)
     }
 
     fn request(e: &mut Engine, method: &str, target: &str, auth: &[&str]) -> Status {
@@ -1330,7 +1434,7 @@ mod tests {
             e.input(bytes.len());
             e.input_mut()[..bytes.len()].copy_from_slice(&bytes);
             assert_eq!(
-                e.verify(5, peer.len() as u32, u32::MAX, 1.0, 0, 0),
+                e.verify(0, 5, peer.len() as u32, u32::MAX, 1.0, 0, 0),
                 Status::Error
             );
             // verify(): other text is a thumbprint compared as given (certThumbprint).
@@ -1348,8 +1452,13 @@ mod tests {
         let mut e = engine(json!({}));
         e.input(4);
         e.input_mut()[..4].copy_from_slice(&[0xff, 0xfe, b'.', b'.']);
-        assert_eq!(e.verify(4, u32::MAX, u32::MAX, 0.0, 0, 0), Status::Error);
-        assert_eq!(e.verify(1 << 30, 7, 9, f64::NAN, 0, 0), Status::Error);
+        assert_eq!(e.verify(0, 4, u32::MAX, u32::MAX, 0.0, 0, 0), Status::Error);
+        assert_eq!(e.verify(0, 1 << 30, 7, 9, f64::NAN, 0, 0), Status::Error);
+        assert_eq!(
+            e.verify(1 << 30, 3, u32::MAX, u32::MAX, 0.0, 0, 0),
+            Status::Error
+        );
+        assert_eq!(e.verify(usize::MAX, 3, 7, 9, 0.0, 0, 0), Status::Error);
         assert_eq!(error_doc(&e)["code"], "token_malformed");
     }
 
@@ -1358,7 +1467,10 @@ mod tests {
         let mut e = engine(json!({}));
         e.input(3);
         e.input_mut()[..3].copy_from_slice(b"a.b");
-        assert_eq!(e.verify(3, u32::MAX, u32::MAX, 0.0, 42, 0), Status::Error);
+        assert_eq!(
+            e.verify(0, 3, u32::MAX, u32::MAX, 0.0, 42, 0),
+            Status::Error
+        );
         assert_eq!(error_doc(&e)["code"], "scope_insufficient");
     }
 
@@ -1371,11 +1483,27 @@ mod tests {
         assert_ne!(a, b);
         e.input(3);
         e.input_mut()[..3].copy_from_slice(b"a.b");
-        assert_eq!(e.verify(3, u32::MAX, u32::MAX, 0.0, a, 0), Status::Error);
+        assert_eq!(e.verify(0, 3, u32::MAX, u32::MAX, 0.0, a, 0), Status::Error);
         assert_eq!(error_doc(&e)["code"], "scope_insufficient");
         assert!(e.register_scopes("{\"all\": \"a\"}").is_err());
         assert!(e.register_scopes("{\"all\": []}").is_err());
         assert!(e.register_scopes("{\"any\": []}").is_err());
+    }
+
+    #[test]
+    fn answer_strings_are_json_whatever_they_hold() {
+        let mut out = Vec::new();
+        for s in [
+            "plain",
+            "q\"b\\s/",
+            "c\u{1}\n\t\u{1f}\u{7f}",
+            "ünï ✓ \u{2028}",
+            "",
+        ] {
+            out.clear();
+            json_string(&mut out, s);
+            assert_eq!(serde_json::from_slice::<String>(&out).unwrap(), s);
+        }
     }
 
     #[test]

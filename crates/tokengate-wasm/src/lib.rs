@@ -60,9 +60,11 @@ impl Core {
         self.engine.meta_ptr() as usize
     }
 
-    /// Verify the token in the input buffer. See [`Engine::verify`].
+    /// Verify the token at `token_at` in the input buffer. See [`Engine::verify`].
+    #[allow(clippy::too_many_arguments)]
     pub fn verify(
         &mut self,
+        token_at: usize,
         token_len: usize,
         peer_len: u32,
         route_len: u32,
@@ -70,8 +72,9 @@ impl Core {
         scopes_id: u32,
         flags: u32,
     ) -> u32 {
-        self.engine
-            .verify(token_len, peer_len, route_len, now, scopes_id, flags) as u32
+        self.engine.verify(
+            token_at, token_len, peer_len, route_len, now, scopes_id, flags,
+        ) as u32
     }
 
     /// Decide on one HTTP request held in the input buffer. See [`Engine::decide`].

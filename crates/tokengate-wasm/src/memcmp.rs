@@ -16,6 +16,20 @@ pub unsafe fn compare(a: *const u8, b: *const u8, n: usize) -> i32 {
     // SAFETY: every read is at an offset below n from a or b, within the caller's promise;
     // read_unaligned has no alignment requirement. Nothing here calls memcmp (no recursion).
     unsafe {
+        let word = |p: *const u8, at: usize| core::ptr::read_unaligned(p.add(at).cast::<u64>());
+        // Four words per step and one branch: a cache hit compares a ~1 KiB token that is
+        // equal to the end. A step that differs falls through to the word loop, which finds
+        // the first differing word.
+        while i + 32 <= n {
+            let d = (word(a, i) ^ word(b, i))
+                | (word(a, i + 8) ^ word(b, i + 8))
+                | (word(a, i + 16) ^ word(b, i + 16))
+                | (word(a, i + 24) ^ word(b, i + 24));
+            if d != 0 {
+                break;
+            }
+            i += 32;
+        }
         while i + 8 <= n {
             let x = core::ptr::read_unaligned(a.add(i).cast::<u64>());
             let y = core::ptr::read_unaligned(b.add(i).cast::<u64>());
@@ -70,7 +84,7 @@ mod tests {
 
     #[test]
     fn agrees_with_slice_ordering_at_every_length_and_position() {
-        for n in 0..40usize {
+        for n in 0..80usize {
             let a: Vec<u8> = (0..n).map(|i| (i * 37 % 251) as u8).collect();
             // SAFETY: both slices hold n bytes.
             assert_eq!(unsafe { compare(a.as_ptr(), a.as_ptr(), n) }, 0);

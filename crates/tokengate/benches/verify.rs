@@ -5,10 +5,13 @@
 use std::path::Path;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use jwt_compact::alg::{Rsa, RsaPublicKey};
+use jwt_compact::alg::{Es256, Rsa, RsaPublicKey};
 use jwt_compact::{AlgorithmExt as _, UntrustedToken};
 use serde_json::Value;
-use tokengate::{KeySet, KeySetLimits, Policy, Provider, Request, Verifier};
+use tokengate::{
+    Algorithm, KeySet, KeySetLimits, Policy, Provider, PureRust, Request, SignatureBackend,
+    Verifier,
+};
 
 struct Case {
     token: String,
@@ -82,11 +85,35 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    // The signature step alone (hash + RSA public operation), as the proxy filter runs it.
+    let (input, sig, key) = signature_parts(&rs, Algorithm::Rs256);
+    c.bench_function("rs256_signature/tokengate", |b| {
+        b.iter(|| assert!(PureRust.verify(&key, Algorithm::Rs256, black_box(input), &sig)))
+    });
+
     let mut v = verifier(&es, 0);
     let es_req = Request::at(es.now);
     assert!(v.verify(&es.token, &es_req).is_ok());
     c.bench_function("es256_verify_uncached/tokengate", |b| {
         b.iter(|| v.verify(black_box(&es.token), &es_req).unwrap())
+    });
+    let (input, sig, key) = signature_parts(&es, Algorithm::Es256);
+    c.bench_function("es256_signature/tokengate", |b| {
+        b.iter(|| assert!(PureRust.verify(&key, Algorithm::Es256, black_box(input), &sig)))
+    });
+    // The same ES256 token through jwt-compact (p256's constant-time scalar multiplications).
+    let tokengate::PublicKey::Ec(ec) = &key else {
+        panic!("ES256 vector without an EC key")
+    };
+    let stock_es = *ec.verifying_key();
+    c.bench_function("es256_verify_uncached/jwt-compact_p256", |b| {
+        b.iter(|| {
+            let untrusted = UntrustedToken::new(black_box(&es.token)).unwrap();
+            Es256
+                .validator::<serde_json::Map<String, Value>>(&stock_es)
+                .validate(&untrusted)
+                .unwrap()
+        })
     });
 
     let mut v = verifier(&rs, 1024);
@@ -226,6 +253,21 @@ fn bench(c: &mut Criterion) {
     c.bench_function("reject_1mib_token/tokengate", |b| {
         b.iter(|| v.verify(black_box(&huge), &req).unwrap_err())
     });
+}
+
+/// Signing input, signature octets and the selected key of a vector's token.
+fn signature_parts(c: &Case, alg: Algorithm) -> (&[u8], Vec<u8>, tokengate::PublicKey) {
+    let dot = c.token.rfind('.').unwrap();
+    let sig = tokengate::token::decode_segment(&c.token[dot + 1..], "signature").unwrap();
+    let header =
+        tokengate::token::decode_segment(c.token.split('.').next().unwrap(), "header").unwrap();
+    let header: Value = serde_json::from_slice(&header).unwrap();
+    let keys = KeySet::from_value(&c.jwks, KeySetLimits::default()).unwrap();
+    let key = keys
+        .select(header["kid"].as_str().unwrap(), alg, 0)
+        .unwrap()
+        .clone();
+    (&c.token.as_bytes()[..dot], sig, key)
 }
 
 fn first_es256_accept() -> Case {

@@ -2,10 +2,10 @@
 //! and never holds the token: `jti` is logged as its SHA-256.
 
 use alloc::string::{String, ToString};
-use core::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
+use crate::claims::Claims;
 use crate::error::{Error, ErrorCode};
 use crate::signature::sha256;
 use crate::verify::Verified;
@@ -109,6 +109,106 @@ impl Decision {
         Value::Object(m).to_string()
     }
 
+    /// The record as one compact JSON object, for hosts that hand it to their own log pipeline
+    /// (Envoy filter state, written by an access log): fields without a value are left out, and
+    /// `status` is the HTTP status of the answer (in report mode the one a denial would have
+    /// had, with `"mode":"report"`). Keys in a fixed order: `decision`, `code`, `status`, `mode`,
+    /// `route`, `client_id`, `scopes`, `iss`, `kid`, `jti_sha256`, `identity`, `cached`.
+    ///
+    /// Written straight into one buffer (no JSON tree, no formatting machinery): hosts build
+    /// one per request.
+    pub fn to_record_json(&self, status: u16, report: bool) -> String {
+        let mut out = String::with_capacity(256);
+        out.push_str("{\"decision\":");
+        push_json_str(&mut out, self.verdict_str());
+        if let Some(code) = self.code {
+            out.push_str(",\"code\":");
+            push_json_str(&mut out, code.as_str());
+        }
+        out.push_str(",\"status\":");
+        push_u64(&mut out, u64::from(status));
+        if report {
+            out.push_str(",\"mode\":\"report\"");
+        }
+        for (key, value) in [
+            ("route", &self.route),
+            ("client_id", &self.client_id),
+            ("scopes", &self.scopes),
+            ("iss", &self.iss),
+            ("kid", &self.kid),
+            ("jti_sha256", &self.jti_sha256),
+            ("identity", &self.identity),
+        ] {
+            if let Some(v) = value {
+                out.push_str(",\"");
+                out.push_str(key);
+                out.push_str("\":");
+                push_json_str(&mut out, v);
+            }
+        }
+        out.push_str(if self.cached {
+            ",\"cached\":true}"
+        } else {
+            ",\"cached\":false}"
+        });
+        out
+    }
+
+    /// [`Decision::to_json_with`] with the string fields `extra` (sorted by key, none of them a
+    /// standard key), written straight into one buffer: the same bytes, without the JSON tree.
+    pub fn to_json_with_strings(&self, extra: &[(&str, JsonScalar<'_>)]) -> String {
+        let code = self.code.map(ErrorCode::as_str);
+        let standard: [(&str, JsonScalar<'_>); 10] = [
+            ("cached", JsonScalar::Bool(self.cached)),
+            ("client_id", JsonScalar::opt(self.client_id.as_deref())),
+            ("code", JsonScalar::opt(code)),
+            ("decision", JsonScalar::Str(self.verdict_str())),
+            ("identity", JsonScalar::opt(self.identity.as_deref())),
+            ("iss", JsonScalar::opt(self.iss.as_deref())),
+            ("jti_sha256", JsonScalar::opt(self.jti_sha256.as_deref())),
+            ("kid", JsonScalar::opt(self.kid.as_deref())),
+            ("route", JsonScalar::opt(self.route.as_deref())),
+            ("scopes", JsonScalar::opt(self.scopes.as_deref())),
+        ];
+        let mut out = String::with_capacity(384);
+        out.push('{');
+        let (mut a, mut b) = (standard.iter().peekable(), extra.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if x.0 <= y.0 => a.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+                (Some(_), None) => a.next(),
+                (None, None) => break,
+            };
+            let Some((key, value)) = next else { break };
+            // identity is left out when there is none, as in `to_json_with`.
+            if *key == "identity" && matches!(value, JsonScalar::Null) {
+                continue;
+            }
+            if out.len() > 1 {
+                out.push(',');
+            }
+            push_json_str(&mut out, key);
+            out.push(':');
+            match value {
+                JsonScalar::Null => out.push_str("null"),
+                JsonScalar::Bool(true) => out.push_str("true"),
+                JsonScalar::Bool(false) => out.push_str("false"),
+                JsonScalar::Int(n) => push_u64(&mut out, *n),
+                JsonScalar::Str(s) => push_json_str(&mut out, s),
+            }
+        }
+        out.push('}');
+        out
+    }
+
+    fn verdict_str(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Allow => "allow",
+            Verdict::Deny => "deny",
+        }
+    }
+
     fn from_claims(
         verdict: Verdict,
         code: Option<ErrorCode>,
@@ -121,7 +221,7 @@ impl Decision {
             client_id: claims.and_then(|c| c.client_id()).map(String::from),
             scopes: claims.and_then(|c| c.str("scope")).map(String::from),
             kid: None,
-            jti_sha256: claims.and_then(|c| c.jti()).map(hex_sha256),
+            jti_sha256: claims.and_then(Claims::jti_sha256).map(|d| hex(&d)),
             route: None,
             cached: false,
             identity: None,
@@ -129,13 +229,125 @@ impl Decision {
     }
 }
 
+/// A JSON value a host adds to a record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum JsonScalar<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A non-negative integer.
+    Int(u64),
+    /// A string (escaped on output).
+    Str(&'a str),
+}
+
+impl<'a> JsonScalar<'a> {
+    /// A string, or `null`.
+    pub fn opt(s: Option<&'a str>) -> JsonScalar<'a> {
+        s.map_or(JsonScalar::Null, JsonScalar::Str)
+    }
+}
+
 /// Lower-case hex SHA-256 of a string.
 pub fn hex_sha256(s: &str) -> String {
-    let mut out = String::with_capacity(64);
-    for b in sha256(s.as_bytes()) {
-        let _ = write!(out, "{b:02x}");
+    hex(&sha256(s.as_bytes()))
+}
+
+fn hex(bytes: &[u8; 32]) -> String {
+    let mut digits = [0u8; 64];
+    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&[hex_byte(b >> 4), hex_byte(b & 0x0f)]);
     }
-    out
+    String::from(core::str::from_utf8(&digits).unwrap_or(""))
+}
+
+fn hex_byte(n: u8) -> u8 {
+    if n < 10 {
+        b'0' + n
+    } else {
+        b'a' + (n - 10)
+    }
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from(hex_byte(n))
+}
+
+/// `s` as a JSON string, quotes included, escaped exactly as `serde_json` does (`"` and `\`,
+/// control characters as `\b \f \n \r \t` or `\u00xx`; everything else as is).
+fn push_json_str(out: &mut String, s: &str) {
+    out.push('"');
+    if !needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `i` is at an ASCII byte: a character boundary.
+        out.push_str(s.get(start..i).unwrap_or(""));
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(hex_digit(b >> 4));
+            out.push(hex_digit(b & 0x0f));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(s.get(start..).unwrap_or(""));
+    out.push('"');
+}
+
+/// Whether `s` holds a byte JSON escapes: a control character, `"` or `\`. Eight bytes per step
+/// (records are written on every request): a word has a byte below 0x20 exactly when
+/// `(w - 0x20…20) & !w & 0x80…80` is not zero, and a byte equal to `c` when `w ^ c…c` has a
+/// zero byte.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH != 0;
+    let mut words = s.chunks_exact(8);
+    for chunk in &mut words {
+        let w = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
+        if below(w, 0x20) || below(w ^ (ONES * 0x22), 1) || below(w ^ (ONES * 0x5c), 1) {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    loop {
+        if let Some(d) = digits.get_mut(len) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for d in digits.iter().take(len).rev() {
+        out.push(char::from(*d));
+    }
 }
 
 fn opt(v: Option<String>) -> Value {
@@ -156,5 +368,78 @@ mod tests {
             hex_sha256("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    fn records() -> alloc::vec::Vec<Decision> {
+        let odd = "tab\there \"quoted\" back\\slash \u{1} \u{1f} nl\n cr\r \u{8}\u{c} \u{7f} é ☃ 𝄞";
+        let mut full = Decision::denied(ErrorCode::ScopeInsufficient).route("orders-write");
+        full.iss = Some(String::from(
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_A",
+        ));
+        full.client_id = Some(String::from(odd));
+        full.scopes = Some(String::from("orders/read orders/list"));
+        full.kid = Some(String::from("abc+/=="));
+        full.jti_sha256 = Some(hex_sha256("jti-1"));
+        full.identity = Some(String::from("uri_san:spiffe://prod/orders"));
+        full.cached = true;
+        let mut allowed = Decision::allowed().route(odd);
+        allowed.cached = true;
+        alloc::vec![Decision::denied(ErrorCode::TokenMissing), allowed, full]
+    }
+
+    #[test]
+    fn the_direct_writer_gives_the_same_line_as_the_json_tree() {
+        for d in records() {
+            let mut extra = Map::new();
+            extra.insert("method".into(), "GET".into());
+            extra.insert("mode".into(), "enforce".into());
+            extra.insert("path".into(), "/orders\"x".into());
+            extra.insert("status".into(), 403u16.into());
+            let direct = d.to_json_with_strings(&[
+                ("method", JsonScalar::Str("GET")),
+                ("mode", JsonScalar::Str("enforce")),
+                ("path", JsonScalar::Str("/orders\"x")),
+                ("status", JsonScalar::Int(403)),
+            ]);
+            assert_eq!(direct, d.to_json_with(extra));
+            assert_eq!(d.to_json_with_strings(&[]), d.to_json());
+        }
+    }
+
+    #[test]
+    fn the_word_at_a_time_escape_check_agrees_with_the_byte_check() {
+        let naive = |s: &[u8]| s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        for len in 1..=19 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    for fill in [b'a', 0x80, 0xff, 0x21, 0x5d, 0x1f] {
+                        let mut s = alloc::vec![fill; len];
+                        s[at] = b;
+                        assert_eq!(needs_escape(&s), naive(&s), "{s:?}");
+                    }
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
+    }
+
+    #[test]
+    fn the_compact_record_leaves_out_empty_fields_and_parses_back() {
+        let [missing, allowed, full] = <[Decision; 3]>::try_from(records()).unwrap();
+        assert_eq!(
+            missing.to_record_json(401, false),
+            r#"{"decision":"deny","code":"token_missing","status":401,"cached":false}"#
+        );
+        let v: Value = serde_json::from_str(&allowed.to_record_json(200, false)).unwrap();
+        assert_eq!(v["route"], allowed.route.clone().unwrap().as_str());
+        assert_eq!(v.as_object().unwrap().len(), 4);
+        let line = full.to_record_json(403, true);
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert!(line.starts_with(r#"{"decision":"deny","code":"scope_insufficient","status":403,"mode":"report","route":"orders-write","#));
+        assert_eq!(v["client_id"], full.client_id.clone().unwrap().as_str());
+        assert_eq!(v["jti_sha256"], hex_sha256("jti-1").as_str());
+        assert_eq!(v["identity"], "uri_san:spiffe://prod/orders");
+        assert_eq!(v["cached"], true);
+        assert_eq!(v.as_object().unwrap().len(), 12);
     }
 }

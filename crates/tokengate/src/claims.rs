@@ -2,7 +2,11 @@
 //! are kept as raw JSON for hosts to forward or log.
 
 use alloc::string::String;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use serde_json::Value;
+
+use crate::signature::sha256;
 
 use crate::token::JsonObject;
 
@@ -11,6 +15,13 @@ use crate::token::JsonObject;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claims {
     map: JsonObject,
+    // `exp`, `nbf`, `iat`, read once: every verified-token cache hit checks them again.
+    exp: Time,
+    nbf: Time,
+    iat: Time,
+    // SHA-256 of `jti`, made on first use: audit records carry it, and a token the cache
+    // answers is recorded on every request.
+    jti_sha256: LazyDigest,
 }
 
 /// A claim read as a time (NumericDate, RFC 7519 §2): JSON numbers only, possibly fractional.
@@ -27,7 +38,20 @@ pub enum Time {
 impl Claims {
     /// Wrap a payload object.
     pub fn new(map: JsonObject) -> Claims {
-        Claims { map }
+        Claims {
+            exp: time_of(&map, "exp"),
+            nbf: time_of(&map, "nbf"),
+            iat: time_of(&map, "iat"),
+            jti_sha256: LazyDigest::default(),
+            map,
+        }
+    }
+
+    /// SHA-256 of `jti` (what audit records carry instead of the `jti`), computed once per
+    /// claims and kept.
+    pub fn jti_sha256(&self) -> Option<[u8; 32]> {
+        let jti = self.jti()?;
+        Some(self.jti_sha256.get_or(|| sha256(jti.as_bytes())))
     }
 
     /// Any claim by name, as raw JSON (`custom:tenant`, `cnf`, …).
@@ -77,11 +101,27 @@ impl Claims {
 
     /// A time claim (`exp`, `nbf`, `iat`, `auth_time`).
     pub fn time(&self, name: &str) -> Time {
-        match self.map.get(name) {
-            None => Time::Absent,
-            Some(Value::Number(n)) => n.as_f64().map_or(Time::NotNumber, Time::At),
-            Some(_) => Time::NotNumber,
+        match name {
+            "exp" => self.exp(),
+            "nbf" => self.nbf(),
+            "iat" => self.iat(),
+            _ => time_of(&self.map, name),
         }
+    }
+
+    /// `exp` (RFC 7519 §4.1.4), read when the claims were built.
+    pub fn exp(&self) -> Time {
+        self.exp
+    }
+
+    /// `nbf` (RFC 7519 §4.1.5), read when the claims were built.
+    pub fn nbf(&self) -> Time {
+        self.nbf
+    }
+
+    /// `iat` (RFC 7519 §4.1.6), read when the claims were built.
+    pub fn iat(&self) -> Time {
+        self.iat
     }
 
     /// The granted scopes: the `scope` string split on single spaces (RFC 6749 §3.3). A missing
@@ -98,6 +138,68 @@ impl Claims {
     /// The scope claim as given (for forwarding), empty when absent.
     pub fn scope_string(&self) -> String {
         String::from(self.str("scope").unwrap_or(""))
+    }
+}
+
+/// 32 bytes computed on first use and kept. Shared between threads without a lock or `unsafe`:
+/// threads that race to fill it compute the same bytes, so any interleaving of their stores
+/// leaves the right value, and `ready` is published after the words.
+#[derive(Default)]
+struct LazyDigest {
+    ready: AtomicBool,
+    words: [AtomicU64; 4],
+}
+
+impl LazyDigest {
+    fn get_or(&self, compute: impl FnOnce() -> [u8; 32]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        if self.ready.load(Ordering::Acquire) {
+            for (bytes, word) in out.chunks_exact_mut(8).zip(&self.words) {
+                bytes.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+            }
+            return out;
+        }
+        out = compute();
+        for (bytes, word) in out.chunks_exact(8).zip(&self.words) {
+            let value = <[u8; 8]>::try_from(bytes).map_or(0, u64::from_le_bytes);
+            word.store(value, Ordering::Relaxed);
+        }
+        self.ready.store(true, Ordering::Release);
+        out
+    }
+}
+
+impl Clone for LazyDigest {
+    fn clone(&self) -> LazyDigest {
+        let copy = LazyDigest::default();
+        if self.ready.load(Ordering::Acquire) {
+            for (to, from) in copy.words.iter().zip(&self.words) {
+                to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            copy.ready.store(true, Ordering::Release);
+        }
+        copy
+    }
+}
+
+impl PartialEq for LazyDigest {
+    /// A cache of a function of the claims: it never makes two claims differ.
+    fn eq(&self, _other: &LazyDigest) -> bool {
+        true
+    }
+}
+
+impl core::fmt::Debug for LazyDigest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("LazyDigest")
+    }
+}
+
+fn time_of(map: &JsonObject, name: &str) -> Time {
+    match map.get(name) {
+        None => Time::Absent,
+        Some(Value::Number(n)) => n.as_f64().map_or(Time::NotNumber, Time::At),
+        Some(_) => Time::NotNumber,
     }
 }
 
@@ -121,6 +223,22 @@ mod tests {
         assert!(c.has_scope(""), "double space yields an empty element");
         let c = claims(json!({"scope": ["orders/read"], "scp": "orders/read"}));
         assert!(!c.has_scope("orders/read"));
+    }
+
+    #[test]
+    fn the_jti_digest_is_made_once_and_survives_clones() {
+        let c = claims(json!({"jti": "abc"}));
+        let want = sha256(b"abc");
+        assert_eq!(c.jti_sha256(), Some(want));
+        let copy = c.clone();
+        assert_eq!(copy.jti_sha256(), Some(want));
+        assert_eq!(copy, c);
+        assert_eq!(
+            c.jti_sha256.get_or(|| [0; 32]),
+            want,
+            "kept, not computed again"
+        );
+        assert_eq!(claims(json!({"jti": 7})).jti_sha256(), None);
     }
 
     #[test]

@@ -43,6 +43,26 @@ impl Mode {
     }
 }
 
+/// Where a host that records decisions itself (Envoy) puts the audit record of each one.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum AuditSink {
+    /// Envoy filter state `wasm.tokengate`, the record as compact JSON: what an access log
+    /// writes with `%FILTER_STATE(wasm.tokengate:PLAIN)%`, in the line it writes anyway.
+    FilterState,
+    /// The host's own log: one JSON line per decision at info level.
+    Log,
+}
+
+impl AuditSink {
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditSink::FilterState => "filter_state",
+            AuditSink::Log => "log",
+        }
+    }
+}
+
 /// An Envoy cluster serving a JWKS.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Cluster {
@@ -183,8 +203,8 @@ pub struct Config {
     pub rate_limit: Option<RateLimit>,
     /// Verified-token cache.
     pub token_cache: TokenCacheConfig,
-    /// Whether hosts that write their own audit lines (Envoy) write one per decision.
-    pub audit_log: bool,
+    /// Where hosts that record decisions themselves (Envoy) put the record of each one.
+    pub audit: AuditSink,
     /// Remove `Authorization` before the request goes to the origin.
     pub strip_authorization: bool,
     /// Pausing requests while keys load (Envoy).
@@ -195,6 +215,9 @@ pub struct Config {
     pub feed: Option<FeedSettings>,
     /// Where the client certificate comes from.
     pub certificate_source: CertificateSource,
+    /// Most signature checks per second in one verifier (an Envoy worker, a JS verifier);
+    /// `None`: unlimited. Cached tokens never count.
+    pub signature_checks_per_s: Option<u32>,
 }
 
 impl Config {
@@ -304,7 +327,18 @@ impl Config {
                 }
             }
         };
-        let audit_log = bool_or(obj, "audit_log", true)?;
+        if obj.contains_key("audit_log") {
+            return Err(err(
+                "audit_log",
+                "is replaced by \"audit\": \"filter_state\" (the default: the record goes to \
+                 Envoy's access log) or \"log\" (one JSON line per decision)",
+            ));
+        }
+        let audit = match obj.get("audit").map(Value::as_str) {
+            None | Some(Some("filter_state")) => AuditSink::FilterState,
+            Some(Some("log")) => AuditSink::Log,
+            Some(_) => return Err(err("audit", "must be \"filter_state\" or \"log\"")),
+        };
         let strip_authorization = bool_or(obj, "strip_authorization", false)?;
         let feed = match obj.get("feed") {
             None | Some(Value::Null) => None,
@@ -327,6 +361,19 @@ impl Config {
                 }
             }
         };
+        let signature_checks_per_s = match obj.get("signature_checks_per_s") {
+            None => Some(DEFAULT_SIGNATURE_CHECKS_PER_S),
+            Some(Value::String(s)) if s == "unlimited" => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if (1..=1_000_000).contains(&n) => Some(n as u32),
+                _ => {
+                    return Err(err(
+                        "signature_checks_per_s",
+                        "must be an integer between 1 and 1000000, or \"unlimited\"",
+                    ))
+                }
+            },
+        };
         Ok(Config {
             providers,
             routes: Routes { rules, default },
@@ -335,12 +382,13 @@ impl Config {
             realm,
             rate_limit,
             token_cache,
-            audit_log,
+            audit,
             strip_authorization,
             wait,
             tick_ms,
             feed,
             certificate_source,
+            signature_checks_per_s,
         })
     }
 
@@ -357,6 +405,12 @@ impl Config {
 /// The `realm` used when none is configured.
 pub const DEFAULT_REALM: &str = "tokengate";
 
+/// Signature checks per second per verifier when `signature_checks_per_s` is not configured:
+/// a worker that verifies this many *new* tokens every second spends a fifth to a tenth of a
+/// core on RSA, far beyond what token lifetimes and the verified-token cache produce in
+/// ordinary traffic, while a flood of forged tokens cannot take the whole core.
+pub const DEFAULT_SIGNATURE_CHECKS_PER_S: u32 = 1000;
+
 const TOP_LEVEL: &[&str] = &[
     "providers",
     "rules",
@@ -370,10 +424,12 @@ const TOP_LEVEL: &[&str] = &[
     "wait",
     "tick_ms",
     "token_cache",
+    "audit",
     "audit_log",
     "strip_authorization",
     "feed",
     "client_certificate",
+    "signature_checks_per_s",
 ];
 
 const FEED_FIELDS: &[&str] = &[
@@ -773,7 +829,10 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
                     "must list at least one client",
                 ));
             }
-            Some(list.into_iter().collect::<BTreeSet<_>>())
+            // Not `collect`: that sorts first and links a stable sort for String.
+            let mut set = BTreeSet::new();
+            set.extend(list);
+            Some(set)
         }
     };
     let identities = Identities::override_from_json(
@@ -1117,6 +1176,24 @@ mod tests {
     }
 
     #[test]
+    fn the_signature_budget_defaults_to_a_thousand_per_second() {
+        let p = r#""providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}]"#;
+        let at = |extra: &str| {
+            parse(&format!("{{{p}{extra}}}"))
+                .unwrap()
+                .signature_checks_per_s
+        };
+        assert_eq!(at(""), Some(DEFAULT_SIGNATURE_CHECKS_PER_S));
+        assert_eq!(DEFAULT_SIGNATURE_CHECKS_PER_S, 1000);
+        assert_eq!(at(r#", "signature_checks_per_s": 1"#), Some(1));
+        assert_eq!(
+            at(r#", "signature_checks_per_s": 1000000"#),
+            Some(1_000_000)
+        );
+        assert_eq!(at(r#", "signature_checks_per_s": "unlimited""#), None);
+    }
+
+    #[test]
     fn without_rules_any_valid_token_passes_by_default() {
         let c =
             parse(r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}]}"#)
@@ -1187,10 +1264,16 @@ mod tests {
             (format!(r#"{{{p}, "forward": {{"sub": "authorization"}}}}"#), "forward.sub"),
             (format!(r#"{{{p}, "rate_limit": {{"burst": 3}}}}"#), "rate_limit.per_client_per_s"),
             (format!(r#"{{{p}, "mode": "audit"}}"#), "mode"),
+            (format!(r#"{{{p}, "audit": "access_log"}}"#), "audit"),
+            (format!(r#"{{{p}, "audit_log": true}}"#), "audit_log"),
             (format!(r#"{{{p}, "wait": {{"timeout_ms": 0}}}}"#), "wait.timeout_ms"),
             (format!(r#"{{{p}, "tick_ms": 1}}"#), "tick_ms"),
             (format!(r#"{{{p}, "token_cache": {{"capacity": -1}}}}"#), "token_cache.capacity"),
             (format!(r#"{{{p}, "realm": ""}}"#), "realm"),
+            (format!(r#"{{{p}, "signature_checks_per_s": 0}}"#), "signature_checks_per_s"),
+            (format!(r#"{{{p}, "signature_checks_per_s": 2.5}}"#), "signature_checks_per_s"),
+            (format!(r#"{{{p}, "signature_checks_per_s": "none"}}"#), "signature_checks_per_s"),
+            (format!(r#"{{{p}, "signature_checks_per_s": null}}"#), "signature_checks_per_s"),
         ];
         for (cfg, field) in cases {
             let e = parse(&cfg).expect_err(&cfg);

@@ -70,6 +70,11 @@ pub enum ErrorCode {
     /// The client must present a certificate (its pins, or `require_identity: "always"`) and
     /// the request came without one.
     IdentityMissing,
+    /// The token needs a signature check and this verifier (an Envoy worker, a JS verifier)
+    /// already made its `signature_checks_per_s` this second: refused cheaply instead of an
+    /// RSA/ECDSA operation (HTTP 503 with `Retry-After`). Tokens already verified (cached) are
+    /// not affected. A flood of forged tokens meets it; ordinary traffic should not.
+    SignatureBudgetExhausted,
 }
 
 impl ErrorCode {
@@ -102,6 +107,7 @@ impl ErrorCode {
         ErrorCode::PolicyUnavailable,
         ErrorCode::IdentityMismatch,
         ErrorCode::IdentityMissing,
+        ErrorCode::SignatureBudgetExhausted,
     ];
 
     /// The stable machine-readable name, e.g. `"token_expired"`.
@@ -134,6 +140,7 @@ impl ErrorCode {
             ErrorCode::PolicyUnavailable => "policy_unavailable",
             ErrorCode::IdentityMismatch => "identity_mismatch",
             ErrorCode::IdentityMissing => "identity_missing",
+            ErrorCode::SignatureBudgetExhausted => "signature_budget_exhausted",
         }
     }
 
@@ -148,7 +155,9 @@ impl ErrorCode {
             ErrorCode::RequestInvalid => 400,
             ErrorCode::ScopeInsufficient => 403,
             ErrorCode::RateLimited => 429,
-            ErrorCode::JwksUnavailable | ErrorCode::PolicyUnavailable => 503,
+            ErrorCode::JwksUnavailable
+            | ErrorCode::PolicyUnavailable
+            | ErrorCode::SignatureBudgetExhausted => 503,
             _ => 401,
         }
     }
@@ -160,7 +169,8 @@ impl ErrorCode {
             | ErrorCode::RateLimited
             | ErrorCode::JwksUnavailable
             | ErrorCode::RequestInvalid
-            | ErrorCode::PolicyUnavailable => None,
+            | ErrorCode::PolicyUnavailable
+            | ErrorCode::SignatureBudgetExhausted => None,
             ErrorCode::ScopeInsufficient => Some("insufficient_scope"),
             _ => Some("invalid_token"),
         }
@@ -178,6 +188,7 @@ impl ErrorCode {
                 | ErrorCode::JwksUnavailable
                 | ErrorCode::RequestInvalid
                 | ErrorCode::PolicyUnavailable
+                | ErrorCode::SignatureBudgetExhausted
         ) {
             return None;
         }

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use serde_json::{Map, Value};
 
-use crate::audit::{Decision, Verdict};
+use crate::audit::{Decision, JsonScalar, Verdict};
 use crate::bearer::bearer;
 use crate::claims::Claims;
 use crate::config::{CertificateSource, Config, Mode};
@@ -281,7 +281,8 @@ impl<B: SignatureBackend> Gate<B> {
             })
             .collect();
         let verifier = Verifier::with_backend(providers, backend)?
-            .with_token_cache(config.token_cache.capacity, config.token_cache.max_ttl_s);
+            .with_token_cache(config.token_cache.capacity, config.token_cache.max_ttl_s)
+            .with_signature_budget(config.signature_checks_per_s);
         let remove_headers = config
             .forward
             .iter()
@@ -553,12 +554,19 @@ impl<B: SignatureBackend> Gate<B> {
     /// or the token) and the status answered.
     pub fn audit_line(&self, record: &Decision, status: u16, method: &str, target: &str) -> String {
         let path = target.split(['?', '#']).next().unwrap_or("");
-        let mut extra = Map::new();
-        extra.insert("mode".into(), self.config.mode.as_str().into());
-        extra.insert("status".into(), status.into());
-        extra.insert("method".into(), method.into());
-        extra.insert("path".into(), path.into());
-        record.to_json_with(extra)
+        record.to_json_with_strings(&[
+            ("method", JsonScalar::Str(method)),
+            ("mode", JsonScalar::Str(self.config.mode.as_str())),
+            ("path", JsonScalar::Str(path)),
+            ("status", JsonScalar::Int(u64::from(status))),
+        ])
+    }
+
+    /// The compact audit record of a decision ([`Decision::to_record_json`]) for hosts that hand
+    /// it to their own log pipeline (Envoy filter state, written by an access log): `status` is
+    /// the status answered, or in report mode the one a denial would have had.
+    pub fn audit_record(&self, record: &Decision, status: u16) -> String {
+        record.to_record_json(status, self.config.mode == Mode::Report)
     }
 
     /// The answer for `code`, as every host sends it.
@@ -579,7 +587,9 @@ impl<B: SignatureBackend> Gate<B> {
             ErrorCode::JwksUnavailable | ErrorCode::PolicyUnavailable => {
                 Some(retry_after_s.unwrap_or(JWKS_RETRY_AFTER_S))
             }
-            ErrorCode::RateLimited => Some(retry_after_s.unwrap_or(1)),
+            ErrorCode::RateLimited | ErrorCode::SignatureBudgetExhausted => {
+                Some(retry_after_s.unwrap_or(1))
+            }
             _ => None,
         };
         if let Some(s) = retry {
@@ -831,7 +841,7 @@ impl<B: SignatureBackend> Gate<B> {
                     other => other.to_string(),
                 };
                 // Whatever the issuer signed, a header never carries a line break.
-                if value.chars().any(char::is_control) {
+                if has_control(&value) {
                     return None;
                 }
                 Some((f.header.clone(), value))
@@ -854,6 +864,17 @@ enum PeerFacts<'r> {
     Parsed(Arc<Peer>),
 }
 
+/// Whether `s` holds a control character (`char::is_control`: U+0000–U+001F, U+007F–U+009F),
+/// read from the UTF-8 bytes: C0 and DEL are single bytes, C1 is `C2 80`–`C2 9F`.
+fn has_control(s: &str) -> bool {
+    let mut after_c2 = false;
+    s.bytes().any(|b| {
+        let c1 = after_c2 && (0x80..=0x9f).contains(&b);
+        after_c2 = b == 0xc2;
+        b < 0x20 || b == 0x7f || c1
+    })
+}
+
 fn record_of(result: &Result<Verified, Error>, audit: bool) -> Decision {
     if audit {
         return Decision::from_result(result);
@@ -866,5 +887,21 @@ fn record_of(result: &Result<Verified, Error>, audit: bool) -> Decision {
             d
         }
         Err(e) => Decision::denied(e.code()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_byte_control_check_is_char_is_control() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let one = c.encode_utf8(&mut buf);
+            assert_eq!(has_control(one), c.is_control(), "{:x}", u32::from(c));
+            let mixed = alloc::format!("aé{c}ł");
+            assert_eq!(has_control(&mixed), c.is_control(), "{:x}", u32::from(c));
+        }
     }
 }

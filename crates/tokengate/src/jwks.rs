@@ -267,7 +267,7 @@ fn ec_key(obj: &serde_json::Map<String, Value>) -> Option<PublicKey> {
     let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
     p256::ecdsa::VerifyingKey::from_encoded_point(&point)
         .ok()
-        .map(PublicKey::Ec)
+        .map(|key| PublicKey::Ec(key.into()))
 }
 
 #[cfg(test)]

@@ -2,6 +2,17 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Nothing in the core may panic on any input: no unwrap/expect/panic and no indexing that can
+// go out of bounds (the RSA loops included). Tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
@@ -28,7 +39,7 @@ pub mod verify;
 
 pub use audit::{Decision, Verdict};
 pub use claims::Claims;
-pub use config::{Config, Mode};
+pub use config::{AuditSink, Config, Mode};
 pub use error::{ConfigError, Error, ErrorCode};
 pub use gate::{
     Allowed, Begin, Clock, Denied, Gate, Outcome, PendingRequest, RequestFacts, Response,

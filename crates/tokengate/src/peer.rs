@@ -544,7 +544,7 @@ fn rfc4514(name: AnyRef<'_>) -> Option<String> {
                         let bytes = (len as u32).to_be_bytes();
                         let skip = bytes.iter().take_while(|&&b| b == 0).count();
                         let _ = write!(out, "{:02x}", 0x80 | (4 - skip));
-                        for b in &bytes[skip..] {
+                        for b in bytes.iter().skip(skip) {
                             let _ = write!(out, "{b:02x}");
                         }
                     }

@@ -123,17 +123,21 @@ fn decode(path: &str) -> Result<Cow<'_, str>, Invalid> {
                 .push(char::from(octet));
         } else if !upper_hex {
             let o = out.get_or_insert_with(|| prefix(path, i));
-            o.push('%');
-            o.push(char::from(HEX[usize::from(h)]));
-            o.push(char::from(HEX[usize::from(l)]));
+            push_escape(o, octet);
         } else if let Some(o) = out.as_mut() {
-            o.push('%');
-            o.push(char::from(HEX[usize::from(h)]));
-            o.push(char::from(HEX[usize::from(l)]));
+            push_escape(o, octet);
         }
         i += 3;
     }
     Ok(out.map_or(Cow::Borrowed(path), Cow::Owned))
+}
+
+/// `%XY` with upper-case hex digits.
+fn push_escape(out: &mut String, octet: u8) {
+    out.push('%');
+    for nibble in [octet >> 4, octet & 0x0f] {
+        out.push(char::from_digit(u32::from(nibble), 16).map_or('0', |c| c.to_ascii_uppercase()));
+    }
 }
 
 fn check_segments(path: &str) -> Result<(), Invalid> {
@@ -152,8 +156,6 @@ fn check_segments(path: &str) -> Result<(), Invalid> {
 fn prefix(path: &str, end: usize) -> String {
     String::from(path.get(..end).unwrap_or(""))
 }
-
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 fn hex(c: u8) -> Option<u8> {
     match c {

@@ -15,7 +15,7 @@ use crate::peer::Peer;
 use crate::policy::{Algorithm, MtlsBinding, Policy, Revocation, Scopes};
 use crate::policy::{IdentityOverride, RequireIdentity};
 use crate::signature::{PublicKey, PureRust, SignatureBackend};
-use crate::token::{parse_object, parse_payload, Jws};
+use crate::token::{parse_object, parse_payload, HeaderMemo};
 use crate::tokencache::{CachedToken, TokenCache, DEFAULT_CAPACITY, DEFAULT_MAX_TTL_S};
 
 /// One issuer (or one Cognito pool with both issuer forms): its policy and its keys.
@@ -205,6 +205,41 @@ impl PendingSignature {
     pub fn signature(&self) -> &[u8] {
         &self.signature
     }
+
+    /// The decoded payload (JSON text, not yet parsed), decoded once in [`Verifier::begin`]:
+    /// a host that hands the verified claims on as JSON takes them from here.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+}
+
+/// A token the verified-token cache answered for ([`Verifier::cached`]), borrowed from it.
+#[derive(Debug)]
+pub struct CacheHit<'v> {
+    /// The verified claims.
+    pub claims: &'v Arc<Claims>,
+    /// The kid of the key that verified it.
+    pub kid: &'v str,
+    /// The algorithm.
+    pub alg: Algorithm,
+    /// Index of the provider (issuer) that accepted it.
+    pub provider: usize,
+    /// The client certificate pin that matched, when the client is pinned.
+    pub identity: Option<String>,
+}
+
+impl CacheHit<'_> {
+    /// The same answer as an owned [`Verified`] (`cached: true`).
+    pub fn into_verified(self) -> Verified {
+        Verified {
+            claims: self.claims.clone(),
+            kid: String::from(self.kid),
+            alg: self.alg,
+            provider: self.provider,
+            cached: true,
+            identity: self.identity,
+        }
+    }
 }
 
 /// Outcome of [`Verifier::begin`].
@@ -224,6 +259,36 @@ pub struct Verifier<B = PureRust> {
     cache: TokenCache,
     max_token_bytes: usize,
     algorithms: Vec<Algorithm>,
+    /// Headers seen last (one per signing key, usually): their facts, by their exact text.
+    headers: HeaderMemo,
+    budget: SignatureBudget,
+}
+
+/// At most `per_s` signature checks in each second of the clock this verifier is given; the
+/// count starts again when the second changes (a clock stepping back starts a new second too).
+#[derive(Clone, Copy, Debug)]
+struct SignatureBudget {
+    per_s: Option<u32>,
+    second: u64,
+    used: u32,
+}
+
+impl SignatureBudget {
+    /// Spend one check at `now`, or `false` when this second's checks are used up.
+    fn spend(&mut self, now: u64) -> bool {
+        let Some(per_s) = self.per_s else {
+            return true;
+        };
+        if now != self.second {
+            self.second = now;
+            self.used = 0;
+        }
+        if self.used >= per_s {
+            return false;
+        }
+        self.used += 1;
+        true
+    }
 }
 
 impl Verifier<PureRust> {
@@ -253,19 +318,38 @@ impl<B: SignatureBackend> Verifier<B> {
             .map(|p| p.policy.max_token_bytes)
             .max()
             .unwrap_or(0);
-        let mut algorithms: Vec<Algorithm> = providers
+        let mut algorithms: Vec<Algorithm> = Vec::new();
+        for a in providers
             .iter()
             .flat_map(|p| p.policy.algorithms.iter().copied())
-            .collect();
-        algorithms.sort();
-        algorithms.dedup();
+        {
+            if !algorithms.contains(&a) {
+                algorithms.push(a);
+            }
+        }
         Ok(Verifier {
             providers,
             backend,
             cache: TokenCache::new(DEFAULT_CAPACITY, DEFAULT_MAX_TTL_S),
             max_token_bytes,
             algorithms,
+            headers: HeaderMemo::default(),
+            budget: SignatureBudget {
+                per_s: None,
+                second: 0,
+                used: 0,
+            },
         })
+    }
+
+    /// Allow at most `per_s` signature checks per second of the request clock (`None`: no
+    /// limit, the default of a bare verifier; [`crate::config::Config`] defaults to
+    /// [`crate::config::DEFAULT_SIGNATURE_CHECKS_PER_S`]). Past it, tokens that are not in the
+    /// verified-token cache are refused with `signature_budget_exhausted` (503) before any
+    /// signature work.
+    pub fn with_signature_budget(mut self, per_s: Option<u32>) -> Verifier<B> {
+        self.budget.per_s = per_s;
+        self
     }
 
     /// Replace the verified-token cache (capacity 0 disables it).
@@ -382,72 +466,82 @@ impl<B: SignatureBackend> Verifier<B> {
             .ok()
     }
 
+    /// A verified-token cache hit: steps 10–17 on the claims stored for `token` (given as
+    /// bytes: a token that is not cached needs no UTF-8 check to find that out). `None` when
+    /// the token is not cached, or when the key material that verified it is no longer
+    /// published (rotation or breach response): the entry is then dropped and the token must
+    /// be verified afresh with [`Verifier::begin`]. An accepted hit borrows the entry and
+    /// allocates nothing (unless the client is pinned: the matched pin is named).
+    ///
+    /// # Errors
+    /// An [`Error`] (carrying the claims) for the first failed check.
+    pub fn cached(
+        &mut self,
+        token: &[u8],
+        req: &Request<'_>,
+    ) -> Option<Result<CacheHit<'_>, Error>> {
+        let now = req.now;
+        let providers = &self.providers;
+        // The entry holds for the key material that verified it, not for its kid: a key set
+        // that now publishes other material under the same kid verifies the token afresh.
+        let hit = self.cache.get_or_remove(token, now, |hit| {
+            providers
+                .get(hit.provider)
+                .and_then(|p| p.keys.keys(now))
+                .and_then(|k| k.fingerprint(&hit.kid))
+                .is_some_and(|f| f == hit.key_fingerprint)
+        })?;
+        let Some(p) = providers.get(hit.provider) else {
+            return Some(Err(Error::new(ErrorCode::KidUnknown, "provider vanished")));
+        };
+        let static_ok = hit.static_checks_passed();
+        let checked = check_time(&p.policy, &hit.claims, req)
+            .and_then(|_| check_policy(&p.policy, p.overlay.as_ref(), &hit.claims, req, static_ok))
+            .map_err(|e| e.with_claims(hit.claims.clone()));
+        Some(checked.map(|identity| CacheHit {
+            claims: &hit.claims,
+            kid: &hit.kid,
+            alg: hit.alg,
+            provider: hit.provider,
+            identity,
+        }))
+    }
+
     /// Steps 1–7 (or a cache hit with steps 10–17).
     ///
     /// # Errors
     /// An [`Error`] for the first failed check.
     pub fn begin(&mut self, token: &str, req: &Request<'_>) -> Result<Step, Error> {
         let now = req.now;
-        if let Some(hit) = self.cache.get(token, now) {
-            let hit: CachedToken = hit.clone();
-            // The entry holds for the key material that verified it, not for its kid: a key set
-            // that now publishes other material under the same kid verifies the token afresh.
-            let still_published = self
-                .providers
-                .get(hit.provider)
-                .and_then(|p| p.keys.keys(now))
-                .and_then(|k| k.fingerprint(&hit.kid))
-                .is_some_and(|f| f == hit.key_fingerprint);
-            if still_published {
-                let (policy, overlay) = match self.providers.get(hit.provider) {
-                    Some(p) => (&p.policy, p.overlay.as_ref()),
-                    None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
-                };
-                check_time(policy, &hit.claims, req)
-                    .map_err(|e| e.with_claims(hit.claims.clone()))?;
-                let identity = check_policy(policy, overlay, &hit.claims, req)
-                    .map_err(|e| e.with_claims(hit.claims.clone()))?;
-                return Ok(Step::Done(Verified {
-                    claims: hit.claims,
-                    kid: hit.kid,
-                    alg: hit.alg,
-                    provider: hit.provider,
-                    cached: true,
-                    identity,
-                }));
-            }
-            // The key was withdrawn from the JWKS (rotation or breach response): verify afresh.
-            self.cache.remove(token);
+        if let Some(hit) = self.cached(token.as_bytes(), req) {
+            return hit.map(|h| Step::Done(h.into_verified()));
         }
 
-        let jws = Jws::parse(token, self.max_token_bytes)?;
-        let alg = match jws.header.get("alg") {
-            Some(Value::String(name)) => Algorithm::from_name(name)
+        let jws = self.headers.parse(token, self.max_token_bytes)?;
+        let alg = match jws.header.alg {
+            Some(name) => name
                 .filter(|a| self.algorithms.contains(a))
                 .ok_or_else(|| {
                     Error::new(ErrorCode::AlgNotAllowed, "the token's alg is not allowed")
                 })?,
-            _ => {
+            None => {
                 return Err(Error::new(
                     ErrorCode::TokenMalformed,
                     "header has no string alg",
                 ))
             }
         };
-        if jws.header.contains_key("crit") || jws.header.contains_key("b64") {
+        if jws.header.unsupported {
             return Err(Error::new(
                 ErrorCode::HeaderUnsupported,
                 "the header uses crit or b64, which this verifier does not implement",
             ));
         }
-        let kid = match jws.header.get("kid") {
-            Some(Value::String(kid)) => kid.clone(),
-            _ => {
-                return Err(Error::new(
-                    ErrorCode::KidMissing,
-                    "the header has no string kid",
-                ))
-            }
+        let Some(kid) = jws.header.kid else {
+            return Err(Error::new(
+                ErrorCode::KidMissing,
+                "the header has no string kid",
+            ));
         };
         let provider = self.select_provider(&kid, &jws.payload, now)?;
         let p = self
@@ -468,6 +562,13 @@ impl<B: SignatureBackend> Verifier<B> {
         })?;
         keys.select(&kid, alg, p.policy.min_rsa_bits)?;
         let key_fingerprint = keys.fingerprint(&kid).unwrap_or([0; 32]);
+        // Everything cheap has passed; what is left costs an RSA or ECDSA operation.
+        if !self.budget.spend(now) {
+            return Err(Error::new(
+                ErrorCode::SignatureBudgetExhausted,
+                "too many signature checks this second; try again",
+            ));
+        }
         Ok(Step::Signature(PendingSignature {
             key_fingerprint,
             token: String::from(token),
@@ -502,6 +603,9 @@ impl<B: SignatureBackend> Verifier<B> {
             Some(p) => (&p.policy, p.overlay.as_ref()),
             None => return Err(Error::new(ErrorCode::KidUnknown, "provider vanished")),
         };
+        // Computed once: kept with the cache entry so hits skip these checks, and passed on
+        // to this verification's own policy step.
+        let static_ok = static_checks_pass(policy, &claims);
         let entry = || {
             CachedToken::new(
                 pending.provider,
@@ -510,6 +614,7 @@ impl<B: SignatureBackend> Verifier<B> {
                 pending.alg,
                 claims.clone(),
             )
+            .with_static_checks(static_ok)
         };
         let exp = match check_time(policy, &claims, req) {
             Ok(exp) => exp,
@@ -517,13 +622,17 @@ impl<B: SignatureBackend> Verifier<B> {
                 // Valid at the window's start but not for all of it: still worth caching, since
                 // the host asks again at once with the exact second.
                 if let (true, Some(exp)) = (e.clock_needed(), valid_exp(&claims, policy, req.now)) {
-                    self.cache.insert(&pending.token, entry(), exp, req.now);
+                    if self.cache.capacity() > 0 {
+                        self.cache.insert(&pending.token, entry(), exp, req.now);
+                    }
                 }
                 return Err(e.with_claims(claims.clone()));
             }
         };
-        self.cache.insert(&pending.token, entry(), exp, req.now);
-        let identity = check_policy(policy, overlay, &claims, req)
+        if self.cache.capacity() > 0 {
+            self.cache.insert(&pending.token, entry(), exp, req.now);
+        }
+        let identity = check_policy(policy, overlay, &claims, req, static_ok)
             .map_err(|e| e.with_claims(claims.clone()))?;
         Ok(Verified {
             claims,
@@ -539,16 +648,19 @@ impl<B: SignatureBackend> Verifier<B> {
     /// practice; if two providers publish the same kid, the token's (unverified) `iss` decides,
     /// and the issuer check after the signature makes that choice safe.
     fn select_provider(&mut self, kid: &str, payload: &[u8], now: u64) -> Result<usize, Error> {
+        let holds = |p: &Provider| p.keys.keys(now).is_some_and(|k| k.contains(kid));
+        // The common case, one issuer with this kid, without collecting them.
+        let mut holding = self.providers.iter().enumerate().filter(|(_, p)| holds(p));
+        if let (Some((only, _)), None) = (holding.next(), holding.next()) {
+            return Ok(only);
+        }
         let holders: Vec<usize> = self
             .providers
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.keys.keys(now).is_some_and(|k| k.contains(kid)))
+            .filter(|(_, p)| holds(p))
             .map(|(i, _)| i)
             .collect();
-        if let [only] = holders.as_slice() {
-            return Ok(*only);
-        }
         let by_issuer = if self.providers.len() == 1 {
             Some(0)
         } else {
@@ -626,13 +738,13 @@ fn valid_exp(claims: &Claims, policy: &Policy, now: u64) -> Option<f64> {
 fn time_verdict(policy: &Policy, claims: &Claims, now: u64) -> Result<f64, Error> {
     let leeway = policy.leeway_s as f64;
     let now = now as f64;
-    let exp = match claims.time("exp") {
+    let exp = match claims.exp() {
         Time::Absent => return Err(Error::new(ErrorCode::ClaimMissing, "exp is required")),
         Time::At(t) => Some(t),
         Time::NotNumber => None,
     };
-    let nbf = claims.time("nbf");
-    let iat = claims.time("iat");
+    let nbf = claims.nbf();
+    let iat = claims.iat();
     let (Some(exp), false, false) = (exp, nbf == Time::NotNumber, iat == Time::NotNumber) else {
         return Err(Error::new(
             ErrorCode::ClaimInvalid,
@@ -711,11 +823,19 @@ fn time_changes_within(policy: &Policy, claims: &Claims, earliest: u64, latest: 
 
 /// Steps 11–17, with what the policy feed adds (`overlay`) at steps 13 and 14. Returns the
 /// client certificate pin that matched, if the client is pinned.
+///
+/// `static_ok`: the checks that depend only on the claims and the provider's fixed policy
+/// (issuer, `token_use`, the configured `client_id` allow-list, audience, the policy's scopes,
+/// claim rules) are known to pass ([`static_checks_pass`], kept with each verified-token cache
+/// entry), so they are skipped; everything that can change (revocation, the policy feed, the
+/// request's certificate and scopes) runs every time. Skipping checks that pass cannot change
+/// which check fails first.
 fn check_policy(
     policy: &Policy,
     overlay: Option<&Overlay>,
     claims: &Claims,
     req: &Request<'_>,
+    static_ok: bool,
 ) -> Result<Option<String>, Error> {
     if let Some(o) = overlay {
         if req.latest > req.now && o.changes_within(claims, req.now, req.latest) {
@@ -728,6 +848,7 @@ fn check_policy(
                     latest: req.now,
                     ..*req
                 },
+                static_ok,
             )
             .err()
             .unwrap_or_else(|| {
@@ -740,31 +861,9 @@ fn check_policy(
         }
     }
     let now = req.now as f64;
-    // 11. issuer
-    match claims.get("iss") {
-        None => return Err(Error::new(ErrorCode::ClaimMissing, "iss is required")),
-        Some(Value::String(iss)) => {
-            if !policy.issuers.iter().any(|i| i == iss) {
-                return Err(Error::new(
-                    ErrorCode::IssuerMismatch,
-                    "iss is not an accepted issuer",
-                ));
-            }
-        }
-        Some(_) => return Err(Error::new(ErrorCode::ClaimInvalid, "iss must be a string")),
-    }
-    // 12. token_use
-    if let Some(want) = policy.token_use {
-        match claims.get("token_use") {
-            None => return Err(Error::new(ErrorCode::ClaimMissing, "token_use is required")),
-            Some(v) if v.as_str() == Some(want.as_str()) => {}
-            Some(_) => {
-                return Err(Error::with_message(
-                    ErrorCode::TokenUseMismatch,
-                    alloc::format!("token_use must be {:?}", want.as_str()),
-                ))
-            }
-        }
+    if !static_ok {
+        check_issuer(policy, claims)?;
+        check_token_use(policy, claims)?;
     }
     // 13. client_id (the feed's allow-list replaces the configured one), then audience
     if let Some(feed_allows) = overlay.filter(|o| o.has_client_ids()) {
@@ -785,40 +884,11 @@ fn check_policy(
                 ))
             }
         }
-    } else if let Some(allowed) = &policy.client_ids {
-        match claims.get("client_id") {
-            None => return Err(Error::new(ErrorCode::ClaimMissing, "client_id is required")),
-            Some(Value::String(id)) => {
-                if !allowed.iter().any(|a| a == id) {
-                    return Err(Error::new(
-                        ErrorCode::ClientNotAllowed,
-                        "client_id is not allowed",
-                    ));
-                }
-            }
-            Some(_) => {
-                return Err(Error::new(
-                    ErrorCode::ClaimInvalid,
-                    "client_id must be a string",
-                ))
-            }
-        }
+    } else if !static_ok {
+        check_client_allowlist(policy, claims)?;
     }
-    if let Some(audiences) = &policy.audience {
-        let ok = match claims.get("aud") {
-            None => return Err(Error::new(ErrorCode::ClaimMissing, "aud is required")),
-            Some(Value::String(a)) => audiences.iter().any(|x| x == a),
-            Some(Value::Array(items)) => items
-                .iter()
-                .any(|i| i.as_str().is_some_and(|a| audiences.iter().any(|x| x == a))),
-            Some(_) => false,
-        };
-        if !ok {
-            return Err(Error::new(
-                ErrorCode::AudienceMismatch,
-                "aud holds no accepted audience",
-            ));
-        }
+    if !static_ok {
+        check_audience(policy, claims)?;
     }
     // 14. revocation
     let revocation = &policy.revocation;
@@ -912,18 +982,105 @@ fn check_policy(
     // 15b. client certificate pins (before scopes: a 403 never hides a pin failure)
     let identity = check_identity(policy, claims, req)?;
     // 16. scopes: the policy's, then the route's, then the host's
-    for scopes in [policy.scopes.as_ref(), req.scopes, req.extra_scopes]
-        .into_iter()
-        .flatten()
-    {
+    let own = policy.scopes.as_ref().filter(|_| !static_ok);
+    for scopes in [own, req.scopes, req.extra_scopes].into_iter().flatten() {
         if !scopes.satisfied_by(claims) {
-            return Err(Error::new(
-                ErrorCode::ScopeInsufficient,
-                "the token lacks a required scope",
-            ));
+            return Err(scope_insufficient());
         }
     }
-    // 17. claim rules
+    if !static_ok {
+        check_claim_rules(policy, claims)?;
+    }
+    Ok(identity)
+}
+
+/// Whether every check of [`check_policy`] that depends only on the claims and the provider's
+/// fixed policy passes (its `static_ok`). A provider's policy changes after construction only
+/// in its revocation lists and feed overlay, which are not among these.
+fn static_checks_pass(policy: &Policy, claims: &Claims) -> bool {
+    check_issuer(policy, claims).is_ok()
+        && check_token_use(policy, claims).is_ok()
+        && check_client_allowlist(policy, claims).is_ok()
+        && check_audience(policy, claims).is_ok()
+        && policy
+            .scopes
+            .as_ref()
+            .is_none_or(|s| s.satisfied_by(claims))
+        && check_claim_rules(policy, claims).is_ok()
+}
+
+/// Step 11.
+fn check_issuer(policy: &Policy, claims: &Claims) -> Result<(), Error> {
+    match claims.get("iss") {
+        None => Err(Error::new(ErrorCode::ClaimMissing, "iss is required")),
+        Some(Value::String(iss)) if policy.issuers.iter().any(|i| i == iss) => Ok(()),
+        Some(Value::String(_)) => Err(Error::new(
+            ErrorCode::IssuerMismatch,
+            "iss is not an accepted issuer",
+        )),
+        Some(_) => Err(Error::new(ErrorCode::ClaimInvalid, "iss must be a string")),
+    }
+}
+
+/// Step 12.
+fn check_token_use(policy: &Policy, claims: &Claims) -> Result<(), Error> {
+    let Some(want) = policy.token_use else {
+        return Ok(());
+    };
+    match claims.get("token_use") {
+        None => Err(Error::new(ErrorCode::ClaimMissing, "token_use is required")),
+        Some(v) if v.as_str() == Some(want.as_str()) => Ok(()),
+        Some(_) => Err(Error::with_message(
+            ErrorCode::TokenUseMismatch,
+            alloc::format!("token_use must be {:?}", want.as_str()),
+        )),
+    }
+}
+
+/// Step 13 with the configured allow-list (when the policy feed has none).
+fn check_client_allowlist(policy: &Policy, claims: &Claims) -> Result<(), Error> {
+    let Some(allowed) = &policy.client_ids else {
+        return Ok(());
+    };
+    match claims.get("client_id") {
+        None => Err(Error::new(ErrorCode::ClaimMissing, "client_id is required")),
+        Some(Value::String(id)) if allowed.iter().any(|a| a == id) => Ok(()),
+        Some(Value::String(_)) => Err(Error::new(
+            ErrorCode::ClientNotAllowed,
+            "client_id is not allowed",
+        )),
+        Some(_) => Err(Error::new(
+            ErrorCode::ClaimInvalid,
+            "client_id must be a string",
+        )),
+    }
+}
+
+/// Step 13, audience.
+fn check_audience(policy: &Policy, claims: &Claims) -> Result<(), Error> {
+    let Some(audiences) = &policy.audience else {
+        return Ok(());
+    };
+    let ok = match claims.get("aud") {
+        None => return Err(Error::new(ErrorCode::ClaimMissing, "aud is required")),
+        Some(Value::String(a)) => audiences.iter().any(|x| x == a),
+        Some(Value::Array(items)) => items
+            .iter()
+            .any(|i| i.as_str().is_some_and(|a| audiences.iter().any(|x| x == a))),
+        Some(_) => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::AudienceMismatch,
+            "aud holds no accepted audience",
+        ))
+    }
+}
+
+/// Step 17.
+fn check_claim_rules(policy: &Policy, claims: &Claims) -> Result<(), Error> {
     for rule in &policy.claim_rules {
         match claims.get(rule.claim()) {
             None => {
@@ -941,7 +1098,14 @@ fn check_policy(
             }
         }
     }
-    Ok(identity)
+    Ok(())
+}
+
+fn scope_insufficient() -> Error {
+    Error::new(
+        ErrorCode::ScopeInsufficient,
+        "the token lacks a required scope",
+    )
 }
 
 /// Step 15b: the route's pins and mode where it sets them, else the provider's.
@@ -993,5 +1157,102 @@ fn check_identity(
             "no client certificate is pinned for this client",
         )),
         (None, _, _) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwks::KeySetLimits;
+    use alloc::format;
+    use alloc::string::ToString;
+    use alloc::vec;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use serde_json::json;
+
+    /// Every signature is valid: these tests are about what happens around it.
+    struct AnySignature;
+
+    impl SignatureBackend for AnySignature {
+        fn verify(&self, _: &PublicKey, _: Algorithm, _: &[u8], _: &[u8]) -> bool {
+            true
+        }
+    }
+
+    const JWKS: &str = include_str!("../../../tests/vectors/keys/jwks-public.json");
+    const ISS: &str = "https://issuer.example";
+
+    fn token(kid: &str, claims: Value) -> String {
+        let h = URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "kid": kid}).to_string());
+        let p = URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("{h}.{p}.c2ln")
+    }
+
+    fn verifier(policy: Value) -> (Verifier<AnySignature>, String) {
+        let keys = KeySet::from_json(JWKS.as_bytes(), KeySetLimits::default()).unwrap();
+        let kid = String::from(keys.kids().next().unwrap());
+        let policy = Policy::from_json(&policy).unwrap();
+        let v = Verifier::with_backend(vec![Provider::with_fixed_keys(policy, keys)], AnySignature)
+            .unwrap();
+        (v, kid)
+    }
+
+    fn code(r: &Result<Verified, Error>) -> &'static str {
+        match r {
+            Ok(_) => "accept",
+            Err(e) => e.code().as_str(),
+        }
+    }
+
+    #[test]
+    fn cache_hits_skip_only_the_checks_that_cannot_change() {
+        let (mut v, kid) = verifier(json!({
+            "issuers": [ISS], "token_use": "access", "client_ids": ["a", "b"],
+            "scopes": {"all": ["read"]}
+        }));
+        let claims = |client: &str, jti: &str| {
+            json!({"iss": ISS, "exp": 2000, "token_use": "access", "client_id": client,
+                   "scope": "read write", "jti": jti})
+        };
+        let good = token(&kid, claims("a", "j1"));
+        let other = token(&kid, claims("zz", "j2"));
+        let req = Request::at(1000);
+        for _ in 0..2 {
+            assert_eq!(code(&v.verify(&good, &req)), "accept");
+            assert_eq!(code(&v.verify(&other, &req)), "client_not_allowed");
+        }
+        let hit = v.cached(good.as_bytes(), &req).unwrap().unwrap();
+        assert_eq!(hit.provider, 0);
+        assert!(v.cache.get(&good, 1000).unwrap().static_checks_passed());
+        assert!(!v.cache.get(&other, 1000).unwrap().static_checks_passed());
+        // What changes at run time still applies to the cached token: revocation, the
+        // request's scopes, time.
+        let revoked = Revocation::from_json("r", &json!({"jti": ["j1"]})).unwrap();
+        v.set_revocation(0, revoked);
+        assert_eq!(code(&v.verify(&good, &req)), "token_revoked");
+        v.set_revocation(0, Revocation::default());
+        let write_admin = Scopes::All(vec![String::from("admin")]);
+        let with_scopes = Request::at(1000).also_scopes(&write_admin);
+        assert_eq!(code(&v.verify(&good, &with_scopes)), "scope_insufficient");
+        assert_eq!(code(&v.verify(&good, &Request::at(2000))), "token_expired");
+        assert_eq!(code(&v.verify(&good, &req)), "accept");
+        assert!(v.cached(b"not.cached.token", &req).is_none());
+    }
+
+    #[test]
+    fn the_payload_is_decoded_once_and_handed_out() {
+        let (mut v, kid) =
+            verifier(json!({"issuers": [ISS], "token_use": null, "client_ids": null}));
+        let claims = json!({"iss": ISS, "exp": 2000, "x": "é"});
+        let t = token(&kid, claims.clone());
+        let Ok(Step::Signature(pending)) = v.begin(&t, &Request::at(1000)) else {
+            panic!("a signature to check");
+        };
+        assert_eq!(pending.payload(), claims.to_string().as_bytes());
+        assert_eq!(
+            pending.signing_input(),
+            t.rsplit_once('.').unwrap().0.as_bytes()
+        );
     }
 }

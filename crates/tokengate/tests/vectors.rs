@@ -116,7 +116,9 @@ fn every_token_level_error_code_has_a_vector() {
         // key-cache unit tests and the host tests cover them. `request_invalid` is about the
         // request around the token: tests/vectors/http expects it (tests/http.rs);
         // `policy_unavailable` is the policy feed's state (tests/feed.rs); the identity codes
-        // are about the connection's certificate (tests/vectors/http/identity.json).
+        // are about the connection's certificate (tests/vectors/http/identity.json);
+        // `signature_budget_exhausted` is the gate's count of checks this second
+        // (tests/vectors/http/budget.json, tests/budget.rs).
         if matches!(
             code,
             ErrorCode::RateLimited
@@ -125,6 +127,7 @@ fn every_token_level_error_code_has_a_vector() {
                 | ErrorCode::PolicyUnavailable
                 | ErrorCode::IdentityMismatch
                 | ErrorCode::IdentityMissing
+                | ErrorCode::SignatureBudgetExhausted
         ) {
             continue;
         }

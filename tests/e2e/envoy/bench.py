@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Throughput and latency through real Envoy with wrk, for (a) no auth filter, (b) Envoy's
-jwt_authn with the same JWKS, (c) tokengate; with a fixed set of tokens (warm caches) and with
-unique tokens (cache misses). Routes answer with direct_response, so the origin is out of the
-measurement. Loopback only; every run is bounded (BENCH_SECONDS, default 8).
+"""Throughput through real Envoy with wrk, one Envoy and one run for every setup so that the ratios
+compare like with like: no auth filter, the empty proxy-wasm filter (tests/bench-filter: reads
+`authorization`, continues), Envoy's jwt_authn with the same JWKS, tokengate with its default
+configuration (audit record as filter state) and with the audit line (`"audit": "log"`), each
+with 16 tokens in rotation (warm caches); then jwt_authn and tokengate with a new token on every
+request (cache misses). Routes answer with direct_response, so the origin is out of the
+measurement. Loopback only; bounded (about 2 minutes with the defaults).
 
-python3 tests/e2e/envoy/bench.py [--seconds N] [--out FILE]
+python3 tests/e2e/envoy/bench.py [--seconds N] [--rounds N] [--out FILE]
+    [--only a,b,...] [--extra-wasm PATH]    # compare another build of the filter in the same run
 """
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -19,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h  # noqa: E402
+
+EMPTY_FILTER = h.ROOT / "target" / "tokengate_bench_filter.opt.wasm"
 
 LUA = """
 local tokens = {}
@@ -50,16 +55,39 @@ def jwt_authn(jwks_port: int) -> dict:
     }
 
 
-def tokengate(anonymous: bool = False) -> dict:
-    rule = {"match": {"prefix": "/"}, "allow": "anonymous"} if anonymous else \
-        {"match": {"prefix": "/"}, "scopes": {"all": ["orders/read"]}}
-    return h.wasm_filter({
+def tokengate(vm_id: str, wasm: Path = None, **extra) -> dict:
+    """The filter with the configuration the README starts from (defaults for everything not
+    named), plus `extra` fields."""
+    config = dict({
         "providers": [{"issuer": h.ISS, "jwks": {"cluster": "jwks", "path": h.POOL_PATH},
                        "client_ids": [f"bench-{i}" for i in range(16)], "algorithms": ["RS256"]}],
-        "rules": [rule],
+        "rules": [{"match": {"prefix": "/"}, "scopes": {"all": ["orders/read"]}}],
         "forward": {"client_id": "x-tokengate-client-id"},
-        "audit_log": False,
-    }, vm_id="tokengate-bench-anon" if anonymous else "tokengate-bench")
+    }, **extra)
+    f = h.wasm_filter(config, vm_id=vm_id)
+    if wasm:
+        f["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = str(wasm)
+    return f
+
+
+def empty_wasm(work: str = "", vm_id: str = "bench-empty") -> dict:
+    """The empty filter; `work` names more host calls per request (tests/bench-filter)."""
+    f = h.wasm_filter({}, vm_id=vm_id)
+    f["typed_config"]["config"]["configuration"]["value"] = work
+    f["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = str(EMPTY_FILTER)
+    return f
+
+
+# --probes: the empty filter doing one more kind of host call per request, to price each under
+# V8 (the difference to the empty filter's row).
+PROBES = [
+    ("p_map", "probe: + the whole header map, ×20", "map,x20"),
+    ("p_singles", "probe: + `:method` and `:path` read one by one, ×20", "singles,x20"),
+    ("p_state", "probe: + set_property (200 B), ×20", "set_property,x20"),
+    ("p_add", "probe: + add_header, ×20", "add_header,x20"),
+    ("p_log", "probe: + one 200 B info log line, ×20", "log,x20"),
+    ("p_spin", "probe: + 24k wasm instructions of tight compute (spin1000)", "spin1000"),
+]
 
 
 def wrk(port: int, seconds: int, script: Path = None, conns: int = 16) -> dict:
@@ -79,97 +107,161 @@ def wrk(port: int, seconds: int, script: Path = None, conns: int = 16) -> dict:
         v, unit = float(m.group(1)), m.group(2)
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
 
-    avg = re.search(r"Latency\s+([\d.]+)(us|ms|s)", out)
-    avg_ms = float(avg.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[avg.group(2)] if avg else float("nan")
     return {"rps": rps, "requests": total, "errors": int(non2xx.group(1)) if non2xx else 0,
-            "avg_ms": avg_ms, "p50_ms": lat("50%"), "p99_ms": lat("99%")}
+            "p50_ms": lat("50%"), "p99_ms": lat("99%")}
+
+
+def cpu_ns(pid: int) -> int:
+    """CPU time Envoy's threads have run so far (ns, from the scheduler's own accounting)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+# (key, label, listener, token pool). Warm rows first; the miss rows consume the unique pool.
+ROWS = [
+    ("none", "no auth filter", "none", None),
+    ("empty", "empty proxy-wasm filter (reads `authorization`)", "empty", "warm"),
+    ("jwt", "jwt_authn, warm", "jwt", "warm"),
+    ("tg", "tokengate, default config (audit record as filter state), warm", "tg", "warm"),
+    ("tg_log", "tokengate, `\"audit\": \"log\"` (one log line per decision), warm", "tg_log", "warm"),
+    ("jwt_miss", "jwt_authn, every request a new token", "jwt", "miss"),
+    ("tg_miss", "tokengate, every request a new token (`signature_checks_per_s`: unlimited)", "tg_new", "miss"),
+]
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2, help="warm rows: best of N interleaved rounds")
     ap.add_argument("--miss-tokens", type=int, default=20000)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", default="", help="comma-separated row keys (default: all)")
+    ap.add_argument("--extra-wasm", default="", help="other builds of the filter (comma-separated), a row each")
+    ap.add_argument("--probes", action="store_true", help="also price single host calls (empty filter variants)")
     ap.add_argument("--out", default=str(h.ROOT / "target" / "bench-proxy.md"))
     a = ap.parse_args()
+    for path in (h.FILTER, EMPTY_FILTER):
+        if not path.exists():
+            print(f"missing {path}: run scripts/build-proxy.sh --with-bench-filter", file=sys.stderr)
+            return 2
+    only = set(filter(None, a.only.split(",")))
+    all_rows = list(ROWS)
+    if a.probes:
+        at = next(i for i, r in enumerate(all_rows) if r[0] == "jwt_miss")
+        all_rows[at:at] = [(k, label, k, "warm") for k, label, _ in PROBES]
+    extras = [Path(p).resolve() for p in a.extra_wasm.split(",") if p]
+    at = next(i for i, r in enumerate(all_rows) if r[0] == "jwt_miss")
+    all_rows[at:at] = [(f"extra{i}", f"tokengate, {p.name}, warm", f"extra{i}", "warm")
+                       for i, p in enumerate(extras)]
+    rows = [r for r in all_rows if not only or r[0] in only or r[0].startswith("extra")]
     work = Path(tempfile.mkdtemp(prefix="tokengate-bench-"))
     key = h.TestKey("rsa-a.pem", "bench-key-a")
     jwks = h.JwksServer({"keys": [key.jwk()]})
     clients = ",".join(f"bench-{i}" for i in range(16))
     t0 = time.monotonic()
-    warm_file, miss_file = work / "warm.txt", work / "miss.txt"
-    for path, count, distinct in [(warm_file, 16, ""), (miss_file, a.miss_tokens, "1")]:
+    pools = {"warm": work / "warm.txt", "miss": work / "miss.txt"}
+    need_miss = any(r[3] == "miss" for r in rows)
+    for name, count, distinct in [("warm", 16, ""), ("miss", a.miss_tokens, "1")]:
+        if name == "miss" and not need_miss:
+            continue
         subprocess.run(["node", str(Path(__file__).with_name("make_tokens.mjs")), str(key.path), key.kid,
-                        h.ISS, str(count), clients, str(path), distinct], check=True, timeout=300)
-    print(f"[bench] signed {a.miss_tokens + 16} tokens in {time.monotonic() - t0:.1f}s", flush=True)
-    warm_lua, miss_lua = work / "warm.lua", work / "miss.lua"
-    warm_lua.write_text(LUA % warm_file)
-    miss_lua.write_text(LUA % miss_file)
-    ports = {k: h.free_port() for k in ["admin", "none", "jwt", "tg", "tg0"]}
+                        h.ISS, str(count), clients, str(pools[name]), distinct], check=True, timeout=300)
+        (work / f"{name}.lua").write_text(LUA % pools[name])
+    print(f"[bench] signed tokens in {time.monotonic() - t0:.1f}s", flush=True)
+    names = (["admin", "none", "empty", "jwt", "tg", "tg_log", "tg_new"] + [k for k, _, _ in PROBES]
+             + [f"extra{i}" for i in range(len(extras))])
+    ports = {k: h.free_port() for k in names}
     ok = {"direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
-    listeners = [h.listener("none", ports["none"], [], ok),
-                 h.listener("jwt", ports["jwt"], [jwt_authn(jwks.port)], ok),
-                 h.listener("tg", ports["tg"], [tokengate()], ok),
-                 h.listener("tg0", ports["tg0"], [tokengate(anonymous=True)], ok)]
+    filters = {"none": [], "empty": [empty_wasm()], "jwt": [jwt_authn(jwks.port)],
+               "tg": [tokengate("bench-tg")], "tg_log": [tokengate("bench-tg-log", audit="log")],
+               # The default signature budget (1000 checks per second per worker) would answer
+               # most of this flood of new tokens with 503: lifted to measure the verification.
+               "tg_new": [tokengate("bench-tg-new", signature_checks_per_s="unlimited")]}
+    for i, p in enumerate(extras):
+        filters[f"extra{i}"] = [tokengate(f"bench-extra{i}", wasm=p)]
+    for k, _, calls in PROBES:
+        filters[k] = [empty_wasm(calls, vm_id=f"bench-{k}")]
+    used = {r[2] for r in rows}
+    listeners = [h.listener(k, ports[k], f, ok) for k, f in filters.items() if k in used]
     envoy = h.Envoy(work, h.bootstrap(ports["admin"], listeners, [h.cluster("jwks", jwks.port)]),
                     ports["admin"], concurrency=1, name="envoy-bench")
-    rows = []
+    best = {}
     try:
         envoy.start()
-        # Let both filters load their keys, then warm every path once.
-        for p in ("jwt", "tg"):
+        # Let every filter load its keys before measuring.
+        first = pools["warm"].read_text().split()[0]
+        for p in sorted({r[2] for r in rows if r[3]}):
             for _ in range(50):
-                r = h.curl(f"http://127.0.0.1:{ports[p]}/orders", "-H",
-                           f"authorization: Bearer {warm_file.read_text().split()[0]}")
+                r = h.curl(f"http://127.0.0.1:{ports[p]}/orders", "-H", f"authorization: Bearer {first}")
                 if r["status"] == 200:
                     break
                 time.sleep(0.1)
             else:
                 raise RuntimeError(f"{p} never accepted the token: {r}")
-        runs = [("(a) no auth filter", "none", None),
-                ("(b) jwt_authn, warm (16 tokens)", "jwt", warm_lua),
-                ("(c) tokengate, warm (16 tokens)", "tg", warm_lua),
-                ("(c0) tokengate, anonymous route (fixed filter cost)", "tg0", warm_lua),
-                ("(b) jwt_authn, cache miss (unique tokens)", "jwt", miss_lua),
-                ("(c) tokengate, cache miss (unique tokens)", "tg", miss_lua)]
-        best = {}
         # Interleaved rounds, best of each: other work on a shared machine only ever slows a run
-        # down, so the best round is the least disturbed one.
+        # down, so the best round is the least disturbed one. One miss round: it uses the pool up.
         for rnd in range(a.rounds):
-            for name, port, script in runs:
-                if "miss" in name and rnd > 0:
-                    continue  # one miss round: the unique-token pool is consumed by it
-                wrk(ports[port], 1, script)  # warm-up, discarded
-                r = wrk(ports[port], a.seconds, script)
-                r["name"] = name
-                if name not in best or r["rps"] > best[name]["rps"]:
-                    best[name] = r
-                print(f"[bench] round {rnd + 1} {name}: {r['rps']:.0f} req/s, p99 {r['p99_ms']:.2f} ms, "
-                      f"non-2xx {r['errors']}", flush=True)
-        rows = [best[name] for name, _, _ in runs]
+            for key_, label, listener, pool in rows:
+                if pool == "miss" and rnd > 0:
+                    continue
+                script = work / f"{pool}.lua" if pool else None
+                wrk(ports[listener], 1, script)  # warm-up, discarded
+                before = cpu_ns(envoy.proc.pid)
+                r = wrk(ports[listener], a.seconds, script)
+                # Envoy's CPU time per request: unlike req/s, barely moved by other load on the
+                # machine (wrk itself runs on the same cores).
+                r["cpu_us"] = (cpu_ns(envoy.proc.pid) - before) / 1000 / max(r["requests"], 1)
+                if key_ not in best or r["rps"] > best[key_]["rps"]:
+                    best[key_] = dict(r, cpu_us=min(r["cpu_us"], best.get(key_, r)["cpu_us"]))
+                else:
+                    best[key_]["cpu_us"] = min(best[key_]["cpu_us"], r["cpu_us"])
+                print(f"[bench] round {rnd + 1} {key_}: {r['rps']:.0f} req/s, Envoy CPU {r['cpu_us']:.1f} µs/req, "
+                      f"p99 {r['p99_ms']:.2f} ms, non-2xx {r['errors']}", flush=True)
     finally:
         envoy.stop()
         jwks.close()
         shutil.rmtree(work, ignore_errors=True)
-    by = {r["name"][:3] + ("w" if "warm" in r["name"] else "m" if "miss" in r["name"] else ""): r
-          for r in rows if not r["name"].startswith("(c0)")}
-    lines = [f"Envoy 1.40 (--concurrency 1), wrk -t1 -c16 -d{a.seconds}s on loopback, direct_response route, "
-             f"RS256 2048-bit, best of {a.rounds} interleaved rounds (miss: 1 round); {time.strftime('%Y-%m-%d')}", "",
-             "| setup | req/s | avg ms | p50 ms | p99 ms | non-2xx |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        lines.append(f"| {r['name']} | {r['rps']:.0f} | {r['avg_ms']:.2f} | {r['p50_ms']:.2f} | "
-                     f"{r['p99_ms']:.2f} | {r['errors']} |")
-    warm_ratio = by["(c)w"]["rps"] / by["(b)w"]["rps"]
-    miss_ratio = by["(c)m"]["rps"] / by["(b)m"]["rps"]
-    lines += ["", f"(c)/(b) throughput, warm caches: **{warm_ratio:.2f}**; cache miss: **{miss_ratio:.2f}**",
-              f"miss runs drew from {a.miss_tokens} unique tokens "
-              f"(jwt_authn sent {by['(b)m']['requests']}, tokengate {by['(c)m']['requests']} requests; "
-              "beyond the pool the oldest tokens come round again, already evicted from 4096-entry caches)"]
+
+    def ratio(k, base):
+        if k not in best or base not in best or k == base:
+            return "–"
+        return f"{best[k]['rps'] / best[base]['rps']:.2f}"
+
+    def cpu_ratio(k, base):
+        if k not in best or base not in best or k == base:
+            return "–"
+        return f"{best[base]['cpu_us'] / best[k]['cpu_us']:.2f}"
+
+    lines = [f"Envoy 1.40 (`--concurrency 1`), wrk `-t1 -c16 -d{a.seconds}s` on loopback, direct_response "
+             f"route, RS256 2048-bit, best of {a.rounds} interleaved rounds (every-token-new: one round, "
+             f"{a.miss_tokens} distinct tokens); {time.strftime('%Y-%m-%d')}", "",
+             "| setup | req/s | × empty filter | × jwt_authn | Envoy CPU µs/req | × empty (CPU) | × jwt_authn (CPU) | p50 ms | p99 ms | non-2xx |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for key_, label, _, pool in rows:
+        r = best[key_]
+        jwt = "jwt_miss" if pool == "miss" else "jwt"
+        warm = pool not in ("miss", None)
+        lines.append(f"| {label} | {r['rps']:.0f} | {ratio(key_, 'empty') if warm else '–'} | {ratio(key_, jwt)} | "
+                     f"{r['cpu_us']:.1f} | {cpu_ratio(key_, 'empty') if warm else '–'} | {cpu_ratio(key_, jwt)} | "
+                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |")
+    targets = []
+    if "tg" in best and "empty" in best:
+        targets.append(f"default config warm / empty filter: **{ratio('tg', 'empty')}** "
+                       f"(by Envoy CPU per request {cpu_ratio('tg', 'empty')}; target ≥ 0.9)")
+    if "tg_miss" in best and "jwt_miss" in best:
+        targets.append(f"every token new, tokengate / jwt_authn: **{ratio('tg_miss', 'jwt_miss')}** "
+                       f"(by CPU {cpu_ratio('tg_miss', 'jwt_miss')}; target ≥ 0.6)")
+    if targets:
+        lines += ["", "; ".join(targets)]
     table = "\n".join(lines)
     print("\n" + table)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(table + "\n")
-    bad = [r["name"] for r in rows if r["errors"]]
+    bad = [k for k, r in best.items() if r["errors"]]
     if bad:
         print(f"[bench] non-2xx answers in: {bad}", file=sys.stderr)
         return 1

@@ -95,7 +95,7 @@ def plugin(key, cluster, stale, feed_keys=None, max_stale_s=MAX_STALE_S):
         feed["unsigned"] = True
     return {"providers": [{"issuer": h.ISS, "jwks": {"keys": [key.jwk()]},
                            "client_ids": ["client-a", "client-feed"], "algorithms": ["RS256"], "leeway_s": 30}],
-            "rules": RULES, "feed": feed, "audit_log": False}
+            "rules": RULES, "feed": feed}
 
 
 def run(check, work):

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -255,11 +256,12 @@ README_PATH_SETTINGS = {"normalize_path": True, "merge_slashes": True,
 
 
 def listener(name: str, port: int, http_filters: list, route: dict, tls: dict = None,
-             path_settings: dict = None, match: dict = None) -> dict:
+             path_settings: dict = None, match: dict = None, access_log: list = None) -> dict:
     """`path_settings`: the HCM path options (default: the README's; `{}` leaves Envoy's
     defaults). `match`: the route match (default: prefix "/"). `tls`: {"cert", "key", "ca"}
     for a TLS listener that asks for a client certificate signed by "ca"; with "optional": True
-    a client may also connect without one (a certificate it does present must still verify)."""
+    a client may also connect without one (a certificate it does present must still verify).
+    `access_log`: the HCM's access loggers."""
     hcm = {
         "name": "envoy.filters.network.http_connection_manager",
         "typed_config": dict({
@@ -270,6 +272,8 @@ def listener(name: str, port: int, http_filters: list, route: dict, tls: dict = 
             "http_filters": http_filters + [router()],
         }, **(README_PATH_SETTINGS if path_settings is None else path_settings)),
     }
+    if access_log:
+        hcm["typed_config"]["access_log"] = access_log
     chain = {"filters": [hcm]}
     if tls:
         chain["transport_socket"] = {
@@ -287,6 +291,29 @@ def listener(name: str, port: int, http_filters: list, route: dict, tls: dict = 
     return {"name": name,
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
             "filter_chains": [chain]}
+
+
+def readme_access_log() -> dict:
+    """The access log of crates/tokengate-proxy/README.md's envoy.yaml (JSON lines on stdout, the
+    filter's audit record in them), read from the README itself: the configuration people copy is
+    the one tested. Its lines land in the Envoy process's output (`Envoy.access_log_lines`)."""
+    readme = (ROOT / "crates" / "tokengate-proxy" / "README.md").read_text()
+    block = next(b for b in readme.split("```") if "%FILTER_STATE(wasm.tokengate:PLAIN)%" in b
+                 and "json_format:" in b)
+    name = re.search(r"- name: (envoy\.access_loggers\.\w+)", block).group(1)
+    kind = re.search(r'"@type": (type\.googleapis\.com/envoy\.extensions\.access_loggers\.\S+)', block).group(1)
+    fields, indent = {}, None
+    for line in block.split("json_format:", 1)[1].splitlines()[1:]:
+        if not line.strip() or line.strip().startswith("#"):
+            continue
+        depth = len(line) - len(line.lstrip())
+        if indent is None:
+            indent = depth
+        if depth != indent:
+            break
+        key, _, value = line.strip().partition(": ")
+        fields[key] = json.loads(re.match(r'"(?:[^"\\]|\\.)*"', value).group(0))
+    return {"name": name, "typed_config": {"@type": kind, "log_format": {"json_format": fields}}}
 
 
 def cluster(name: str, port: int) -> dict:
@@ -353,6 +380,10 @@ class Envoy:
             return self.log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    def access_log_lines(self) -> list:
+        """The JSON access log lines Envoy wrote to its stdout (its own log lines start with '[')."""
+        return [line for line in self.log_text().splitlines() if line.startswith("{")]
 
     def stats(self) -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/stats", timeout=5) as r:

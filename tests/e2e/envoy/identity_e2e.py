@@ -70,8 +70,9 @@ def plugin(key, certs, source):
             "auditor": [{"sha256": certs["auditor"]["x5t"]}],
         },
     }
+    # The audit line (rather than the default filter state): the checks below read Envoy's log.
     return {"providers": [provider], "rules": RULES, "forward": {"client_id": "x-tokengate-client-id"},
-            "client_certificate": {"source": source}}
+            "client_certificate": {"source": source}, "audit": "log"}
 
 
 def client_cert_header(cert) -> str:

@@ -26,7 +26,7 @@ def plugin(cluster, jwks_timeout_ms, wait_timeout_ms):
                            "jwks": {"cluster": cluster, "path": h.POOL_PATH, "authority": "cognito-idp.local",
                                     "timeout_ms": jwks_timeout_ms},
                            "client_ids": ["client-a"], "algorithms": ["RS256"], "leeway_s": 30}],
-            "rules": RULES, "wait": {"timeout_ms": wait_timeout_ms, "max_requests": 100}, "audit_log": False}
+            "rules": RULES, "wait": {"timeout_ms": wait_timeout_ms, "max_requests": 100}}
 
 
 def body_pieces(name):

@@ -5,7 +5,8 @@ request-gate vectors over raw sockets with Envoy's default path settings and wit
 (vectors_e2e.py), request bodies held while the filter waits for keys (paused_body_e2e.py), and
 the policy feed polled through a cluster: revoke-to-deny time, 304s, the stale policy
 (feed_e2e.py), and workload identity: clients pinned to SPIFFE certificates made here, over
-mTLS listeners and behind a certificate-header proxy (identity_e2e.py).
+mTLS listeners and behind a certificate-header proxy (identity_e2e.py), and a flood of forged
+tokens against the signature budget (budget_e2e.py).
 Prints one line per check and a closing 'N passed, N failed'. Bounded: every request has a
 timeout and the whole run a deadline.
 
@@ -22,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import budget_e2e  # noqa: E402
 import feed_e2e  # noqa: E402
 import harness as h  # noqa: E402
 import identity_e2e  # noqa: E402
@@ -66,12 +68,13 @@ def main():
     certs = h.make_certs(work)
     ports = {k: h.free_port() for k in ["admin", "main", "rl", "mtls", "dead", "dead_jwks", "bad_admin", "bad"]}
     listeners = [
+        # The default audit record (filter state), written by the README's access log.
         h.listener("main", ports["main"], [h.wasm_filter({
             "providers": [provider()], "rules": RULES, "forward": FORWARD, "realm": "tokengate-e2e"},
             vm_id="tokengate-main")],
-            {"route": {"cluster": "origin"}}),
+            {"route": {"cluster": "origin"}}, access_log=[h.readme_access_log()]),
         h.listener("rl", ports["rl"], [h.wasm_filter({
-            "providers": [provider()], "rules": RULES,
+            "providers": [provider()], "rules": RULES, "audit": "log",
             "rate_limit": {"per_client_per_s": 1, "burst": 10}}, vm_id="tokengate-rl")],
             {"route": {"cluster": "origin"}}),
         h.listener("mtls", ports["mtls"], [h.wasm_filter({
@@ -105,6 +108,7 @@ def main():
         paused_body_e2e.run(check, work)
         feed_e2e.run(check, work)
         identity_e2e.run(check, work)
+        budget_e2e.run(check, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     check("finished within the deadline", time.monotonic() - started < DEADLINE_S)
@@ -262,20 +266,62 @@ def run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b):
     check("prometheus: code is a label", '\ntokengate_denied_total{code="token_missing"}' in prom,
           [l for l in prom.splitlines() if "tokengate_denied" in l][:3])
     log = envoy.log_text()
-    audit = [l for l in log.splitlines() if '"decision":' in l]
-    check("one JSON audit line per decision", len(audit) >= 20, len(audit))
+    # "audit": "log" (the rl listener): one JSON line per decision in Envoy's log.
+    lines = [l for l in log.splitlines() if '"decision":' in l]
+    check("\"audit\": \"log\": one JSON audit line per decision", len([l for l in lines if "tokengate-rl:" in l]) >= 15,
+          len(lines))
+    check("  ... only where configured: the default records go to filter state",
+          not [l for l in lines if "tokengate-main:" in l], lines[:2])
     check("  ... never the token", read_a not in log and rl not in log)
-    line = next((l for l in audit if '"route":"orders-write"' in l), "")
+    line = next((l for l in lines if '"code":"rate_limited"' in l), "")
     try:
         doc = json.loads(line[line.index("{"):])
     except ValueError:
         doc = {}
-    check("  ... with decision, code, client_id, scopes, kid, jti_sha256, route, mode",
-          doc.get("decision") == "deny" and doc.get("code") == "scope_insufficient"
-          and doc.get("client_id") == "client-a" and doc.get("scopes") == "orders/read"
-          and len(doc.get("jti_sha256") or "") == 64 and doc.get("mode") == "enforce", line)
-    allow = next((l for l in audit if '"decision":"allow"' in l and '"route":"orders-read"' in l), "")
-    check("  ... allow lines name the verifying kid", '"kid":"e2e-key-a"' in allow or '"kid":"e2e-key-b"' in allow, allow)
+    check("  ... with decision, code, client_id, scopes, kid, jti_sha256, route, mode, status",
+          doc.get("decision") == "deny" and doc.get("client_id") == "client-rl" and doc.get("status") == 429
+          and doc.get("scopes") == "orders/read" and len(doc.get("jti_sha256") or "") == 64
+          and doc.get("mode") == "enforce" and doc.get("route") == "orders-read", line)
+    access_log_records(envoy, read_a)
+
+
+def access_log_records(envoy, token):
+    """The README's access log: every request through the main listener carries the record of its
+    decision, allowed and denied alike, next to Envoy's own fields."""
+    # Envoy writes access logs out about once a second: wait until no more lines come.
+    seen, deadline = -1, time.monotonic() + 6
+    while time.monotonic() < deadline:
+        n = len(envoy.access_log_lines())
+        if n == seen and n > 0:
+            break
+        seen = n
+        time.sleep(1.2)
+    lines = envoy.access_log_lines()
+    text = "\n".join(lines)
+    entries = [json.loads(l) for l in lines]
+    records = [(e, json.loads(e["tokengate"])) for e in entries if isinstance(e.get("tokengate"), str)]
+    # The first request waited for the JWKS and was let through from the root context: its
+    # record, like every other, is on its own stream.
+    check("access log: every request through the filter has its record (%FILTER_STATE(wasm.tokengate:PLAIN)%)",
+          len(entries) >= 20 and len(records) == len(entries),
+          [e for e in entries if not isinstance(e.get("tokengate"), str)][:3])
+    check("  ... and never the token", token not in text)
+    allowed = next((r for e, r in records if r.get("route") == "orders-read" and r.get("decision") == "allow"
+                    and e.get("status") == 200), {})
+    check("  ... an allowed request: decision, route, client_id, scopes, iss, kid, jti_sha256, status 200",
+          allowed.get("client_id") == "client-a" and allowed.get("scopes") == "orders/read"
+          and allowed.get("iss") == h.ISS and allowed.get("kid") in ("e2e-key-a", "e2e-key-b")
+          and len(allowed.get("jti_sha256") or "") == 64 and allowed.get("status") == 200, allowed)
+    mismatched = [(e.get("status"), r) for e, r in records if e.get("status") != r.get("status")]
+    check("  ... the record's status is the status Envoy answered", not mismatched, mismatched[:3])
+    denied = next(((e, r) for e, r in records
+                   if r.get("code") == "scope_insufficient" and r.get("route") == "orders-write"), ({}, {}))
+    check("  ... a denied request: code and status, as Envoy answered it",
+          denied[1].get("decision") == "deny" and denied[1].get("route") == "orders-write"
+          and denied[1].get("status") == 403 and denied[0].get("status") == 403, denied)
+    missing = next(((e, r) for e, r in records if r.get("code") == "token_missing"), ({}, {}))
+    check("  ... a request without a token: token_missing, no claims",
+          missing[0].get("status") == 401 and "client_id" not in missing[1], missing)
 
 
 def bad_config_is_refused(work, ports):

@@ -315,7 +315,6 @@ def run(check, work):
     ports = {"admin": h.free_port()}
     listeners = []
     for n, (name, cfg) in enumerate(sorted(configs.items())):
-        cfg = dict(cfg, audit_log=False)
         for mode, settings in [("default", {}), ("readme", None)]:
             port = ports[(name, mode)] = h.free_port()
             listeners.append(h.listener(f"vec{n}_{mode}", port, [h.wasm_filter(cfg, vm_id=f"vec{n}_{mode}")],

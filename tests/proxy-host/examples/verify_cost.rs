@@ -1,6 +1,8 @@
 //! Per-verification cost of the built filter inside the wasmtime host: a cache miss (RS256
-//! signature + policy) and a verified-token cache hit, each net of the host's own per-request
-//! cost (measured on an anonymous route that runs the same ABI calls without verification).
+//! signature + policy), a verified-token cache hit through the gate (each request with another
+//! query string, so none is a replay), and a replayed answer (the same request again within a
+//! tick); the first two net of the host's own per-request cost (measured on an anonymous route
+//! that runs the same ABI calls through the gate without verification).
 //!
 //! cargo run --release -p tokengate-proxy-host --example verify_cost
 
@@ -23,8 +25,7 @@ fn per_request_us(mut f: impl FnMut(usize), n: usize) -> f64 {
 
 fn main() {
     let env = Env::at(NOW);
-    let cfg =
-        config(json!({"audit_log": false, "token_cache": {"capacity": 4096, "max_ttl_s": 600}}));
+    let cfg = config(json!({"token_cache": {"capacity": 4096, "max_ttl_s": 600}}));
     let mut vm = start(&env, &cfg);
     let misses = 400;
     let tokens: Vec<String> = (0..misses)
@@ -39,10 +40,22 @@ fn main() {
     }
     // Same headers (the token too) on an anonymous route: everything but the verification.
     let base = per_request_us(
-        |_| ok(vm.request(Request::get("/health").bearer(&hit)).unwrap()),
+        |i| {
+            ok(vm
+                .request(Request::get(&format!("/health?n={i}")).bearer(&hit))
+                .unwrap())
+        },
         5000,
     );
     let hit_us = per_request_us(
+        |i| {
+            ok(vm
+                .request(Request::get(&format!("/orders?n={i}")).bearer(&hit))
+                .unwrap())
+        },
+        5000,
+    );
+    let replay_us = per_request_us(
         |_| ok(vm.request(Request::get("/orders").bearer(&hit)).unwrap()),
         5000,
     );
@@ -59,9 +72,10 @@ fn main() {
     println!("| --- | ---: | ---: |");
     println!("| anonymous route, same headers (host + ABI baseline) | {base:.1} | – |");
     println!(
-        "| token, verified-token cache hit | {hit_us:.1} | {:.1} |",
+        "| token, verified-token cache hit through the gate | {hit_us:.1} | {:.1} |",
         hit_us - base
     );
+    println!("| token, the same request again (replayed, no gate) | {replay_us:.1} | – |");
     println!(
         "| token, cache miss (RS256 verify) | {miss_us:.1} | {:.1} |",
         miss_us - base

@@ -38,6 +38,7 @@ pub struct Filter {
     engine: Engine,
     module: Module,
     path: PathBuf,
+    metered: bool,
 }
 
 impl Filter {
@@ -46,12 +47,34 @@ impl Filter {
     /// # Errors
     /// If the file cannot be read or compiled.
     pub fn load(path: &Path) -> Result<Filter> {
-        let engine = Engine::default();
+        Filter::compile(path, false)
+    }
+
+    /// [`Filter::load`], counting every wasm instruction the filter runs (wasmtime fuel: one
+    /// unit per operator): a measure of its work that no other load on the machine changes,
+    /// read with [`Vm::wasm_instructions`]. Runs somewhat slower.
+    ///
+    /// # Errors
+    /// If the file cannot be read or compiled.
+    pub fn load_metered(path: &Path) -> Result<Filter> {
+        Filter::compile(path, true)
+    }
+
+    fn compile(path: &Path, metered: bool) -> Result<Filter> {
+        let mut config = wasmtime::Config::new();
+        config.consume_fuel(metered);
+        // For `perf record` on a test or example: /tmp/perf-<pid>.map names the filter's
+        // functions (build without wasm-opt's --strip-debug to keep the name section).
+        if std::env::var_os("TOKENGATE_PROXY_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config)?;
         let module = Module::from_file(&engine, path)?;
         Ok(Filter {
             engine,
             module,
             path: path.to_owned(),
+            metered,
         })
     }
 
@@ -94,6 +117,25 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// One `proxy_set_property` call, as Envoy stores it: filter state under `wasm.` + the path
+/// (segments joined with `\0`), on the effective stream.
+#[derive(Clone, Debug)]
+pub struct FilterState {
+    /// Which VM set it.
+    pub vm: usize,
+    /// The stream (context id) it was set on.
+    pub context_id: u32,
+    /// The filter state key (`wasm.tokengate`).
+    pub key: String,
+    /// The value.
+    pub value: Vec<u8>,
+}
+
+/// How many times each host function was called (by import name), plus
+/// `proxy_on_memory_allocate`: the host calling into the guest to hand data back, which costs
+/// about as much as a host call under V8.
+pub type HostCalls = BTreeMap<&'static str, u64>;
+
 #[derive(Default)]
 struct EnvState {
     now_ns: u64,
@@ -101,6 +143,8 @@ struct EnvState {
     next_cas: u32,
     metrics: BTreeMap<String, i64>,
     logs: Vec<LogLine>,
+    filter_states: Vec<FilterState>,
+    log_level: i32,
     vms: usize,
 }
 
@@ -115,7 +159,24 @@ impl Env {
     pub fn at(now_s: u64) -> Env {
         let env = Env::default();
         env.lock().now_ns = now_s.saturating_mul(1_000_000_000);
+        env.lock().log_level = 1;
         env
+    }
+
+    /// The level `proxy_get_log_level` reports (0 trace … 5 critical, 6 off, as Envoy's spdlog
+    /// levels); 1 (debug) unless set.
+    pub fn set_log_level(&self, level: i32) {
+        self.lock().log_level = level;
+    }
+
+    /// Every filter state value set so far, in order.
+    pub fn filter_states(&self) -> Vec<FilterState> {
+        self.lock().filter_states.clone()
+    }
+
+    /// Forget the filter state values so far.
+    pub fn clear_filter_states(&self) {
+        self.lock().filter_states.clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, EnvState> {
@@ -373,6 +434,7 @@ struct HostState {
     metric_names: Vec<String>,
     random: u64,
     stdout: Vec<u8>,
+    host_calls: HostCalls,
 }
 
 /// One VM (one Envoy worker) running the filter.
@@ -404,8 +466,12 @@ impl Vm {
             metric_names: Vec::new(),
             random: 0x2545_F491_4F6C_DD1D ^ vm_index as u64,
             stdout: Vec::new(),
+            host_calls: HostCalls::new(),
         };
         let mut store = Store::new(&filter.engine, state);
+        if filter.metered {
+            store.set_fuel(u64::MAX)?;
+        }
         let mut linker = Linker::new(&filter.engine);
         define_abi(&mut linker)?;
         define_wasi(&mut linker)?;
@@ -623,6 +689,22 @@ impl Vm {
         r
     }
 
+    /// Host calls this VM made since it started or since [`Vm::reset_host_calls`].
+    pub fn host_calls(&self) -> HostCalls {
+        self.store.data().host_calls.clone()
+    }
+
+    /// Start counting host calls from zero.
+    pub fn reset_host_calls(&mut self) {
+        self.store.data_mut().host_calls.clear();
+    }
+
+    /// Wasm instructions this VM has run so far (0 unless the filter was loaded with
+    /// [`Filter::load_metered`]).
+    pub fn wasm_instructions(&self) -> u64 {
+        self.store.get_fuel().map_or(0, |left| u64::MAX - left)
+    }
+
     /// What the filter printed through WASI (should stay empty).
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.store.data().stdout).into_owned()
@@ -640,6 +722,10 @@ impl Vm {
 // ---- host functions ----
 
 type C<'a> = Caller<'a, HostState>;
+
+fn tally(caller: &mut C<'_>, name: &'static str) {
+    *caller.data_mut().host_calls.entry(name).or_insert(0) += 1;
+}
 
 fn memory(caller: &mut C<'_>) -> Result<Memory> {
     match caller.get_export("memory") {
@@ -675,6 +761,7 @@ fn give(caller: &mut C<'_>, data: &[u8], ret_ptr: i32, ret_size: i32) -> Result<
         Some(Extern::Func(f)) => f.typed::<i32, i32>(&*caller)?,
         _ => return Err(Error::msg("no proxy_on_memory_allocate")),
     };
+    tally(caller, "proxy_on_memory_allocate");
     let p = alloc.call(&mut *caller, data.len() as i32)?;
     write(caller, p, data)?;
     write_u32(caller, ret_ptr, p as u32)?;
@@ -757,6 +844,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_log",
         |mut c: C<'_>, level: i32, ptr: i32, len: i32| -> Result<i32> {
+            tally(&mut c, "proxy_log");
             let message = read_str(&mut c, ptr, len)?;
             let vm = c.data().vm;
             c.data()
@@ -771,7 +859,9 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_log_level",
         |mut c: C<'_>, ret: i32| -> Result<i32> {
-            write_u32(&mut c, ret, 1)?;
+            tally(&mut c, "proxy_get_log_level");
+            let level = c.data().env.lock().log_level;
+            write_u32(&mut c, ret, level as u32)?;
             Ok(OK)
         },
     )?;
@@ -779,6 +869,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_current_time_nanoseconds",
         |mut c: C<'_>, ret: i32| -> Result<i32> {
+            tally(&mut c, "proxy_get_current_time_nanoseconds");
             let now = c.data().env.lock().now_ns;
             write(&mut c, ret, &now.to_le_bytes())?;
             Ok(OK)
@@ -788,6 +879,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_set_tick_period_milliseconds",
         |mut c: C<'_>, ms: i32| -> Result<i32> {
+            tally(&mut c, "proxy_set_tick_period_milliseconds");
             c.data_mut().tick_ms = ms as u32;
             Ok(OK)
         },
@@ -802,6 +894,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
          ret_ptr: i32,
          ret_size: i32|
          -> Result<i32> {
+            tally(&mut c, "proxy_get_buffer_bytes");
             let data = match kind {
                 PLUGIN_CONFIGURATION => c.data().plugin_config.clone(),
                 VM_CONFIGURATION => Vec::new(),
@@ -824,6 +917,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_header_map_pairs",
         |mut c: C<'_>, map_type: i32, ret_ptr: i32, ret_size: i32| -> Result<i32> {
+            tally(&mut c, "proxy_get_header_map_pairs");
             let Some(bytes) = with_map(&mut c, map_type, |m| serialize_map(m)) else {
                 return Ok(NOT_FOUND);
             };
@@ -835,6 +929,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_set_header_map_pairs",
         |mut c: C<'_>, map_type: i32, ptr: i32, len: i32| -> Result<i32> {
+            tally(&mut c, "proxy_set_header_map_pairs");
             let pairs = deserialize_map(&read(&mut c, ptr, len)?);
             Ok(with_map(&mut c, map_type, |m| *m = pairs).map_or(NOT_FOUND, |_| OK))
         },
@@ -849,6 +944,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
          ret_ptr: i32,
          ret_size: i32|
          -> Result<i32> {
+            tally(&mut c, "proxy_get_header_map_value");
             let key = read_str(&mut c, kp, kl)?.to_ascii_lowercase();
             let value = with_map(&mut c, map_type, |m| {
                 m.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
@@ -861,6 +957,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_replace_header_map_value",
         |mut c: C<'_>, map_type: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
+            tally(&mut c, "proxy_replace_header_map_value");
             let key = read_str(&mut c, kp, kl)?.to_ascii_lowercase();
             let value = read(&mut c, vp, vl)?;
             Ok(with_map(&mut c, map_type, |m| {
@@ -874,6 +971,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_add_header_map_value",
         |mut c: C<'_>, map_type: i32, kp: i32, kl: i32, vp: i32, vl: i32| -> Result<i32> {
+            tally(&mut c, "proxy_add_header_map_value");
             let key = read_str(&mut c, kp, kl)?.to_ascii_lowercase();
             let value = read(&mut c, vp, vl)?;
             Ok(with_map(&mut c, map_type, |m| m.push((key, value))).map_or(NOT_FOUND, |_| OK))
@@ -883,6 +981,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_remove_header_map_value",
         |mut c: C<'_>, map_type: i32, kp: i32, kl: i32| -> Result<i32> {
+            tally(&mut c, "proxy_remove_header_map_value");
             let key = read_str(&mut c, kp, kl)?.to_ascii_lowercase();
             Ok(with_map(&mut c, map_type, |m| m.retain(|(k, _)| *k != key))
                 .map_or(NOT_FOUND, |_| OK))
@@ -892,6 +991,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_property",
         |mut c: C<'_>, pp: i32, pl: i32, ret_ptr: i32, ret_size: i32| -> Result<i32> {
+            tally(&mut c, "proxy_get_property");
             let path = read_str(&mut c, pp, pl)?;
             let id = c.data().effective;
             let value = c
@@ -904,6 +1004,27 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
     )?;
     linker.func_wrap(
         "env",
+        "proxy_set_property",
+        |mut c: C<'_>, pp: i32, pl: i32, vp: i32, vl: i32| -> Result<i32> {
+            tally(&mut c, "proxy_set_property");
+            let path = read_str(&mut c, pp, pl)?;
+            let value = read(&mut c, vp, vl)?;
+            let (vm, context_id) = (c.data().vm, c.data().effective);
+            // Envoy: the effective context's stream info, else NotFound (the root context).
+            if !c.data().streams.contains_key(&context_id) {
+                return Ok(NOT_FOUND);
+            }
+            c.data().env.lock().filter_states.push(FilterState {
+                vm,
+                context_id,
+                key: format!("wasm.{path}"),
+                value,
+            });
+            Ok(OK)
+        },
+    )?;
+    linker.func_wrap(
+        "env",
         "proxy_get_shared_data",
         |mut c: C<'_>,
          kp: i32,
@@ -912,6 +1033,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
          ret_size: i32,
          ret_cas: i32|
          -> Result<i32> {
+            tally(&mut c, "proxy_get_shared_data");
             let key = read_str(&mut c, kp, kl)?;
             let entry = c.data().env.lock().shared.get(&key).cloned();
             match entry {
@@ -928,6 +1050,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_set_shared_data",
         |mut c: C<'_>, kp: i32, kl: i32, vp: i32, vl: i32, cas: i32| -> Result<i32> {
+            tally(&mut c, "proxy_set_shared_data");
             let key = read_str(&mut c, kp, kl)?;
             let value = if vp == 0 {
                 Vec::new()
@@ -954,6 +1077,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_continue_stream",
         |mut c: C<'_>, _kind: i32| -> Result<i32> {
+            tally(&mut c, "proxy_continue_stream");
             let id = c.data().effective;
             match c.data_mut().streams.get_mut(&id) {
                 Some(s) => {
@@ -967,7 +1091,10 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_close_stream",
-        |_c: C<'_>, _kind: i32| -> Result<i32> { Ok(OK) },
+        |mut c: C<'_>, _kind: i32| -> Result<i32> {
+            tally(&mut c, "proxy_close_stream");
+            Ok(OK)
+        },
     )?;
     linker.func_wrap(
         "env",
@@ -982,6 +1109,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
          hl: i32,
          _grpc: i32|
          -> Result<i32> {
+            tally(&mut c, "proxy_send_local_response");
             let body = String::from_utf8_lossy(&read(&mut c, bp, bl)?).into_owned();
             let headers = deserialize_map(&read(&mut c, hp, hl)?)
                 .into_iter()
@@ -1012,6 +1140,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
          timeout: i32,
          ret: i32|
          -> Result<i32> {
+            tally(&mut c, "proxy_http_call");
             let cluster = read_str(&mut c, up, ul)?;
             let headers = deserialize_map(&read(&mut c, hp, hl)?)
                 .into_iter()
@@ -1036,6 +1165,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_set_effective_context",
         |mut c: C<'_>, id: i32| -> Result<i32> {
+            tally(&mut c, "proxy_set_effective_context");
             let id = id as u32;
             let st = c.data_mut();
             if id == st.root_id || st.streams.contains_key(&id) {
@@ -1046,11 +1176,15 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
             }
         },
     )?;
-    linker.func_wrap("env", "proxy_done", |_c: C<'_>| -> Result<i32> { Ok(OK) })?;
+    linker.func_wrap("env", "proxy_done", |mut c: C<'_>| -> Result<i32> {
+        tally(&mut c, "proxy_done");
+        Ok(OK)
+    })?;
     linker.func_wrap(
         "env",
         "proxy_define_metric",
         |mut c: C<'_>, _kind: i32, np: i32, nl: i32, ret: i32| -> Result<i32> {
+            tally(&mut c, "proxy_define_metric");
             let name = read_str(&mut c, np, nl)?;
             let names = &mut c.data_mut().metric_names;
             let id = match names.iter().position(|n| *n == name) {
@@ -1067,7 +1201,8 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_increment_metric",
-        |c: C<'_>, id: i32, by: i64| -> Result<i32> {
+        |mut c: C<'_>, id: i32, by: i64| -> Result<i32> {
+            tally(&mut c, "proxy_increment_metric");
             let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
                 return Ok(NOT_FOUND);
             };
@@ -1078,7 +1213,8 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_record_metric",
-        |c: C<'_>, id: i32, v: i64| -> Result<i32> {
+        |mut c: C<'_>, id: i32, v: i64| -> Result<i32> {
+            tally(&mut c, "proxy_record_metric");
             let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
                 return Ok(NOT_FOUND);
             };
@@ -1090,6 +1226,7 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
         "env",
         "proxy_get_metric",
         |mut c: C<'_>, id: i32, ret: i32| -> Result<i32> {
+            tally(&mut c, "proxy_get_metric");
             let Some(name) = c.data().metric_names.get(id as u32 as usize).cloned() else {
                 return Ok(NOT_FOUND);
             };
@@ -1107,6 +1244,7 @@ fn define_wasi(linker: &mut Linker<HostState>) -> Result<()> {
         M,
         "fd_write",
         |mut c: C<'_>, _fd: i32, iovs: i32, n: i32, ret: i32| -> Result<i32> {
+            tally(&mut c, "fd_write");
             let mut total = 0u32;
             for i in 0..n {
                 let iov = read(&mut c, iovs + i * 8, 8)?;
@@ -1124,6 +1262,7 @@ fn define_wasi(linker: &mut Linker<HostState>) -> Result<()> {
         M,
         "environ_sizes_get",
         |mut c: C<'_>, count: i32, size: i32| -> Result<i32> {
+            tally(&mut c, "environ_sizes_get");
             write_u32(&mut c, count, 0)?;
             write_u32(&mut c, size, 0)?;
             Ok(0)
@@ -1132,12 +1271,16 @@ fn define_wasi(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         M,
         "environ_get",
-        |_c: C<'_>, _a: i32, _b: i32| -> Result<i32> { Ok(0) },
+        |mut c: C<'_>, _a: i32, _b: i32| -> Result<i32> {
+            tally(&mut c, "environ_get");
+            Ok(0)
+        },
     )?;
     linker.func_wrap(
         M,
         "random_get",
         |mut c: C<'_>, buf: i32, len: i32| -> Result<i32> {
+            tally(&mut c, "random_get");
             // Deterministic: runs are reproducible; nothing in the filter needs secrecy from it.
             let mut bytes = Vec::with_capacity(len as u32 as usize);
             let mut x = c.data().random;
@@ -1152,7 +1295,8 @@ fn define_wasi(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(0)
         },
     )?;
-    linker.func_wrap(M, "proc_exit", |_c: C<'_>, code: i32| -> Result<()> {
+    linker.func_wrap(M, "proc_exit", |mut c: C<'_>, code: i32| -> Result<()> {
+        tally(&mut c, "proc_exit");
         Err(Error::msg(format!("the filter called proc_exit({code})")))
     })?;
     Ok(())

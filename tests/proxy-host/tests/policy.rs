@@ -79,7 +79,7 @@ fn report_mode_decides_logs_and_counts_but_lets_everything_through() {
         &env,
         &config(json!({"mode": "report", "rate_limit": {"per_client_per_s": 1, "burst": 1}})),
     );
-    env.clear_logs();
+    env.clear_filter_states();
     let t = token("orders/read");
     let cases = [
         (Request::get("/orders"), "token_missing", 401),
@@ -103,8 +103,8 @@ fn report_mode_decides_logs_and_counts_but_lets_everything_through() {
             !headers.iter().any(|(k, _)| k.starts_with("x-tokengate-")),
             "{code}: no claims forwarded for a denied request"
         );
-        let last = env.logs().pop().unwrap();
-        let line: Value = serde_json::from_str(&last.message).unwrap();
+        let last = env.filter_states().pop().unwrap();
+        let line: Value = serde_json::from_slice(&last.value).unwrap();
         assert_eq!(line["decision"], "deny", "{code}");
         assert_eq!(line["code"], code);
         assert_eq!(line["status"], status);

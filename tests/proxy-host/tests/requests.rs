@@ -226,9 +226,59 @@ fn strip_authorization_removes_the_token_before_the_origin() {
 }
 
 #[test]
-fn one_audit_line_per_decision_without_the_token() {
+fn one_audit_record_per_decision_in_filter_state_by_default() {
     let env = Env::at(NOW);
     let mut vm = start(&env, &config(json!({})));
+    env.clear_logs();
+    env.clear_filter_states();
+    let t = token("orders/read");
+    let ids = [
+        vm.send(Request::get("/orders?secret=1").bearer(&t))
+            .unwrap(),
+        vm.send(Request::new("DELETE", "/orders/1").bearer(&t))
+            .unwrap(),
+        vm.send(Request::get("/health")).unwrap(),
+        vm.send(Request::get("/orders")).unwrap(),
+    ];
+    assert!(env.logs().is_empty(), "no log line: {:?}", env.logs());
+    let states = env.filter_states();
+    assert_eq!(states.len(), 4, "{states:?}");
+    let records: Vec<Value> = states
+        .iter()
+        .zip(ids)
+        .map(|(s, id)| {
+            assert_eq!(s.key, "wasm.tokengate");
+            assert_eq!(s.context_id, id, "set on the request's own stream");
+            let text = String::from_utf8(s.value.clone()).unwrap();
+            assert!(!text.contains(&t) && !text.contains("secret"));
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect();
+    assert_eq!(
+        records[0],
+        json!({"decision": "allow", "status": 200, "route": "orders-read", "client_id": CLIENT,
+               "scopes": "orders/read", "iss": ISS, "kid": "test-key-a",
+               "jti_sha256": records[0]["jti_sha256"], "cached": false})
+    );
+    assert_eq!(records[0]["jti_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(records[1]["decision"], "deny");
+    assert_eq!(records[1]["code"], "scope_insufficient");
+    assert_eq!(records[1]["status"], 403);
+    assert_eq!(
+        records[2],
+        json!({"decision": "allow", "status": 200, "route": "health", "cached": false})
+    );
+    assert_eq!(
+        records[3],
+        json!({"decision": "deny", "code": "token_missing", "status": 401,
+               "route": "orders-read", "cached": false})
+    );
+}
+
+#[test]
+fn audit_log_writes_one_line_per_decision_without_the_token() {
+    let env = Env::at(NOW);
+    let mut vm = start(&env, &config(json!({"audit": "log"})));
     env.clear_logs();
     let t = token("orders/read");
     vm.request(Request::get("/orders?secret=1").bearer(&t))
@@ -260,6 +310,50 @@ fn one_audit_line_per_decision_without_the_token() {
     assert_eq!(second["status"], 403);
     let third: Value = serde_json::from_str(&logs[2].message).unwrap();
     assert_eq!(third["route"], "health");
+    assert!(env.filter_states().is_empty());
+}
+
+#[test]
+fn audit_log_formats_nothing_envoy_would_drop() {
+    let env = Env::at(NOW);
+    let mut vm = start(&env, &config(json!({"audit": "log"})));
+    let t = token("orders/read");
+    env.set_log_level(3); // warning: info lines are dropped
+    vm.tick().unwrap();
+    env.clear_logs();
+    vm.reset_host_calls();
+    assert_eq!(
+        vm.request(Request::get("/orders").bearer(&t))
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(env.logs().is_empty());
+    assert_eq!(vm.host_calls().get("proxy_log"), None);
+    env.set_log_level(2);
+    vm.tick().unwrap();
+    assert_eq!(
+        vm.request(Request::get("/orders").bearer(&t))
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(env.logs().len(), 1);
+}
+
+#[test]
+fn the_old_audit_log_field_is_refused_with_its_replacement() {
+    let env = Env::at(NOW);
+    let Err(tokengate_proxy_host::Start::Refused(logs)) =
+        env.vm(filter(), &config(json!({"audit_log": true})))
+    else {
+        panic!("audit_log accepted")
+    };
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("invalid configuration: audit_log: is replaced by \"audit\"")),
+        "{logs:?}"
+    );
 }
 
 #[test]
@@ -267,7 +361,7 @@ fn the_token_cache_answers_repeat_requests() {
     let env = Env::at(NOW);
     let mut vm = start(&env, &config(json!({})));
     let t = token("orders/read");
-    env.clear_logs();
+    env.clear_filter_states();
     for _ in 0..3 {
         assert!(matches!(
             vm.request(Request::get("/orders").bearer(&t)).unwrap(),
@@ -275,9 +369,9 @@ fn the_token_cache_answers_repeat_requests() {
         ));
     }
     let cached: Vec<bool> = env
-        .logs()
+        .filter_states()
         .iter()
-        .map(|l| serde_json::from_str::<Value>(&l.message).unwrap()["cached"] == true)
+        .map(|s| serde_json::from_slice::<Value>(&s.value).unwrap()["cached"] == true)
         .collect();
     assert_eq!(cached, vec![false, true, true]);
     // Policy still runs on a hit: the cached token lacks orders/write.
@@ -318,7 +412,7 @@ fn revocation_lists_from_the_config_apply() {
 #[test]
 fn hostile_input_always_ends_in_a_verdict() {
     let env = Env::at(NOW);
-    let mut vm = start(&env, &config(json!({"audit_log": false})));
+    let mut vm = start(&env, &config(json!({})));
     let good = token("orders/read");
     let mut seed = 0x1234_5678_9abc_def0u64;
     let mut next = move || {

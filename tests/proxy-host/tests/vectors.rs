@@ -15,8 +15,7 @@ fn case_config(case: &Value) -> String {
     provider.insert("jwks".into(), json!({"keys": case["jwks"]["keys"].clone()}));
     json!({
         "providers": [provider],
-        "rules": [{"match": {"prefix": "/"}, "allow": "authenticated"}],
-        "audit_log": false
+        "rules": [{"match": {"prefix": "/"}, "allow": "authenticated"}]
     })
     .to_string()
 }

@@ -37,7 +37,7 @@ const CLIENT_OTHER = '9z8y7x6w5v4u3t2s1r0q9p8o7n'; // not in any provider's clie
 
 const REQUIRED_CODES = ['request_invalid', 'token_missing', 'token_malformed', 'token_too_large', 'token_expired',
   'token_not_yet_valid', 'token_issued_in_future', 'scope_insufficient', 'client_not_allowed', 'identity_missing',
-  'identity_mismatch'];
+  'identity_mismatch', 'signature_budget_exhausted'];
 
 // ---------------------------------------------------------------------------------------------
 // Small utilities
@@ -417,6 +417,10 @@ function add(g, name, description, req, expect) {
       && typeof h[1] === 'string' && /^[\x20-\x7e]*$/.test(h[1])), `${name}: headers are [token, visible ASCII] pairs`);
     assert(req.headers.every(([n]) => n.toLowerCase() !== 'authorization'), `${name}: Authorization goes in request.authorization`);
   }
+  if (req.before !== undefined) {
+    assert(Array.isArray(req.before) && req.before.length > 0, `${name}: before is a non-empty list`);
+    for (const b of req.before) assert(Array.isArray(b.auth) && typeof b.target === 'string' && Number.isInteger(b.now), `${name}: before entries`);
+  }
   ALL_NAMES.add(name);
   const e = {
     status: expect.status,
@@ -436,6 +440,12 @@ function add(g, name, description, req, expect) {
       peer,
       ...(req.headers !== undefined ? { headers: req.headers } : {}),
     },
+    ...(req.before !== undefined ? {
+      before: req.before.map((b) => ({
+        request: { method: b.method ?? 'GET', target: b.target, authorization: b.auth, peer: null },
+        now: b.now,
+      })),
+    } : {}),
     now: req.now ?? NOW,
     expect: e,
   });
@@ -1367,6 +1377,72 @@ const USED_CERTS = new Set();
   id('alb_binding_mismatch', 'a token bound to orders-writer, the leaf is intruder', A, { auth: boundTo(OW, OW), headers: [[LEAF, albLeaf('intruder')]] }, BINDING);
 }
 
+// ============================================================================ budget
+// README "Signature budget": at most `signature_checks_per_s` signature checks per second of the
+// request clock in one gate; past it a token that is not already verified is refused with 503
+// signature_budget_exhausted and Retry-After: 1 before any signature work. These cases need state,
+// so each carries `before`: requests sent to the same gate first (answers not checked), and each
+// has a configuration of its own (a distinct realm), so a host that keeps one gate per
+// configuration replays them exactly as one that makes a gate per case.
+{
+  const configs = {};
+  const g = group('budget', 'the signature budget: forged-token floods get a cheap 503, verified tokens and cheap refusals never count', configs);
+  const X503 = { status: 503, code: 'signature_budget_exhausted', www_authenticate: null, retry_after: '1', forward: null };
+  const OK = X.ok({});
+  let n = 0;
+  const cfg = (limit, rules) => {
+    n++;
+    const c = config({ realm: `budget-${n}`, ...(rules ? { rules, deflt: 'deny' } : {}) });
+    c.signature_checks_per_s = limit;
+    configs[`budget_${n}`] = c;
+    return `budget_${n}`;
+  };
+  const fresh = (label) => bearer(tok('budget-' + label));
+  const forged = (label) => bearer(tok('budget-forged-' + label, {}, { signer: 'attacker-rsa' })); // rsa-a's kid, another key's signature
+  const unknownKid = (label) => bearer(tok('budget-unknown-kid-' + label, {}, { kid: KID['attacker-rsa'] }));
+  const expired = (label) => bearer(tok('budget-expired-' + label, { exp: NOW - 10, iat: NOW - 3610, auth_time: NOW - 3610 }));
+  const step = (auth, { target = '/api', now = NOW, method = 'GET' } = {}) => ({ method, target, auth, now });
+  const budget = (name, description, limit, before, auth, expect, { now = NOW, rules, target = '/api' } = {}) =>
+    add(g, name, description, { config: cfg(limit, rules), target, auth, now, before }, expect);
+
+  budget('budget_third_new_token_in_a_second_is_refused', 'limit 2: two new tokens verified this second, a third new one gets 503 before any RSA work', 2,
+    [step(fresh('a')), step(fresh('b'))], fresh('c'), X503);
+  budget('budget_verified_tokens_do_not_count', 'limit 2: a token verified before is a cache hit and spends nothing', 2,
+    [step(fresh('a')), step(fresh('b'))], fresh('a'), OK);
+  budget('budget_verified_token_passes_while_exhausted', 'limit 2: the budget is spent (the third token got 503), an already verified token still passes', 2,
+    [step(fresh('a')), step(fresh('b')), step(fresh('c'))], fresh('b'), OK);
+  budget('budget_refused_token_is_not_remembered', 'limit 2: the token refused with 503 was never verified, so it is refused again in the same second', 2,
+    [step(fresh('a')), step(fresh('b')), step(fresh('c'))], fresh('c'), X503);
+  budget('budget_starts_again_next_second', 'limit 2: the count is per second of the request clock', 2,
+    [step(fresh('a')), step(fresh('b'))], fresh('c'), OK, { now: NOW + 1 });
+  budget('budget_forged_tokens_spend_it', 'limit 2: two tokens with a known kid and a wrong signature cost two checks', 2,
+    [step(forged('1')), step(forged('2'))], fresh('a'), X503);
+  budget('budget_forged_token_repeated_spends_each_time', 'limit 2: a forged token is never remembered, so sending it again costs again', 2,
+    [step(forged('1')), step(forged('1'))], fresh('a'), X503);
+  budget('budget_forged_token_itself_is_refused_cheaply', 'limit 1: after one forged token, the next forged one gets 503, not signature_invalid', 1,
+    [step(forged('1'))], forged('2'), X503);
+  budget('budget_expired_tokens_spend_it', 'limit 1: expiry is checked after the signature, so an expired token costs a check', 1,
+    [step(expired('1'))], fresh('a'), X503);
+  budget('budget_unknown_kid_costs_nothing', 'limit 1: a kid the key set lacks is refused before any signature work', 1,
+    [step(unknownKid('1')), step(unknownKid('2')), step(unknownKid('3'))], fresh('a'), OK);
+  budget('budget_malformed_and_missing_cost_nothing', 'limit 1: malformed credentials, other schemes and no credential never reach a signature check', 1,
+    [step(['Bearer abc']), step([]), step(['Basic dXNlcjpwYXNz']), step(['Bearer a.b.c'])], fresh('a'), OK);
+  budget('budget_refused_requests_cost_nothing', 'limit 1: requests refused for their path (400) never look at the token', 1,
+    [step(forged('1'), { target: '/api;x=1' }), step(forged('2'), { target: '/a/../api' })], fresh('a'), OK);
+  budget('budget_anonymous_route_costs_nothing', 'limit 1: an anonymous route never looks at the token', 1,
+    [step(forged('1'), { target: '/health' }), step(forged('2'), { target: '/health' })], fresh('a'), OK,
+    { rules: [rule('health', { prefix: '/health' }, 'anonymous'), rule('rest', { prefix: '/' }, 'authenticated')] });
+  budget('budget_anonymous_route_passes_while_exhausted', 'limit 1: the budget is spent, an anonymous route still answers', 1,
+    [step(forged('1')), step(forged('2'))], forged('3'), OK,
+    { target: '/health', rules: [rule('health', { prefix: '/health' }, 'anonymous'), rule('rest', { prefix: '/' }, 'authenticated')] });
+  budget('budget_missing_token_while_exhausted_is_401', 'limit 1: with the budget spent, a request without a token still gets 401 token_missing', 1,
+    [step(forged('1')), step(forged('2'))], [], X.missing('budget-15'));
+  budget('budget_unlimited', '"unlimited": no budget', 'unlimited',
+    [step(fresh('a')), step(fresh('b')), step(fresh('c')), step(fresh('d')), step(forged('1')), step(forged('2'))], fresh('e'), OK);
+  budget('budget_one_thousand_is_room_for_many', 'limit 1000: ten new tokens and ten forged ones in a second are far below it', 1000,
+    [...'0123456789'.split('').map((d) => step(fresh('many-' + d))), ...'0123456789'.split('').map((d) => step(forged('many-' + d)))], fresh('a'), OK);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Self-check 1: an independent reference model of README rules 1-7 and of "Client certificates
 // and identity pinning"
@@ -1733,6 +1809,40 @@ function model(cfg, req, now) {
   return ok(modelForward(cfg, res.claims));
 }
 
+// The signature budget (README "Signature budget") over a sequence of requests to one gate. The
+// stateless model above gives each request's answer; a request spends a check when its token
+// reached the signature step (the answer is a token answer past key selection) and is not a token
+// this gate verified before. Verified means: the signature and the time checks passed (the core
+// keeps those tokens whatever the later policy checks say).
+const BEFORE_SIGNATURE = ['request_invalid', 'token_missing', 'token_malformed', 'token_too_large', 'alg_not_allowed',
+  'header_unsupported', 'kid_missing', 'kid_unknown', 'key_unusable'];
+const NOT_REMEMBERED = ['signature_invalid', 'token_expired', 'token_not_yet_valid', 'token_issued_in_future'];
+function modelSequence(cfg, steps) {
+  const limit = cfg.signature_checks_per_s ?? 1000;
+  const verified = new Set();
+  let second = null, used = 0;
+  let answer = null;
+  for (const { request, now } of steps) {
+    answer = model(cfg, request, now);
+    if (BEFORE_SIGNATURE.includes(answer.code)) continue;
+    const t = normaliseTarget(request.method, request.target);
+    const r = t.star ? undefined : (cfg.rules ?? []).find((x) => ruleMatches(x, request.method, t.path));
+    if (r && r.allow === 'anonymous') continue;
+    const b = parseAuthorization(request.authorization);
+    assert(!b.err, 'a bearer error answered with a token code');
+    if (verified.has(b.token)) continue;
+    if (now !== second) { second = now; used = 0; }
+    if (limit !== 'unlimited' && used >= limit) {
+      answer = { status: 503, code: 'signature_budget_exhausted', www_authenticate: null, retry_after: '1', forward: null };
+      continue;
+    }
+    used++;
+    if (!NOT_REMEMBERED.includes(answer.code)) verified.add(b.token);
+    if (!['signature_invalid', 'token_expired', null].includes(answer.code)) unspecified('a budget case with a token answered ' + answer.code);
+  }
+  return answer;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Run the self-check, then write
 // ---------------------------------------------------------------------------------------------
@@ -1746,7 +1856,10 @@ for (const g of GROUPS) {
   for (const c of g.cases) {
     total++;
     let got;
-    try { got = model(g.configs[c.config], c.request, c.now); } catch (e) { fail(`MODEL ERROR ${g.group}/${c.name}: ${e.message}`); continue; }
+    try {
+      got = c.before === undefined ? model(g.configs[c.config], c.request, c.now)
+        : modelSequence(g.configs[c.config], [...c.before, { request: c.request, now: c.now }]);
+    } catch (e) { fail(`MODEL ERROR ${g.group}/${c.name}: ${e.message}`); continue; }
     for (const k of ['status', 'code', 'www_authenticate', 'retry_after', 'forward']) {
       if (JSON.stringify(got[k]) !== JSON.stringify(c.expect[k])) {
         fail(`MODEL MISMATCH ${g.group}/${c.name}: ${k} expected ${JSON.stringify(c.expect[k])}, reference model says ${JSON.stringify(got[k])}`);
