@@ -5,10 +5,14 @@ compare like with like: no auth filter, the empty proxy-wasm filter (tests/bench
 configuration (audit record as filter state) and with the audit line (`"audit": "log"`), each
 with 16 tokens in rotation (warm caches); then jwt_authn and tokengate with a new token on every
 request (cache misses). Routes answer with direct_response, so the origin is out of the
-measurement. Loopback only; bounded (about 2 minutes with the defaults).
+measurement. Besides req/s, each row has Envoy's CPU time per request (its threads' scheduler
+time over the run): on a machine shared with other work it moves less than throughput does.
+Loopback only; bounded (about 2 minutes with the defaults).
 
 python3 tests/e2e/envoy/bench.py [--seconds N] [--rounds N] [--out FILE]
-    [--only a,b,...] [--extra-wasm PATH]    # compare another build of the filter in the same run
+    [--only a,b,...]             # row keys: none empty jwt tg tg_log jwt_miss tg_miss
+    [--extra-wasm A,B]           # other builds of the filter, a row each, in the same run
+    [--probes]                   # price single host calls with variants of the empty filter
 """
 
 import argparse
@@ -136,8 +140,8 @@ ROWS = [
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=2, help="warm rows: best of N interleaved rounds")
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=3, help="warm rows: best of N interleaved rounds")
     ap.add_argument("--miss-tokens", type=int, default=20000)
     ap.add_argument("--only", default="", help="comma-separated row keys (default: all)")
     ap.add_argument("--extra-wasm", default="", help="other builds of the filter (comma-separated), a row each")

@@ -352,6 +352,8 @@ class Envoy:
         self.proc = subprocess.Popen(
             [str(ENVOY), "-c", str(cfg), "--concurrency", str(self.concurrency),
              "--disable-hot-restart", "-l", self.log_level, "--component-log-level", "wasm:info",
+             # Access log files are written out every 200 ms (Envoy's default: 10 s).
+             "--file-flush-interval-msec", "200",
              "--log-format", "[%l][%n] %v"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         if not expect_ready:
@@ -382,7 +384,8 @@ class Envoy:
             return ""
 
     def access_log_lines(self) -> list:
-        """The JSON access log lines Envoy wrote to its stdout (its own log lines start with '[')."""
+        """The access log lines Envoy wrote to its stdout: JSON objects (its own log lines start
+        with '[')."""
         return [line for line in self.log_text().splitlines() if line.startswith("{")]
 
     def stats(self) -> dict:

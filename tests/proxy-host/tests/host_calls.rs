@@ -124,7 +124,7 @@ fn a_replayed_answer_is_the_gates_answer_for_a_fraction_of_the_work() {
     let env = Env::at(NOW);
     let mut vm = env.vm(&filter, &config(json!({}))).unwrap();
     let t = token("orders/read");
-    let mut run = |vm: &mut Vm| {
+    let run = |vm: &mut Vm| {
         let before = vm.wasm_instructions();
         let (r, _) = calls_of(vm, envoy_request("GET", "/orders", Some(&t)));
         (r, vm.wasm_instructions() - before)

@@ -126,7 +126,7 @@ fn every_http_vector_gets_the_same_answer_through_the_filter() {
         for case in doc["cases"].as_array().unwrap() {
             total += 1;
             let name = format!("{stem}/{}", case["name"].as_str().unwrap());
-            let mut config = doc["configs"][case["config"].as_str().unwrap()].clone();
+            let config = doc["configs"][case["config"].as_str().unwrap()].clone();
             let env = Env::at(case["now"].as_u64().unwrap());
             let mut vm = match env.vm(common::filter(), &config.to_string()) {
                 Ok(vm) => vm,
