@@ -2,7 +2,7 @@
 //! costs at most `DEFAULT_SIGNATURE_CHECKS_PER_S` signature checks per second, tokens already
 //! verified keep passing, and the next second starts again.
 
-use std::path::Path;
+mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -13,25 +13,9 @@ use tokengate::{Clock, ErrorCode, Gate, Outcome, RequestFacts};
 /// The catch-all configuration of the HTTP vectors (inline TEST keys, no budget set), a valid
 /// token and the time it is valid at.
 fn fixture() -> (Value, String, u64) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/http/paths.json");
-    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let case = doc["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "root_path_with_token_catchall")
-        .unwrap()
-        .clone();
-    let config = doc["configs"]["catchall"].clone();
+    let (config, authorization, now) = common::catchall();
     assert!(config.get("signature_checks_per_s").is_none());
-    (
-        config,
-        case["request"]["authorization"][0]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        case["now"].as_u64().unwrap(),
-    )
+    (config, authorization, now)
 }
 
 /// The valid token with its payload changed (so a new cache key) and its signature kept: a

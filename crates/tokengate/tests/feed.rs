@@ -2,7 +2,7 @@
 //! allow-list change applies at once (cached verified tokens included), entries expire at
 //! `until`, and a stale feed keeps serving or fails closed as configured.
 
-use std::path::Path;
+mod common;
 
 use serde_json::{json, Value};
 use tokengate::feed::{FeedStatus, FeedUpdate};
@@ -18,24 +18,12 @@ struct Fixture {
 }
 
 fn fixture(feed: Value) -> Fixture {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/http/paths.json");
-    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let case = doc["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "root_path_with_token_catchall")
-        .unwrap()
-        .clone();
-    let mut config = doc["configs"]["catchall"].clone();
+    let (mut config, authorization, now) = common::catchall();
     config["feed"] = feed;
     Fixture {
         config,
-        authorization: case["request"]["authorization"][0]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        now: case["now"].as_u64().unwrap(),
+        authorization,
+        now,
     }
 }
 

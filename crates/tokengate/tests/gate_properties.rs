@@ -2,32 +2,16 @@
 //! normal form whatever its spelling, and no spelling of a path reaches a more lenient rule than
 //! its plain form.
 
-use std::path::Path;
+mod common;
 
 use proptest::prelude::*;
-use serde_json::Value;
 use tokengate::{target, Clock, Gate, Outcome, RequestFacts};
 
 /// The catch-all configuration of the HTTP vectors and a token that has `orders/read` and
 /// `orders/write` but not `admin`.
 fn fixture() -> (String, String, u64) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/http/paths.json");
-    let doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let case = doc["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "root_path_with_token_catchall")
-        .unwrap()
-        .clone();
-    (
-        doc["configs"]["catchall"].to_string(),
-        case["request"]["authorization"][0]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        case["now"].as_u64().unwrap(),
-    )
+    let (config, authorization, now) = common::catchall();
+    (config.to_string(), authorization, now)
 }
 
 /// Pieces attackers build paths from.
