@@ -4,7 +4,9 @@
 //! contexts through an `Rc<RefCell<…>>`: a VM is single-threaded), fetches JWKS and the policy
 //! feed ([`feed`]) with `dispatch_http_call`, publishes them to shared data for the other
 //! workers, and on each tick loads what others published, starts due refreshes and times out
-//! paused requests.
+//! paused requests. Between two ticks, an allow the gate gave is replayed for the identical
+//! request ([`crate::replay`]); each decision's audit record goes to the stream's filter state
+//! (or Envoy's log), a replayed one included.
 //!
 //! Re-entrancy: a host call that acts on a stream (local reply, resume) may call back into this
 //! VM before it returns, so the shared state is never borrowed across those calls: decisions are
