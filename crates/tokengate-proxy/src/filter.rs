@@ -67,9 +67,8 @@ struct Worker {
     strip_lengths: u64,
     /// Allows the gate gave since the last tick or callout, replayed for identical requests.
     replay: Replay<Replayed>,
-    /// The configuration lets answers be replayed: no rate limit (its buckets change with every
-    /// request), a verified-token cache (a configuration without one asks for every token to be
-    /// verified) and no client certificate input (not part of the replay key).
+    /// The gate says its allows may be repeated for identical requests
+    /// ([`Gate::allows_repeat_for_identical_requests`]).
     replayable: bool,
 }
 
@@ -480,10 +479,7 @@ impl RootContext for Root {
             .remove_headers()
             .iter()
             .fold(0, |mask, h| mask | length_bit(h.len()));
-        let replayable = gate.config().rate_limit.is_none()
-            && gate.config().token_cache.capacity > 0
-            && !gate.needs_connection_certificate()
-            && gate.certificate_header().is_none();
+        let replayable = gate.allows_repeat_for_identical_requests();
         let worker = Worker {
             clock_ms: now_ms,
             keys: Keys::for_config(&bytes),

@@ -411,6 +411,16 @@ impl<B: SignatureBackend> Gate<B> {
         self.needs_peer && self.config.certificate_source == CertificateSource::Connection
     }
 
+    /// Whether an enforced allow this gate gives depends only on the request's method, target
+    /// and `Authorization` bytes and on state that changes between requests only through the
+    /// host (keys, the policy feed, the clock reading): no rate limit (its buckets move with
+    /// every request), a verified-token cache (so a repeat is a cache hit and spends no
+    /// signature budget) and no client certificate input. A host may then give the same allow
+    /// again for an identical request until one of those changes.
+    pub fn allows_repeat_for_identical_requests(&self) -> bool {
+        self.config.rate_limit.is_none() && self.config.token_cache.capacity > 0 && !self.needs_peer
+    }
+
     /// Decide on one request, checking signatures with this gate's backend.
     pub fn decide(&mut self, req: &RequestFacts<'_>) -> Outcome {
         match self.begin(req) {
