@@ -20,11 +20,11 @@ if [ "$have" != "$want" ]; then
   exit 1
 fi
 
-# The workspace builds the core at opt-level 3 (its pure-Rust RSA loop). In this module the RSA
-# loop is only the fallback (hosts verify with node:crypto / crypto.subtle), and opt-level 3
-# adds ~11 KiB gzipped to the .wasm (budget in js/test/package.test.mjs); "s" keeps the RSA loop within ~10% of
-# opt-level 3 (measured ~205 vs ~190 us per RS256 verify in Node) at ~11 KiB less gzipped
-# ("z" would be 3x slower). Override with TOKENGATE_CORE_OPT_LEVEL.
+# The workspace builds the core at opt-level 3. Here the rest of the core goes down to "s":
+# opt-level 3 for all of it adds ~22 KB gzipped to the .wasm (budget in js/test/package.test.mjs).
+# The RSA loop lives in tokengate-mont, which stays at 3 in every build (the workspace profile):
+# at "s" it ran ~30% slower (npm pure-wasm RS256 3.6x raw node:crypto against 2.8x at 3,
+# scripts/bench.sh). Override the core's level with TOKENGATE_CORE_OPT_LEVEL.
 # base64 and serde_json do the per-token parsing; at the workspace's "z" the base64 decoder
 # alone was a third of an uncached verification (node --cpu-prof), at 3 it is about half that,
 # for no size cost.

@@ -31,7 +31,8 @@ for variant in "${variants[@]}"; do
   flags=()
   [ "$variant" = scalar ] || flags=(--config 'target.wasm32-wasip1.rustflags=["-C", "target-feature=+simd128"]')
   export CARGO_TARGET_DIR="$TARGET_DIR/wasm-crypto-$variant"
-  say "wasm32-wasip1 ($variant): signature unit tests"
+  say "wasm32-wasip1 ($variant): Montgomery arithmetic and signature unit tests"
+  cargo test --quiet -p tokengate-mont --target wasm32-wasip1 "${flags[@]}"
   cargo test --quiet -p tokengate --target wasm32-wasip1 "${flags[@]}" --lib signature::
   say "wasm32-wasip1 ($variant): Wycheproof RSA PKCS#1 v1.5 and ECDSA P-256"
   cargo test --quiet -p tokengate --target wasm32-wasip1 "${flags[@]}" --test wycheproof

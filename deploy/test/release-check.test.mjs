@@ -38,7 +38,10 @@ const goodNpm = (version = "1.2.3") => ({
   deployLock: { packages: { "../js": { version } } },
 });
 const crates = (extra = {}) => [
-  pkg("tokengate", "1.2.3"),
+  pkg("tokengate-mont", "1.2.3"),
+  pkg("tokengate", "1.2.3", {
+    dependencies: [{ name: "tokengate-mont", kind: null, req: "^1.2.3", path: "/x/crates/tokengate-mont" }],
+  }),
   pkg("tokengate-cli", "1.2.3", {
     targets: [{ kind: ["bin"] }],
     dependencies: [{ name: "tokengate", kind: null, req: "^1.2.3", path: "/x/crates/tokengate" }],
@@ -74,7 +77,7 @@ test("crate metadata: publishable set, required fields, keywords, path dependenc
   assert.match(one(crates({ license: null })).join(), /license missing/);
   assert.match(one([...crates(), pkg("surprise", "1.2.3")]).join(), /published crates are/);
   const lib = crates();
-  delete lib[0].metadata.docs;
+  delete lib[1].metadata.docs;
   assert.match(one(lib).join(), /docs\.rs/);
 });
 

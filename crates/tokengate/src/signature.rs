@@ -2,13 +2,13 @@
 //! RFC 7518 §3.4) verification.
 //!
 //! RSA keys are parsed once into [`RsaVerifyingKey`], which keeps the modulus in the limb form
-//! of [`mont`] with its Montgomery constants (and `R² mod n`), so a verification with
+//! of [`tokengate_mont`] with its Montgomery constants (and `R² mod n`), so a verification with
 //! e = 65537 costs one conversion, 16 squarings and one multiplication of the modulus size,
 //! on the stack. rsa 0.9 recomputes those constants on every call; that is most of its
 //! verify time. P-256 keys keep comb tables for `G` and `Q` ([`EcVerifyingKey`]).
 
 mod es256;
-mod mont;
+use tokengate_mont as mont;
 
 use sha2::{Digest, Sha256};
 
@@ -21,14 +21,6 @@ const SHA256_DIGEST_INFO: [u8; 19] = [
     0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
     0x00, 0x04, 0x20,
 ];
-
-// Limbs: wasm has a 32×32→64 multiply (and, with simd128, four of them per two instructions)
-// but no 64×64→128 one (u128 products become compiler-rt calls), so 27-bit limbs there;
-// saturated 64-bit limbs elsewhere.
-#[cfg(target_family = "wasm")]
-type Word = mont::Radix27;
-#[cfg(not(target_family = "wasm"))]
-type Word = mont::Radix64;
 
 /// Largest RSA modulus accepted, to bound the work a hostile JWKS can ask for.
 pub const MAX_RSA_BITS: usize = mont::MAX_BITS;
@@ -84,7 +76,7 @@ pub fn verify_es256_prehash(key: &EcVerifyingKey, hash: &[u8; 32], sig: &[u8]) -
 /// An RSA public key with its Montgomery constants, ready for repeated verification.
 #[derive(Clone, Debug)]
 pub struct RsaVerifyingKey {
-    modulus: mont::Modulus<Word>,
+    modulus: mont::PublicModulus,
     /// The modulus, big-endian with no leading zero: its length is the exact signature length
     /// (RFC 8017 §8.2.2 step 1), and a signature compares with it octet by octet.
     n: alloc::vec::Vec<u8>,
@@ -124,7 +116,7 @@ impl RsaVerifyingKey {
         if bits > MAX_RSA_BITS || n_be.last().is_none_or(|&b| b & 1 == 0) || bits < 64 {
             return Err(RsaKeyError::Modulus);
         }
-        let modulus = mont::Modulus::new(n_be).ok_or(RsaKeyError::Modulus)?;
+        let modulus = mont::PublicModulus::new(n_be).ok_or(RsaKeyError::Modulus)?;
         Ok(RsaVerifyingKey {
             modulus,
             n: n_be.to_vec(),
@@ -167,17 +159,7 @@ impl RsaVerifyingKey {
 
     /// `em = s^e mod n` as `em.len()` big-endian octets, for `s < n` given as big-endian octets.
     fn pow_e(&self, s: &[u8], em: &mut [u8]) {
-        use mont::Limb as _;
-        let l = self.modulus.len();
-        let (mut s_limbs, mut m_limbs) = (Word::buf(), Word::buf());
-        let (Some(s_limbs), Some(m_limbs)) =
-            (s_limbs.as_mut().get_mut(..l), m_limbs.as_mut().get_mut(..l))
-        else {
-            return;
-        };
-        mont::from_be(s, s_limbs);
-        self.modulus.pow(s_limbs, self.e, m_limbs);
-        mont::to_be(m_limbs, em);
+        self.modulus.pow_be(s, self.e, em);
     }
 }
 

@@ -16,6 +16,23 @@
 //! of two contiguous slices. Nothing here allocates per operation: the scratch is fixed-size
 //! arrays on the stack, sized for [`MAX_BITS`].
 
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Nothing here may panic on any input: no unwrap/expect/panic and no indexing that can go out
+// of bounds. Tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+extern crate alloc;
+
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -371,6 +388,50 @@ impl Limb for Radix64 {
     }
 }
 
+/// The limb system of the target this crate is built for: wasm has a 32×32→64 multiply (and,
+/// with `simd128`, four of them per two instructions) but no 64×64→128 one (`u128` products
+/// become compiler-rt calls), so 27-bit limbs there; saturated 64-bit limbs elsewhere.
+#[cfg(target_family = "wasm")]
+pub type TargetLimb = Radix27;
+/// The limb system of the target this crate is built for: saturated 64-bit limbs (wasm builds
+/// use 27-bit limbs).
+#[cfg(not(target_family = "wasm"))]
+pub type TargetLimb = Radix64;
+
+/// A public RSA modulus in [`TargetLimb`]s, with non-generic methods.
+///
+/// Generic code is compiled in the crate that instantiates it, at that crate's optimisation
+/// level; these methods instantiate [`Modulus`] here, so the exponentiation is always compiled
+/// at this crate's level (the workspace keeps it at 3 while size-optimised builds take the
+/// rest of a module to `"s"` or `"z"`).
+#[derive(Clone, Debug)]
+pub struct PublicModulus(Modulus<TargetLimb>);
+
+impl PublicModulus {
+    /// From big-endian octets: odd, at most [`MAX_BITS`] bits, above 1.
+    #[inline(never)]
+    pub fn new(n_be: &[u8]) -> Option<PublicModulus> {
+        Modulus::new(n_be).map(PublicModulus)
+    }
+
+    /// `out = s^e mod n` as `out.len()` big-endian octets, for `s < n` given as big-endian
+    /// octets (the caller checks `s < n`; higher octets of `s` than the modulus has are
+    /// ignored). Nothing is allocated.
+    #[inline(never)]
+    pub fn pow_be(&self, s: &[u8], e: u64, out: &mut [u8]) {
+        let l = self.0.limbs();
+        let (mut s_limbs, mut m_limbs) = (TargetLimb::buf(), TargetLimb::buf());
+        let (Some(s_limbs), Some(m_limbs)) =
+            (s_limbs.as_mut().get_mut(..l), m_limbs.as_mut().get_mut(..l))
+        else {
+            return;
+        };
+        from_be(s, s_limbs);
+        self.0.pow(s_limbs, e, m_limbs);
+        to_be(m_limbs, out);
+    }
+}
+
 /// A modulus with its Montgomery constants, kept per key.
 #[derive(Clone, Debug)]
 pub struct Modulus<L: Limb> {
@@ -413,11 +474,11 @@ impl<L: Limb> Modulus<L> {
     }
 
     /// Limbs per value.
-    pub fn len(&self) -> usize {
+    pub fn limbs(&self) -> usize {
         self.n.len()
     }
 
-    /// `s^e mod n` for `s < n` given as `len()` limbs. Writes `len()` limbs to `out`.
+    /// `s^e mod n` for `s < n` given as `limbs()` limbs. Writes `limbs()` limbs to `out`.
     pub fn pow(&self, s: &[L], e: u64, out: &mut [L]) {
         let l = self.n.len();
         let w = l + L::CHUNK;
@@ -508,7 +569,7 @@ impl<L: Limb> Modulus<L> {
     }
 
     /// `out = a·b·R⁻¹ mod n`, given `b` reversed; inputs below 2n, output below 2n.
-    /// Every slice has `len() + CHUNK` limbs, zero past `len()` (`m` excepted: scratch).
+    /// Every slice has `limbs() + CHUNK` limbs, zero past `limbs()` (`m` excepted: scratch).
     #[inline(never)]
     fn mont_mul(&self, a: &[L], b_rev: &[L], m: &mut [L], out: &mut [L], out_rev: &mut [L]) {
         let l = self.n.len();
@@ -701,7 +762,7 @@ mod tests {
     /// `s^e mod n` through `L`, big-endian octets of `n`'s length.
     fn pow<L: Limb>(n: &[u8], s: &[u8], e: u64) -> Vec<u8> {
         let modulus = Modulus::<L>::new(n).unwrap();
-        let l = modulus.len();
+        let l = modulus.limbs();
         let (mut s_limbs, mut out) = (L::buf(), L::buf());
         from_be(s, &mut s_limbs.as_mut()[..l]);
         modulus.pow(&s_limbs.as_mut()[..l], e, out.as_mut());
