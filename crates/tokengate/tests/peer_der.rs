@@ -505,7 +505,7 @@ fn encode(node: &Node, rng: &mut Rng, hostile: usize, out: &mut Vec<u8>) {
         // Five and more length bytes.
         4 => {
             out.push(0x85);
-            out.push(0);
+            out.push(rng.pick(&[0, 1, 0xff]));
             out.extend_from_slice(&be);
         }
         // The length one more, one less, or huge.
@@ -858,5 +858,186 @@ proptest! {
             }
         }
         same(&der).ok();
+    }
+}
+
+/// A well-formed certificate with this subject `Name` and these extensions.
+fn certificate_with(subject: Node, extensions: Vec<Node>) -> Vec<u8> {
+    let alg = || {
+        seq(vec![prim(
+            0x06,
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02],
+        )])
+    };
+    let issuer = seq(vec![Node::Cons(
+        0x31,
+        vec![seq(vec![
+            prim(0x06, &[0x55, 0x04, 0x03]),
+            prim(0x13, b"ca"),
+        ])],
+    )]);
+    let mut tbs = vec![
+        Node::Cons(0xa0, vec![prim(0x02, &[2])]),
+        prim(0x02, &[0x10]),
+        alg(),
+        issuer,
+        seq(vec![
+            prim(0x17, b"250101000000Z"),
+            prim(0x17, b"991231235959Z"),
+        ]),
+        subject,
+        seq(vec![
+            seq(vec![prim(
+                0x06,
+                &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01],
+            )]),
+            prim(0x03, &[0, 4]),
+        ]),
+    ];
+    if !extensions.is_empty() {
+        tbs.push(Node::Cons(0xa3, vec![seq(extensions)]));
+    }
+    let mut out = Vec::new();
+    encode(
+        &seq(vec![seq(tbs), alg(), prim(0x03, &[0, 0x30, 0])]),
+        &mut Rng::new(0),
+        0,
+        &mut out,
+    );
+    out
+}
+
+fn rdn(atvs: &[(&[u8], u8, &[u8])]) -> Node {
+    Node::Cons(
+        0x31,
+        atvs.iter()
+            .map(|(oid, tag, v)| seq(vec![prim(0x06, oid), prim(*tag, v)]))
+            .collect(),
+    )
+}
+
+fn san(names: &[(u8, &[u8])], critical: bool) -> Node {
+    let mut value = Vec::new();
+    let names = names.iter().map(|(t, v)| prim(*t, v)).collect();
+    encode(&seq(names), &mut Rng::new(0), 0, &mut value);
+    let mut ext = vec![prim(0x06, &[0x55, 0x1d, 0x11])];
+    if critical {
+        ext.push(prim(0x01, &[0xff]));
+    }
+    ext.push(prim(0x04, &value));
+    seq(ext)
+}
+
+#[test]
+fn subject_and_san_strings_are_exact() {
+    const CN: &[u8] = &[0x55, 0x04, 0x03];
+    const O: &[u8] = &[0x55, 0x04, 0x0a];
+    const OU: &[u8] = &[0x55, 0x04, 0x0b];
+    const GIVEN_NAME: &[u8] = &[0x55, 0x04, 0x2a];
+    let long = "x".repeat(200);
+    let cases: Vec<(Vec<Node>, String)> = vec![
+        // Last RDN first; multi-valued RDNs joined with `+`, in their DER order.
+        (
+            vec![
+                rdn(&[(O, 0x13, b"Example")]),
+                rdn(&[(OU, 0x0c, b"a"), (CN, 0x16, b"b")]),
+            ],
+            "OU=a+CN=b,O=Example".into(),
+        ),
+        // RFC 4514 escapes.
+        (
+            vec![rdn(&[(CN, 0x0c, b"#a, b+c;\"d\\<e>\x01\x7f ")])],
+            "CN=\\#a\\, b\\+c\\;\\\"d\\\\\\<e\\>\\01\\7f\\ ".into(),
+        ),
+        (vec![rdn(&[(CN, 0x0c, b" x")])], "CN=\\ x".into()),
+        (
+            vec![rdn(&[(CN, 0x0c, "é日本".as_bytes())])],
+            "CN=é日本".into(),
+        ),
+        // No short name, or not a string: the OID dotted and the value's DER in hex.
+        (
+            vec![rdn(&[(GIVEN_NAME, 0x0c, b"Ann")])],
+            "2.5.4.42=#0c03416e6e".into(),
+        ),
+        (vec![rdn(&[(CN, 0x1e, b"\0A")])], "2.5.4.3=#1e020041".into()),
+        (vec![rdn(&[(CN, 0x13, b"\xff")])], "2.5.4.3=#1301ff".into()),
+        (
+            vec![rdn(&[(CN, 0x0c, long.as_bytes())])],
+            format!("CN={long}"),
+        ),
+        (
+            vec![rdn(&[(GIVEN_NAME, 0x04, long.as_bytes())])],
+            format!("2.5.4.42=#0481c8{}", "78".repeat(200)),
+        ),
+        (
+            vec![rdn(&[(&[0x88, 0x37, 0x01], 0x05, b"")])],
+            "2.999.1=#0500".into(),
+        ),
+        (vec![], String::new()),
+    ];
+    for (rdns, want) in cases {
+        let der = certificate_with(seq(rdns), vec![]);
+        let peer = same(&der).unwrap();
+        assert_eq!(peer.subject.as_deref(), Some(want.as_str()));
+        assert!(peer.uri_sans.is_empty() && peer.dns_sans.is_empty());
+    }
+
+    // Refused subjects: an empty RDN, an OID that does not decode where it is printed, a
+    // trailing element in a (type, value), a RDN that is a SEQUENCE.
+    for rdns in [
+        vec![Node::Cons(0x31, vec![])],
+        vec![rdn(&[(&[0x80, 0x01], 0x0c, b"x")])],
+        vec![rdn(&[(&[], 0x0c, b"x")])],
+        vec![Node::Cons(
+            0x31,
+            vec![seq(vec![prim(0x06, CN), prim(0x0c, b"x"), prim(0x05, &[])])],
+        )],
+        vec![Node::Cons(
+            0x30,
+            vec![seq(vec![prim(0x06, CN), prim(0x0c, b"x")])],
+        )],
+    ] {
+        let der = certificate_with(seq(rdns), vec![]);
+        assert_eq!(same(&der), Err("the subject does not decode"));
+    }
+
+    // URI [6] and DNS [2] names in order, other kinds skipped; the last subjectAltName
+    // extension counts.
+    let subject = || seq(vec![rdn(&[(CN, 0x0c, b"w")])]);
+    let der = certificate_with(
+        subject(),
+        vec![
+            san(&[(0x86, b"spiffe://old")], false),
+            san(
+                &[
+                    (0x86, b"spiffe://prod/a"),
+                    (0x81, b"a@example.com"),
+                    (0x82, b"a.internal"),
+                    (0x87, &[127, 0, 0, 1]),
+                    (0x86, b"spiffe://prod/b"),
+                    (0x82, b"B.internal"),
+                ],
+                true,
+            ),
+            seq(vec![
+                prim(0x06, &[0x55, 0x1d, 0x13]),
+                prim(0x01, &[0xff]),
+                prim(0x04, &[0x30, 0x00]),
+            ]),
+        ],
+    );
+    let peer = same(&der).unwrap();
+    assert_eq!(peer.uri_sans, ["spiffe://prod/a", "spiffe://prod/b"]);
+    assert_eq!(peer.dns_sans, ["a.internal", "B.internal"]);
+
+    // A URI or DNS name that is not ASCII refuses the extension; other kinds are not read.
+    for (names, ok) in [
+        (&[(0x86u8, "é".as_bytes())][..], false),
+        (&[(0x82, b"\xff")], false),
+        (&[(0x81, "é".as_bytes())], true),
+        (&[(0x82, b"\x7f")], true),
+    ] {
+        let der = certificate_with(subject(), vec![san(names, false)]);
+        assert_eq!(same(&der).is_ok(), ok, "{names:02x?}");
     }
 }
