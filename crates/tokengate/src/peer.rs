@@ -295,9 +295,7 @@ impl Pin {
             }
             Pin::Sha256(d) => {
                 let mut s = String::from("sha256:");
-                for b in d {
-                    let _ = write!(s, "{b:02x}");
-                }
+                hex(&mut s, d);
                 s
             }
         }
@@ -500,7 +498,7 @@ fn rfc4514(name: Tlv<'_>) -> Option<String> {
                     escape(&mut out, v);
                 }
                 _ => {
-                    out.push_str(&dotted(oid)?);
+                    dotted(&mut out, oid)?;
                     // The value's DER: its tag, its (minimal) length, its contents.
                     out.push_str("=#");
                     hex(&mut out, value.der);
@@ -520,11 +518,12 @@ fn hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
-/// An OID's content bytes in dotted form; `None` when they are not a valid encoding.
-fn dotted(oid: &[u8]) -> Option<String> {
-    let mut arcs: Vec<u64> = Vec::new();
+/// An OID's content bytes in dotted form, written to `out`; `None` when they are not a valid
+/// encoding (empty, an arc with a leading `0x80`, an arc past 64 bits, or cut short).
+fn dotted(out: &mut String, oid: &[u8]) -> Option<()> {
     let mut arc: u64 = 0;
     let mut fresh = true;
+    let mut first = true;
     for &b in oid {
         if fresh && b == 0x80 {
             return None; // non-minimal
@@ -532,21 +531,21 @@ fn dotted(oid: &[u8]) -> Option<String> {
         arc = arc.checked_mul(128)?.checked_add(u64::from(b & 0x7f))?;
         fresh = b & 0x80 == 0;
         if fresh {
-            arcs.push(arc);
+            if first {
+                let (x, y) = match arc {
+                    0..=39 => (0, arc),
+                    40..=79 => (1, arc - 40),
+                    _ => (2, arc - 80),
+                };
+                let _ = write!(out, "{x}.{y}");
+                first = false;
+            } else {
+                let _ = write!(out, ".{arc}");
+            }
             arc = 0;
         }
     }
-    let (&first, rest) = arcs.split_first().filter(|_| fresh)?;
-    let (a, b) = match first {
-        0..=39 => (0, first),
-        40..=79 => (1, first - 40),
-        _ => (2, first - 80),
-    };
-    let mut out = format!("{a}.{b}");
-    for arc in rest {
-        let _ = write!(out, ".{arc}");
-    }
-    Some(out)
+    (fresh && !first).then_some(())
 }
 
 /// The short names RFC 4514 and OpenSSL use, by the OID's content bytes.
@@ -613,10 +612,15 @@ fn pem_certificate(pem: &[u8]) -> Option<Vec<u8>> {
     let body = text
         .strip_prefix("-----BEGIN CERTIFICATE-----")?
         .strip_suffix("-----END CERTIFICATE-----")?;
-    if body.contains("-----") {
+    let body = body.as_bytes();
+    if body.windows(5).any(|w| w == b"-----") {
         return None;
     }
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let b64: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     STANDARD.decode(b64).ok()
 }
 
