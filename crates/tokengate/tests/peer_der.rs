@@ -25,6 +25,25 @@ mod oracle {
         Sha256::digest(der).into()
     }
 
+    /// `Peer::from_pem` as it was.
+    pub fn from_pem(pem: &[u8]) -> Result<Peer, &'static str> {
+        let der = pem_certificate(pem).ok_or("not one PEM certificate")?;
+        from_der(&der)
+    }
+
+    fn pem_certificate(pem: &[u8]) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        let text = core::str::from_utf8(pem).ok()?.trim();
+        let body = text
+            .strip_prefix("-----BEGIN CERTIFICATE-----")?
+            .strip_suffix("-----END CERTIFICATE-----")?;
+        if body.contains("-----") {
+            return None;
+        }
+        let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD.decode(b64).ok()
+    }
+
     pub fn from_der(der: &[u8]) -> Result<Peer, &'static str> {
         let (subject, extensions) = certificate_parts(der).ok_or("not an X.509 certificate")?;
         let mut peer = Peer {
@@ -350,6 +369,51 @@ fn the_committed_certificates_read_the_same() {
         peer.subject.as_deref(),
         Some("CN=orders-writer,OU=payments,O=Example")
     );
+}
+
+#[test]
+fn pem_variants_read_the_same() {
+    use base64::Engine as _;
+    let der = &committed()[0].1;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let (begin, end) = ("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----");
+    let mut ok = 0;
+    for (before, sep, inside, after) in [
+        ("", "\n", "", "\n"),
+        ("", "\r\n", "", "\r\n"),
+        ("\n\t ", "\n", "", " \n\n"),
+        ("\u{2028}\u{a0}", "\n", "", "\u{85}\u{3000}"),
+        ("", "\n", "\t \x0c", ""),
+        ("", "", "", ""),
+        ("", "\n", "-----", "\n"),
+        ("", "\n", "----", "\n"),
+        ("", "\n", "\u{a0}", "\n"),
+        ("", "\n", "é", "\n"),
+        ("x", "\n", "", "\n"),
+        ("", "\n", "", "\nx"),
+        ("", "\n", "=", "\n"),
+        ("", "\n", "A", "\n"),
+    ] {
+        let pem = format!(
+            "{before}{begin}{sep}{}{inside}{sep}{end}{after}",
+            lines.join(sep)
+        );
+        let ours = Peer::from_pem(pem.as_bytes());
+        assert_eq!(ours, oracle::from_pem(pem.as_bytes()), "{pem:?}");
+        ok += usize::from(ours.is_ok());
+    }
+    assert_eq!(ok, 6);
+    for bad in [
+        &b"\xff"[..],
+        b"-----BEGIN CERTIFICATE-----\xff-----END CERTIFICATE-----",
+    ] {
+        assert!(Peer::from_pem(bad).is_err() && oracle::from_pem(bad).is_err());
+    }
 }
 
 #[test]
