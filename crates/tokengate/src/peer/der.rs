@@ -14,10 +14,9 @@
 //! - The contents must be there: a length past the end of the input (or of the enclosing
 //!   element) is refused.
 //!
-//! These are the `der` crate's (0.7) rules, which this module replaced (its generics were about a
-//! sixth of the npm `.wasm`); `tests/peer_der.rs` reads certificates with both. Nothing here
-//! recurses: the caller walks a fixed number of levels, so nesting is bounded by the code, not
-//! the input.
+//! These are the rules of the `der` crate (0.7) this module replaced, ~2.5 KB smaller in the
+//! gzipped npm `.wasm`; `tests/peer_der.rs` reads certificates with both. Nothing here recurses:
+//! the caller walks a fixed number of levels, so nesting is bounded by the code, not the input.
 
 /// The largest length and the largest input read: 256 MiB.
 const MAX_LEN: usize = 0x0fff_ffff;
