@@ -16,10 +16,15 @@ use core::fmt::Write as _;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use der::asn1::AnyRef;
-use der::{Reader, SliceReader, Tag, TagNumber, Tagged};
 
 use crate::signature::sha256;
+
+mod der;
+
+use der::{
+    context, Reader, Tlv, BIT_STRING, BOOLEAN, IA5_STRING, INTEGER, OBJECT_IDENTIFIER,
+    OCTET_STRING, PRINTABLE_STRING, SEQUENCE, SET, UTF8_STRING,
+};
 
 /// Largest certificate header value read (RFC 9440 `Client-Cert`, ALB leaf).
 pub const MAX_CERT_HEADER_BYTES: usize = 16 * 1024;
@@ -290,9 +295,7 @@ impl Pin {
             }
             Pin::Sha256(d) => {
                 let mut s = String::from("sha256:");
-                for b in d {
-                    let _ = write!(s, "{b:02x}");
-                }
+                hex(&mut s, d);
                 s
             }
         }
@@ -364,104 +367,60 @@ fn same_rdns(a: &[(String, String)], b: &[(String, String)]) -> bool {
             .all(|((ta, va), (tb, vb))| ta.eq_ignore_ascii_case(tb) && va == vb)
 }
 
-/// A strict DER reader over `bytes` (one call site per shape keeps the `der` generics few).
-struct Der<'a>(SliceReader<'a>);
-
-impl<'a> Der<'a> {
-    /// The contents of `any`, which must carry `tag`.
-    fn inside(any: AnyRef<'a>, tag: Tag) -> Option<Der<'a>> {
-        (any.tag() == tag).then_some(())?;
-        SliceReader::new(any.value()).ok().map(Der)
-    }
-
-    /// Exactly one element in `bytes`.
-    fn only(bytes: &'a [u8]) -> Option<AnyRef<'a>> {
-        let mut r = Der(SliceReader::new(bytes).ok()?);
-        let one = r.next()?;
-        r.done().then_some(one)
-    }
-
-    /// The next element.
-    fn next(&mut self) -> Option<AnyRef<'a>> {
-        self.0.decode::<AnyRef<'a>>().ok()
-    }
-
-    /// The next element, which must carry `tag`.
-    fn next_of(&mut self, tag: Tag) -> Option<AnyRef<'a>> {
-        self.next().filter(|a| a.tag() == tag)
-    }
-
-    fn peek(&self) -> Option<Tag> {
-        self.0.peek_tag().ok()
-    }
-
-    fn done(&self) -> bool {
-        self.0.is_finished()
-    }
-}
-
 /// The subject `Name` and the `[3]` extensions of a DER certificate: exactly one
 /// `Certificate` (tbsCertificate, signatureAlgorithm, signature) with nothing after it. The
 /// signature is not checked: the TLS layer (or the trusted proxy) did that.
-fn certificate_parts(der: &[u8]) -> Option<(AnyRef<'_>, Option<AnyRef<'_>>)> {
-    let mut cert = Der::inside(Der::only(der)?, Tag::Sequence)?;
-    let mut tbs = Der::inside(cert.next()?, Tag::Sequence)?;
-    cert.next_of(Tag::Sequence)?;
-    cert.next_of(Tag::BitString)?;
+fn certificate_parts(der: &[u8]) -> Option<(Tlv<'_>, Option<Tlv<'_>>)> {
+    let mut cert = Reader::inside(Reader::only(der)?, SEQUENCE)?;
+    let mut tbs = Reader::inside(cert.next()?, SEQUENCE)?;
+    cert.next_of(SEQUENCE)?;
+    cert.next_of(BIT_STRING)?;
     if !cert.done() {
         return None;
     }
     if tbs.peek()? == context(0, true) {
         tbs.next()?; // version
     }
-    tbs.next_of(Tag::Integer)?; // serialNumber
+    tbs.next_of(INTEGER)?; // serialNumber
     for _ in 0..3 {
-        tbs.next_of(Tag::Sequence)?; // signature, issuer, validity
+        tbs.next_of(SEQUENCE)?; // signature, issuer, validity
     }
-    let subject = tbs.next_of(Tag::Sequence)?;
-    tbs.next_of(Tag::Sequence)?; // subjectPublicKeyInfo
+    let subject = tbs.next_of(SEQUENCE)?;
+    tbs.next_of(SEQUENCE)?; // subjectPublicKeyInfo
     let mut extensions = None;
     while !tbs.done() {
         // issuerUniqueID [1], subjectUniqueID [2], extensions [3]
         let field = tbs.next()?;
-        if field.tag() == context(3, true) {
+        if field.tag == context(3, true) {
             extensions = Some(field);
         }
     }
     Some((subject, extensions))
 }
 
-/// A context-specific tag `[n]`.
-fn context(n: u8, constructed: bool) -> Tag {
-    Tag::ContextSpecific {
-        constructed,
-        number: TagNumber::new(n),
-    }
-}
-
 /// The DER of the subjectAltName extension's value (`GeneralNames`): `Ok(None)` when there is
 /// none, `Err` when the extensions do not decode.
-fn subject_alt_name(extensions: AnyRef<'_>) -> Result<Option<&[u8]>, ()> {
+fn subject_alt_name(extensions: Tlv<'_>) -> Result<Option<&[u8]>, ()> {
     // id-ce-subjectAltName, 2.5.29.17
     const SAN: &[u8] = &[0x55, 0x1d, 0x11];
-    let list = Der::only(extensions.value()).ok_or(())?;
-    let mut list = Der::inside(list, Tag::Sequence).ok_or(())?;
+    let list = Reader::only(extensions.value).ok_or(())?;
+    let mut list = Reader::inside(list, SEQUENCE).ok_or(())?;
     let mut found = None;
     while !list.done() {
         let mut ext = list
             .next()
-            .and_then(|e| Der::inside(e, Tag::Sequence))
+            .and_then(|e| Reader::inside(e, SEQUENCE))
             .ok_or(())?;
-        let oid = ext.next_of(Tag::ObjectIdentifier).ok_or(())?;
-        if ext.peek() == Some(Tag::Boolean) {
-            ext.next(); // critical
+        let oid = ext.next_of(OBJECT_IDENTIFIER).ok_or(())?;
+        if ext.peek() == Some(BOOLEAN) {
+            ext.next().ok_or(())?; // critical
         }
-        let value = ext.next_of(Tag::OctetString).ok_or(())?;
+        let value = ext.next_of(OCTET_STRING).ok_or(())?;
         if !ext.done() {
             return Err(());
         }
-        if oid.value() == SAN {
-            found = Some(value.value());
+        if oid.value == SAN {
+            found = Some(value.value);
         }
     }
     Ok(found)
@@ -469,18 +428,18 @@ fn subject_alt_name(extensions: AnyRef<'_>) -> Result<Option<&[u8]>, ()> {
 
 /// The URI (`[6]`) and DNS (`[2]`) names of `GeneralNames`, in order; other kinds are skipped.
 fn general_names(der: &[u8], peer: &mut Peer) -> Option<()> {
-    let mut names = Der::inside(Der::only(der)?, Tag::Sequence)?;
+    let mut names = Reader::inside(Reader::only(der)?, SEQUENCE)?;
     while !names.done() {
         let name = names.next()?;
-        let list = if name.tag() == context(6, false) {
+        let list = if name.tag == context(6, false) {
             &mut peer.uri_sans
-        } else if name.tag() == context(2, false) {
+        } else if name.tag == context(2, false) {
             &mut peer.dns_sans
         } else {
             continue;
         };
         // IA5String: ASCII only.
-        let text = core::str::from_utf8(name.value())
+        let text = core::str::from_utf8(name.value)
             .ok()
             .filter(|t| t.is_ascii())?;
         list.push(String::from(text));
@@ -491,38 +450,44 @@ fn general_names(der: &[u8], peer: &mut Peer) -> Option<()> {
 /// The subject as RFC 4514: RDNs last to first, multi-valued ones joined with `+`, the usual
 /// short names, values escaped; attributes without a short name, or whose value is not a
 /// string, as `OID=#hex` of the value's DER. `None` when the `Name` does not decode.
-fn rfc4514(name: AnyRef<'_>) -> Option<String> {
-    let mut rdns: Vec<Vec<(&[u8], AnyRef<'_>)>> = Vec::new();
-    let mut seq = Der::inside(name, Tag::Sequence)?;
+fn rfc4514(name: Tlv<'_>) -> Option<String> {
+    let mut rdns: Vec<Tlv<'_>> = Vec::new();
+    let mut seq = Reader::inside(name, SEQUENCE)?;
     while !seq.done() {
-        let mut set = Der::inside(seq.next()?, Tag::Set)?;
-        let mut atvs = Vec::new();
-        while !set.done() {
-            let mut atv = Der::inside(set.next()?, Tag::Sequence)?;
-            let oid = atv.next_of(Tag::ObjectIdentifier)?;
-            let value = atv.next()?;
+        let set = seq.next()?;
+        // Each RDN: a SET of at least one (type, value).
+        let mut atvs = Reader::inside(set, SET)?;
+        if atvs.done() {
+            return None;
+        }
+        while !atvs.done() {
+            let mut atv = Reader::inside(atvs.next()?, SEQUENCE)?;
+            atv.next_of(OBJECT_IDENTIFIER)?;
+            atv.next()?;
             if !atv.done() {
                 return None;
             }
-            atvs.push((oid.value(), value));
         }
-        if atvs.is_empty() {
-            return None;
-        }
-        rdns.push(atvs);
+        rdns.push(set);
     }
     let mut out = String::new();
     for (i, rdn) in rdns.iter().rev().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        for (j, (oid, value)) in rdn.iter().enumerate() {
-            if j > 0 {
+        let mut atvs = Reader::inside(*rdn, SET)?;
+        let mut first = true;
+        while let Some(atv) = atvs.next() {
+            let mut atv = Reader::inside(atv, SEQUENCE)?;
+            let oid = atv.next()?.value;
+            let value = atv.next()?;
+            if !first {
                 out.push('+');
             }
-            let text = match value.tag() {
-                Tag::PrintableString | Tag::Utf8String | Tag::Ia5String => {
-                    core::str::from_utf8(value.value()).ok()
+            first = false;
+            let text = match value.tag {
+                PRINTABLE_STRING | UTF8_STRING | IA5_STRING => {
+                    core::str::from_utf8(value.value).ok()
                 }
                 _ => None,
             };
@@ -533,24 +498,10 @@ fn rfc4514(name: AnyRef<'_>) -> Option<String> {
                     escape(&mut out, v);
                 }
                 _ => {
-                    out.push_str(&dotted(oid)?);
+                    dotted(&mut out, oid)?;
+                    // The value's DER: its tag, its (minimal) length, its contents.
                     out.push_str("=#");
-                    // The value's DER: its tag, its length, its contents.
-                    let _ = write!(out, "{:02x}", u8::from(value.tag()));
-                    let len = value.value().len();
-                    if len < 0x80 {
-                        let _ = write!(out, "{len:02x}");
-                    } else {
-                        let bytes = (len as u32).to_be_bytes();
-                        let skip = bytes.iter().take_while(|&&b| b == 0).count();
-                        let _ = write!(out, "{:02x}", 0x80 | (4 - skip));
-                        for b in bytes.iter().skip(skip) {
-                            let _ = write!(out, "{b:02x}");
-                        }
-                    }
-                    for b in value.value() {
-                        let _ = write!(out, "{b:02x}");
-                    }
+                    hex(&mut out, value.der);
                 }
             }
         }
@@ -558,11 +509,21 @@ fn rfc4514(name: AnyRef<'_>) -> Option<String> {
     Some(out)
 }
 
-/// An OID's content bytes in dotted form; `None` when they are not a valid encoding.
-fn dotted(oid: &[u8]) -> Option<String> {
-    let mut arcs: Vec<u64> = Vec::new();
+/// `bytes` in lowercase hex.
+fn hex(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
+    }
+}
+
+/// An OID's content bytes in dotted form, written to `out`; `None` when they are not a valid
+/// encoding (empty, an arc with a leading `0x80`, an arc past 64 bits, or cut short).
+fn dotted(out: &mut String, oid: &[u8]) -> Option<()> {
     let mut arc: u64 = 0;
     let mut fresh = true;
+    let mut first = true;
     for &b in oid {
         if fresh && b == 0x80 {
             return None; // non-minimal
@@ -570,21 +531,21 @@ fn dotted(oid: &[u8]) -> Option<String> {
         arc = arc.checked_mul(128)?.checked_add(u64::from(b & 0x7f))?;
         fresh = b & 0x80 == 0;
         if fresh {
-            arcs.push(arc);
+            if first {
+                let (x, y) = match arc {
+                    0..=39 => (0, arc),
+                    40..=79 => (1, arc - 40),
+                    _ => (2, arc - 80),
+                };
+                let _ = write!(out, "{x}.{y}");
+                first = false;
+            } else {
+                let _ = write!(out, ".{arc}");
+            }
             arc = 0;
         }
     }
-    let (&first, rest) = arcs.split_first().filter(|_| fresh)?;
-    let (a, b) = match first {
-        0..=39 => (0, first),
-        40..=79 => (1, first - 40),
-        _ => (2, first - 80),
-    };
-    let mut out = format!("{a}.{b}");
-    for arc in rest {
-        let _ = write!(out, ".{arc}");
-    }
-    Some(out)
+    (fresh && !first).then_some(())
 }
 
 /// The short names RFC 4514 and OpenSSL use, by the OID's content bytes.
@@ -619,7 +580,8 @@ fn escape(out: &mut String, v: &str) {
                 out.push(c);
             }
             '\0'..='\x1f' | '\x7f' => {
-                let _ = write!(out, "\\{:02x}", c as u32);
+                out.push('\\');
+                hex(out, &[c as u8]);
             }
             _ => out.push(c),
         }
@@ -650,10 +612,15 @@ fn pem_certificate(pem: &[u8]) -> Option<Vec<u8>> {
     let body = text
         .strip_prefix("-----BEGIN CERTIFICATE-----")?
         .strip_suffix("-----END CERTIFICATE-----")?;
-    if body.contains("-----") {
+    let body = body.as_bytes();
+    if body.windows(5).any(|w| w == b"-----") {
         return None;
     }
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let b64: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
     STANDARD.decode(b64).ok()
 }
 
