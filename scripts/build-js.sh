@@ -25,9 +25,9 @@ fi
 # adds ~11 KiB gzipped to the .wasm (budget in js/test/package.test.mjs); "s" keeps the RSA loop within ~10% of
 # opt-level 3 (measured ~205 vs ~190 us per RS256 verify in Node) at ~11 KiB less gzipped
 # ("z" would be 3x slower). Override with TOKENGATE_CORE_OPT_LEVEL.
-# base64 and serde_json do the per-token parsing; at the workspace's "z" the base64 decoder
-# alone was a third of an uncached verification (node --cpu-prof), at 3 it is about half that,
-# for no size cost.
+# base64 decodes every token's segments; at the workspace's "z" its decoder alone was a third
+# of an uncached verification (node --cpu-prof), at 3 it is about half that, for no size cost.
+# The JSON reader is the core's own (crates/tokengate/src/json.rs), at the core's opt-level.
 CORE_OPT=${TOKENGATE_CORE_OPT_LEVEL:-\"s\"}
 say "cargo build --release --target wasm32-unknown-unknown -p tokengate-wasm (core opt-level $CORE_OPT)"
 # simd128 (Node 20, workerd, Chromium all run it): the core's RSA arithmetic sums four products
@@ -36,8 +36,7 @@ SIMD=(--config 'target.wasm32-unknown-unknown.rustflags=["-C", "target-feature=+
 [ "${TOKENGATE_SIMD:-1}" != 0 ] || SIMD=()
 cargo build --quiet --release --target wasm32-unknown-unknown -p tokengate-wasm "${SIMD[@]}" \
   --config "profile.release.package.tokengate.opt-level=$CORE_OPT" \
-  --config "profile.release.package.base64.opt-level=3" \
-  --config "profile.release.package.serde_json.opt-level=3"
+  --config "profile.release.package.base64.opt-level=3"
 
 # Wherever cargo puts its output (CARGO_TARGET_DIR, .cargo/config): ask it.
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |

@@ -9,8 +9,6 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use serde_json::{Map, Value};
-
 use crate::audit::{Decision, JsonScalar, Verdict};
 use crate::bearer::bearer;
 use crate::claims::Claims;
@@ -19,6 +17,7 @@ use crate::error::{ConfigError, Error, ErrorCode};
 use crate::feed::{
     Feed, FeedConfig, FeedError, FeedFetch, FeedStatus, FeedUpdate, Overlay, StalePolicy,
 };
+use crate::json::{self, Object, Value};
 use crate::keycache::KeyCache;
 use crate::peer::{Peer, PeerCache};
 use crate::policy::Scopes;
@@ -605,14 +604,14 @@ impl<B: SignatureBackend> Gate<B> {
         if let Some(s) = retry {
             headers.push(("retry-after", s.to_string()));
         }
-        let mut body = Map::new();
+        let mut body = Object::new();
         body.insert("error".into(), code.as_str().into());
         body.insert("message".into(), message.into());
         Response {
             status: code.http_status(),
             code,
             headers,
-            body: Value::Object(body).to_string(),
+            body: json::object_to_json(&body),
         }
     }
 
@@ -848,7 +847,7 @@ impl<B: SignatureBackend> Gate<B> {
                 let value = match claims.get(&f.claim)? {
                     Value::String(s) => s.clone(),
                     Value::Null => return None,
-                    other => other.to_string(),
+                    other => other.to_json(),
                 };
                 // Whatever the issuer signed, a header never carries a line break.
                 if has_control(&value) {
