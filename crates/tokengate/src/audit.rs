@@ -75,9 +75,10 @@ impl Decision {
         self
     }
 
-    /// One JSON line.
+    /// One JSON line: [`Decision::to_json_with`] without host fields, written straight into
+    /// one buffer (the same bytes; hosts write one per decision).
     pub fn to_json(&self) -> String {
-        self.to_json_with(Object::new())
+        self.to_json_with_strings(&[])
     }
 
     /// One JSON line with host fields added after the standard ones.
@@ -321,7 +322,8 @@ mod tests {
                 ("status", JsonScalar::Int(403)),
             ]);
             assert_eq!(direct, d.to_json_with(extra));
-            assert_eq!(d.to_json_with_strings(&[]), d.to_json());
+            assert_eq!(d.to_json_with_strings(&[]), d.to_json_with(Object::new()));
+            assert_eq!(d.to_json(), d.to_json_with(Object::new()));
         }
     }
 

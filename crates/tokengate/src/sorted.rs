@@ -40,13 +40,8 @@ impl<V> SortedMap<V> {
     /// The map of `entries` in any order: entries with the same key are combined in their
     /// order in `entries`, `merge(kept, later)` folding each later one into the kept one.
     pub fn from_entries(entries: Vec<(String, V)>, mut merge: impl FnMut(&mut V, V)) -> Self {
-        let sorted = entries.windows(2).all(|w| matches!(w, [a, b] if a.0 < b.0));
-        if sorted {
+        let Some(order) = stable_order(entries.iter().map(|(k, _)| k.as_str()).collect()) else {
             return SortedMap { entries };
-        }
-        let order = {
-            let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
-            stable_order(&keys)
         };
         let mut slots: Vec<Option<(String, V)>> = entries.into_iter().map(Some).collect();
         let mut out: Vec<(String, V)> = Vec::with_capacity(slots.len());
@@ -69,7 +64,9 @@ impl<V> SortedMap<V> {
     }
 
     fn find(&self, key: &str) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(k, _)| k.as_str().cmp(key))
+        bisect(self.entries.len(), key, &|i| {
+            self.entries.get(i).map_or("", |(k, _)| k.as_str())
+        })
     }
 
     /// The value under `key`.
@@ -209,14 +206,18 @@ impl SortedSet {
 
     /// Whether `item` is in the set.
     pub fn contains(&self, item: &str) -> bool {
-        self.items
-            .binary_search_by(|s| s.as_str().cmp(item))
-            .is_ok()
+        self.find(item).is_ok()
+    }
+
+    fn find(&self, item: &str) -> Result<usize, usize> {
+        bisect(self.items.len(), item, &|i| {
+            self.items.get(i).map_or("", String::as_str)
+        })
     }
 
     /// Add `item`; whether it was new.
     pub fn insert(&mut self, item: String) -> bool {
-        match self.items.binary_search(&item) {
+        match self.find(&item) {
             Ok(_) => false,
             Err(i) => {
                 self.items.insert(i, item);
@@ -277,9 +278,28 @@ impl<'a> IntoIterator for &'a SortedSet {
     }
 }
 
-/// The indices of `keys` in key order, equal keys in their original order (a stable merge sort;
-/// one copy of the code serves every map type).
-fn stable_order(keys: &[&str]) -> Vec<usize> {
+/// Where `key` is among the `len` sorted keys `key_at(0..len)` (`slice::binary_search`'s
+/// answer), in one copy of the code for every map type.
+fn bisect<'a>(len: usize, key: &str, key_at: &dyn Fn(usize) -> &'a str) -> Result<usize, usize> {
+    let (mut low, mut high) = (0, len);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        match key_at(mid).cmp(key) {
+            core::cmp::Ordering::Less => low = mid + 1,
+            core::cmp::Ordering::Greater => high = mid,
+            core::cmp::Ordering::Equal => return Ok(mid),
+        }
+    }
+    Err(low)
+}
+
+/// The indices of `keys` in key order, equal keys in their original order (a stable merge
+/// sort), or `None` when they already are in strictly increasing order. One copy of the code
+/// serves every map type.
+fn stable_order(keys: Vec<&str>) -> Option<Vec<usize>> {
+    if keys.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
+        return None;
+    }
     fn sort(idx: Vec<usize>, keys: &[&str]) -> Vec<usize> {
         if idx.len() <= 1 {
             return idx;
@@ -301,7 +321,7 @@ fn stable_order(keys: &[&str]) -> Vec<usize> {
         }
         out
     }
-    sort((0..keys.len()).collect(), keys)
+    Some(sort((0..keys.len()).collect(), &keys))
 }
 
 #[cfg(test)]
@@ -372,10 +392,19 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn from_entries_is_a_btree_map(entries in proptest::collection::vec(("[a-d]{0,3}", 0u32..100), 0..60)) {
+        fn from_entries_is_a_btree_map(
+            entries in proptest::collection::vec(("[a-d]{0,3}", 0u32..100), 0..60),
+            probes in proptest::collection::vec("[a-e]{0,4}", 0..20),
+        ) {
             let map = SortedMap::from_entries_last_wins(entries.clone());
+            let set: SortedSet = entries.iter().map(|(k, _)| k.clone()).collect();
             let btree: BTreeMap<String, u32> = entries.into_iter().collect();
-            proptest::prop_assert!(map.iter().map(|(k, v)| (k.clone(), *v)).eq(btree.into_iter()));
+            proptest::prop_assert!(map.iter().map(|(k, v)| (k.clone(), *v)).eq(btree.clone()));
+            proptest::prop_assert!(set.iter().eq(btree.keys()));
+            for p in probes.iter().chain(btree.keys()) {
+                proptest::prop_assert_eq!(map.get(p), btree.get(p));
+                proptest::prop_assert_eq!(set.contains(p), btree.contains_key(p));
+            }
         }
     }
 }
