@@ -1312,6 +1312,39 @@ mod tests {
         serde_json::from_slice(e.out()).unwrap()
     }
 
+    /// `bytes` is the compact text `serde_json` writes for the value it holds (member order,
+    /// escapes, number forms): what the engine wrote with `serde_json` before.
+    fn assert_serde_compact(bytes: &[u8]) {
+        let v: Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            core::str::from_utf8(bytes).unwrap()
+        );
+    }
+
+    #[test]
+    fn what_the_engine_writes_is_serde_jsons_compact_text() {
+        let mut e = engine(json!({
+            "realm": "a \"quoted\" realm",
+            "rules": [{"match": {"prefix": "/health"}, "allow": "anonymous"},
+                      {"match": {"prefix": "/"}, "scopes": {"any": ["orders/read"]}}],
+            "feed": {"uri": "https://feed.example/p.json", "unsigned": true}
+        }));
+        assert_serde_compact(e.info().as_bytes());
+        assert_serde_compact(e.feed_state(1.0e9).as_bytes());
+        assert_serde_compact(e.poll_feed(1.0e9).unwrap().as_bytes());
+        assert_serde_compact(e.kids(0, 1.0e9).as_bytes());
+        // (The answer of an allowed request was written by hand before, in its own order.)
+        assert_eq!(request(&mut e, "GET", "/health", &[]), Status::Accept);
+        assert_serde_compact(e.audit());
+        for (target, auth) in [("/x", "Bearer not.a.jwt"), ("/x", ""), ("/a/../b", "")] {
+            let auth: &[&str] = if auth.is_empty() { &[] } else { &[auth] };
+            assert_eq!(request(&mut e, "GET", target, auth), Status::Error);
+            assert_serde_compact(e.out());
+            assert_serde_compact(e.audit());
+        }
+    }
+
     #[test]
     fn config_mistakes_name_their_field() {
         let err = |c: Value| Engine::new(&c.to_string(), 0.0, 0).err().unwrap();

@@ -3,18 +3,19 @@
 //! possibly hostile) and the compact writer for everything it writes (audit records, answers,
 //! forwarded claims, claims handed to hosts).
 //!
-//! It accepts and refuses exactly what `serde_json` 1.x (`from_slice`, default features, which
-//! the gate used before) does, and gives the same values, so that no token, key set or
-//! configuration changes meaning:
+//! It accepts and refuses exactly what `serde_json` 1.x `from_slice` (without its
+//! `float_roundtrip` and `arbitrary_precision` features, as the gate used it before) does, and
+//! gives the same values, so that no token, key set or configuration changes meaning:
 //! - only `null`, `true`, `false`, numbers, strings, arrays and objects; no comments, no
 //!   trailing commas, no single quotes, nothing but whitespace (space, tab, LF, CR) around the
 //!   value; no byte order mark;
 //! - numbers as RFC 8259 §6 writes them: no leading zeros, no `+`, no `.5` or `5.`, an exponent
 //!   with at least one digit. Integers that fit stay exact (`u64`, negative ones `i64`); every
 //!   other number is an `f64` computed as `serde_json` does (the significand's first 19 or 20
-//!   digits times a table power of ten: exact for the usual short decimals, not always
-//!   correctly rounded beyond 15 digits), `-0` is the float `-0.0`, and a number too large for
-//!   an `f64` is an error;
+//!   digits, as an `f64`, times or divided by a table power of ten: correctly rounded when the
+//!   digits are below 2^53 and the power at most 10^22, as in `1.5` or `1700000000.25`,
+//!   possibly one unit in the last place off beyond), `-0` is the float `-0.0`, and a number
+//!   too large for an `f64` is an error;
 //! - strings: valid UTF-8, no raw control characters, the RFC's escapes only, `\u` surrogate
 //!   pairs combined, a lone surrogate refused;
 //! - at most 127 nested arrays and objects (`serde_json`'s limit of 128), so that hostile input
