@@ -75,8 +75,8 @@ fn decode(token: &str) -> Result<Decoded, String> {
     let header = parse_object(&header).map_err(|e| format!("header: {e}"))?;
     let claims = parse_object(&payload).map_err(|e| format!("payload: {e}"))?;
     Ok(Decoded {
-        header: Value::Object(header),
-        claims: Value::Object(claims),
+        header: Value::Object(crate::edge::object_from_core(&header)),
+        claims: Value::Object(crate::edge::object_from_core(&claims)),
         signature_len: signature.len(),
     })
 }

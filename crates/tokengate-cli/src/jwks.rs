@@ -29,7 +29,7 @@ pub fn run(args: &JwksArgs) -> Result<ExitCode, Failure> {
     let doc: Value = serde_json::from_slice(&body)
         .map_err(|e| Failure::Config(format!("JWKS file {path} is not JSON: {e}")))?;
     let limits = KeySetLimits::default();
-    let set = KeySet::from_value(&doc, limits)
+    let set = KeySet::from_value(&crate::edge::to_core(&doc), limits)
         .map_err(|e| Failure::Config(format!("JWKS file {path}: {e}")))?;
     let entries = doc
         .get("keys")

@@ -12,6 +12,7 @@
 
 mod check;
 mod decode;
+mod edge;
 mod input;
 mod jwks;
 mod vectors;

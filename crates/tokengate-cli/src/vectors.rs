@@ -120,7 +120,7 @@ fn replay_file(
     let parsed: BTreeMap<&str, Config> = configs
         .iter()
         .map(|(name, value)| {
-            Config::from_value(value)
+            Config::from_value(&crate::edge::to_core(value))
                 .map(|c| (name.as_str(), c))
                 .map_err(|e: ConfigError| bad(format!("configs.{name}: {e}")))
         })
@@ -253,7 +253,10 @@ impl Request {
         };
         let peer = match r.get("peer") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(Peer::from_value(v).map_err(|why| format!("request.peer: {why}"))?),
+            Some(v) => Some(
+                Peer::from_value(&crate::edge::to_core(v))
+                    .map_err(|why| format!("request.peer: {why}"))?,
+            ),
         };
         let headers = match r.get("headers") {
             None => Vec::new(),

@@ -168,7 +168,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, Failure> {
     }
     let (verdict, status) = match verifier.verify(&token, &request) {
         Ok(verified) => (
-            json!({"valid": true, "claims": Value::Object(verified.claims.as_map().clone())}),
+            json!({"valid": true, "claims": Value::Object(crate::edge::object_from_core(verified.claims.as_map()))}),
             ExitCode::SUCCESS,
         ),
         Err(e) => {
@@ -237,8 +237,11 @@ fn policy_from_flags(args: &VerifyArgs) -> Result<Policy, Failure> {
     if !args.scopes.is_empty() {
         // Through the policy object's parser so that `--scope "a b"` is refused like
         // `{"all": ["a b"]}` is, instead of making every token scope_insufficient.
-        let scopes =
-            Scopes::from_json("scopes", &json!({ "all": args.scopes })).map_err(flag_error)?;
+        let scopes = Scopes::from_json(
+            "scopes",
+            &crate::edge::to_core(&json!({ "all": args.scopes })),
+        )
+        .map_err(flag_error)?;
         builder = builder.require_scopes(scopes);
     }
     if let Some(leeway) = args.leeway {
@@ -252,7 +255,7 @@ fn policy_from_file(path: &Path) -> Result<Policy, Failure> {
         .map_err(|e| Failure::Config(format!("cannot read policy file {}: {e}", path.display())))?;
     let value: Value = serde_json::from_slice(&text)
         .map_err(|e| Failure::Config(format!("policy file {} is not JSON: {e}", path.display())))?;
-    Policy::from_json(&value)
+    Policy::from_json(&crate::edge::to_core(&value))
         .map_err(|e| Failure::Config(format!("policy file {}: {e}", path.display())))
 }
 
@@ -312,7 +315,7 @@ fn load_jwks(path: &Path, min_rsa_bits: usize) -> Result<KeySet, Failure> {
         Err(JwksError::NoUsableKeys) => {
             let doc: Value =
                 serde_json::from_slice(&body).map_err(|_| jwks_error(JwksError::NotAKeySet))?;
-            KeySet::from_value(&doc, limits).map_err(jwks_error)?
+            KeySet::from_value(&crate::edge::to_core(&doc), limits).map_err(jwks_error)?
         }
         Err(e) => return Err(jwks_error(e)),
     };

@@ -287,9 +287,10 @@ fn jwks_refused(c: &Value) -> bool {
     let min_rsa_bits = c["policy"]["min_rsa_bits"].as_u64().unwrap_or(2048) as usize;
     let limits = KeySetLimits::default();
     c["jwks"].to_string().len() > limits.max_bytes
-        || KeySet::from_value(&c["jwks"], limits)
-            .map(|k| k.usable_count(min_rsa_bits) == 0)
-            .unwrap_or(true)
+        || tokengate::json::parse(c["jwks"].to_string().as_bytes())
+            .ok()
+            .and_then(|jwks| KeySet::from_value(&jwks, limits).ok())
+            .is_none_or(|k| k.usable_count(min_rsa_bits) == 0)
 }
 
 macro_rules! vector_groups {

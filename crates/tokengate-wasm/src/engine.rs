@@ -7,9 +7,9 @@ use std::vec::Vec;
 // The core already links hashbrown; std's HashMap would add a second copy and SipHash.
 use hashbrown::HashMap;
 
-use serde_json::{json, Value};
 use tokengate::feed::FeedUpdate;
 use tokengate::gate::{Allowed, Denied, Response};
+use tokengate::json::{self, Object, Value};
 use tokengate::peer::{Peer, PeerCache};
 use tokengate::ratelimit::{self, Bucket};
 use tokengate::verify::CacheHit;
@@ -18,6 +18,16 @@ use tokengate::{
     Outcome, PendingRequest, PendingSignature, Request, RequestFacts, Revocation, Scopes, Step,
     Verified,
 };
+
+/// A JSON object of `"name": value` pairs (each value anything `Value::from` takes), written in
+/// name order as `serde_json::json!` objects were.
+macro_rules! object {
+    ({ $($name:literal: $value:expr),* $(,)? }) => {{
+        let mut o = Object::new();
+        $(o.insert(String::from($name), Value::from($value));)*
+        Value::Object(o)
+    }};
+}
 
 /// Number of `u32` slots in the meta array.
 pub const META_LEN: usize = 16;
@@ -246,9 +256,9 @@ impl Engine {
             .iter()
             .zip(&self.providers)
             .map(|(p, info)| {
-                json!({
+                object!({
                     "issuers": p.policy().issuers(),
-                    "jwks_uri": info.jwks_uri,
+                    "jwks_uri": info.jwks_uri.as_deref(),
                     "remote": info.remote,
                     "timeout_ms": info.timeout_ms,
                     "max_jwks_bytes": p.keys().config().limits.max_bytes,
@@ -259,20 +269,20 @@ impl Engine {
             .collect();
         let codes: Vec<Value> = ErrorCode::ALL
             .iter()
-            .map(|c| json!({"code": c.as_str(), "status": c.http_status()}))
+            .map(|c| object!({"code": c.as_str(), "status": c.http_status()}))
             .collect();
-        json!({
+        object!({
             "providers": providers,
             "max_token_bytes": self.gate.verifier().max_token_bytes(),
             "codes": codes,
             "meta_len": META_LEN,
-            "realm": self.gate.config().realm,
+            "realm": &self.gate.config().realm,
             "rules": self.gate.config().routes.rules.len(),
             "remove_headers": self.gate.remove_headers(),
             "certificate_header": self.gate.certificate_header(),
             "needs_peer": self.gate.needs_connection_certificate(),
-            "feed": self.gate.config().feed.as_ref().map(|f| json!({
-                "uri": f.source.uri,
+            "feed": self.gate.config().feed.as_ref().map(|f| object!({
+                "uri": f.source.uri.as_deref(),
                 "timeout_ms": f.source.timeout_ms,
                 "max_bytes": f.feed.max_bytes,
                 "max_stale_s": f.feed.max_stale_s,
@@ -647,7 +657,7 @@ impl Engine {
     /// The policy feed fetch to start now, as JSON `{"if_none_match": …}`, or `None`.
     pub fn poll_feed(&mut self, now: f64) -> Option<String> {
         let fetch = self.gate.poll_feed(secs(now))?;
-        Some(json!({ "if_none_match": fetch.if_none_match }).to_string())
+        Some(object!({ "if_none_match": fetch.if_none_match }).to_json())
     }
 
     /// Feed the policy feed's HTTP answer: 1 when a new version applies, 0 when nothing
@@ -691,7 +701,7 @@ impl Engine {
         let Some(feed) = self.gate.feed() else {
             return String::from("null");
         };
-        json!({
+        object!({
             "status": feed.status(secs(now)).to_string(),
             "version": feed.version(),
             "fresh_at": feed.fresh_at(),
@@ -761,7 +771,7 @@ impl Engine {
             .and_then(|p| p.keys().keys(secs(now)))
             .map(|k| k.kids().collect())
             .unwrap_or_default();
-        json!(kids).to_string()
+        Value::from(kids).to_json()
     }
 
     /// Bumped whenever a provider's key set is replaced.
@@ -777,8 +787,7 @@ impl Engine {
     /// # Errors
     /// `revocation…: message`.
     pub fn set_revocation(&mut self, json: &str) -> Result<(), String> {
-        let v: Value =
-            serde_json::from_str(json).map_err(|e| format!("revocation: not JSON ({e})"))?;
+        let v = json::parse(json.as_bytes()).map_err(|e| format!("revocation: not JSON ({e})"))?;
         let revocation = Revocation::from_json("revocation", &v).map_err(|e| e.to_string())?;
         for i in 0..self.providers.len() {
             self.gate
@@ -796,7 +805,7 @@ impl Engine {
     /// A malformed or empty requirement (an empty list would silently require nothing), or too
     /// many registered.
     pub fn register_scopes(&mut self, json: &str) -> Result<u32, String> {
-        let v: Value = serde_json::from_str(json).map_err(|e| format!("scope: not JSON ({e})"))?;
+        let v = json::parse(json.as_bytes()).map_err(|e| format!("scope: not JSON ({e})"))?;
         let scopes = Scopes::from_json("scope", &v).map_err(|e| e.to_string())?;
         if scopes.listed().is_empty() {
             return Err("scope: must list at least one scope".into());
@@ -973,16 +982,16 @@ impl Engine {
             self.audit = denied.record.to_json().into_bytes();
         }
         let r = &denied.response;
-        let doc = json!({
+        let doc = object!({
             "code": r.code.as_str(),
-            "message": denied.message,
+            "message": &denied.message,
             "status": r.status,
             "www_authenticate": r.header("www-authenticate"),
             "claims": denied.claims.as_ref().map(|c| Value::Object(c.as_map().clone())),
             "fetch_pending": fetch_pending,
             "response": response_json(r),
         });
-        self.out = doc.to_string().into_bytes();
+        self.out = doc.to_json().into_bytes();
         let index = ErrorCode::ALL
             .iter()
             .position(|c| *c == r.code)
@@ -1155,7 +1164,7 @@ fn route_scopes(scopes: &HashMap<u32, Scopes>, id: u32) -> Result<Option<&Scopes
 }
 
 fn claims_bytes(c: &Claims) -> Vec<u8> {
-    serde_json::to_vec(c.as_map()).unwrap_or_default()
+    json::object_to_json(c.as_map()).into_bytes()
 }
 
 /// The answer of an allowed request, `{"forward": {header: value}, "strip_authorization",
@@ -1198,7 +1207,7 @@ fn write_answer(out: &mut Vec<u8>, allowed: &Allowed) {
     }
     out.extend_from_slice(b",\"would_deny\":");
     match &allowed.would_deny {
-        Some(r) => out.extend_from_slice(response_json(r).to_string().as_bytes()),
+        Some(r) => out.extend_from_slice(response_json(r).to_json().as_bytes()),
         None => out.extend_from_slice(b"null"),
     }
     out.push(b'}');
@@ -1225,25 +1234,30 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
 }
 
 fn response_json(r: &Response) -> Value {
-    let headers: Vec<Value> = r.headers.iter().map(|(n, v)| json!([n, v])).collect();
-    json!({
+    let headers: Vec<Value> = r
+        .headers
+        .iter()
+        .map(|(n, v)| Value::from(vec![*n, v.as_str()]))
+        .collect();
+    object!({
         "status": r.status,
         "code": r.code.as_str(),
         "headers": headers,
-        "body": r.body,
+        "body": &r.body,
     })
 }
 
 fn scopes_json(s: &Scopes) -> Value {
     match s {
-        Scopes::All(l) => json!({ "all": l }),
-        Scopes::Any(l) => json!({ "any": l }),
+        Scopes::All(l) => object!({ "all": l.as_slice() }),
+        Scopes::Any(l) => object!({ "any": l.as_slice() }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     const ISS: &str = "https://issuer.example";
 
@@ -1296,6 +1310,39 @@ mod tests {
 
     fn error_doc(e: &Engine) -> Value {
         serde_json::from_slice(e.out()).unwrap()
+    }
+
+    /// `bytes` is the compact text `serde_json` writes for the value it holds (member order,
+    /// escapes, number forms): what the engine wrote with `serde_json` before.
+    fn assert_serde_compact(bytes: &[u8]) {
+        let v: Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            core::str::from_utf8(bytes).unwrap()
+        );
+    }
+
+    #[test]
+    fn what_the_engine_writes_is_serde_jsons_compact_text() {
+        let mut e = engine(json!({
+            "realm": "a \"quoted\" realm",
+            "rules": [{"match": {"prefix": "/health"}, "allow": "anonymous"},
+                      {"match": {"prefix": "/"}, "scopes": {"any": ["orders/read"]}}],
+            "feed": {"uri": "https://feed.example/p.json", "unsigned": true}
+        }));
+        assert_serde_compact(e.info().as_bytes());
+        assert_serde_compact(e.feed_state(1.0e9).as_bytes());
+        assert_serde_compact(e.poll_feed(1.0e9).unwrap().as_bytes());
+        assert_serde_compact(e.kids(0, 1.0e9).as_bytes());
+        // (The answer of an allowed request was written by hand before, in its own order.)
+        assert_eq!(request(&mut e, "GET", "/health", &[]), Status::Accept);
+        assert_serde_compact(e.audit());
+        for (target, auth) in [("/x", "Bearer not.a.jwt"), ("/x", ""), ("/a/../b", "")] {
+            let auth: &[&str] = if auth.is_empty() { &[] } else { &[auth] };
+            assert_eq!(request(&mut e, "GET", target, auth), Status::Error);
+            assert_serde_compact(e.out());
+            assert_serde_compact(e.audit());
+        }
     }
 
     #[test]
@@ -1509,11 +1556,11 @@ mod tests {
     #[test]
     fn claims_ids_are_stable_per_claims_object() {
         let mut ids = ClaimsIds::default();
-        let claims = Arc::new(Claims::new(serde_json::Map::new()));
+        let claims = Arc::new(Claims::new(Object::new()));
         let held = claims.clone();
         assert_eq!(ids.id_for(&claims), (1, true));
         assert_eq!(ids.id_for(&held), (1, false));
-        let other = Arc::new(Claims::new(serde_json::Map::new()));
+        let other = Arc::new(Claims::new(Object::new()));
         assert_eq!(ids.id_for(&other), (2, true));
     }
 

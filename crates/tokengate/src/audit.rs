@@ -1,12 +1,11 @@
 //! One audit record per decision. It names who asked for what and why the answer was given,
 //! and never holds the token: `jti` is logged as its SHA-256.
 
-use alloc::string::{String, ToString};
-
-use serde_json::{Map, Value};
+use alloc::string::String;
 
 use crate::claims::Claims;
 use crate::error::{Error, ErrorCode};
+use crate::json::{self, Object, Value};
 use crate::signature::sha256;
 use crate::verify::Verified;
 
@@ -76,14 +75,15 @@ impl Decision {
         self
     }
 
-    /// One JSON line.
+    /// One JSON line: [`Decision::to_json_with`] without host fields, written straight into
+    /// one buffer (the same bytes; hosts write one per decision).
     pub fn to_json(&self) -> String {
-        self.to_json_with(Map::new())
+        self.to_json_with_strings(&[])
     }
 
     /// One JSON line with host fields added after the standard ones.
-    pub fn to_json_with(&self, extra: Map<String, Value>) -> String {
-        let mut m = Map::new();
+    pub fn to_json_with(&self, extra: Object) -> String {
+        let mut m = Object::new();
         let verdict = match self.verdict {
             Verdict::Allow => "allow",
             Verdict::Deny => "deny",
@@ -106,7 +106,7 @@ impl Decision {
         for (k, v) in extra {
             m.insert(k, v);
         }
-        Value::Object(m).to_string()
+        json::object_to_json(&m)
     }
 
     /// The record as one compact JSON object, for hosts that hand it to their own log pipeline
@@ -120,13 +120,13 @@ impl Decision {
     pub fn to_record_json(&self, status: u16, report: bool) -> String {
         let mut out = String::with_capacity(256);
         out.push_str("{\"decision\":");
-        push_json_str(&mut out, self.verdict_str());
+        json::write_str(&mut out, self.verdict_str());
         if let Some(code) = self.code {
             out.push_str(",\"code\":");
-            push_json_str(&mut out, code.as_str());
+            json::write_str(&mut out, code.as_str());
         }
         out.push_str(",\"status\":");
-        push_u64(&mut out, u64::from(status));
+        json::write_u64(&mut out, u64::from(status));
         if report {
             out.push_str(",\"mode\":\"report\"");
         }
@@ -143,7 +143,7 @@ impl Decision {
                 out.push_str(",\"");
                 out.push_str(key);
                 out.push_str("\":");
-                push_json_str(&mut out, v);
+                json::write_str(&mut out, v);
             }
         }
         out.push_str(if self.cached {
@@ -188,14 +188,14 @@ impl Decision {
             if out.len() > 1 {
                 out.push(',');
             }
-            push_json_str(&mut out, key);
+            json::write_str(&mut out, key);
             out.push(':');
             match value {
                 JsonScalar::Null => out.push_str("null"),
                 JsonScalar::Bool(true) => out.push_str("true"),
                 JsonScalar::Bool(false) => out.push_str("false"),
-                JsonScalar::Int(n) => push_u64(&mut out, *n),
-                JsonScalar::Str(s) => push_json_str(&mut out, s),
+                JsonScalar::Int(n) => json::write_u64(&mut out, *n),
+                JsonScalar::Str(s) => json::write_str(&mut out, s),
             }
         }
         out.push('}');
@@ -270,86 +270,6 @@ fn hex_byte(n: u8) -> u8 {
     }
 }
 
-fn hex_digit(n: u8) -> char {
-    char::from(hex_byte(n))
-}
-
-/// `s` as a JSON string, quotes included, escaped exactly as `serde_json` does (`"` and `\`,
-/// control characters as `\b \f \n \r \t` or `\u00xx`; everything else as is).
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    if !needs_escape(s.as_bytes()) {
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let short = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // `i` is at an ASCII byte: a character boundary.
-        out.push_str(s.get(start..i).unwrap_or(""));
-        if short.is_empty() {
-            out.push_str("\\u00");
-            out.push(hex_digit(b >> 4));
-            out.push(hex_digit(b & 0x0f));
-        } else {
-            out.push_str(short);
-        }
-        start = i + 1;
-    }
-    out.push_str(s.get(start..).unwrap_or(""));
-    out.push('"');
-}
-
-/// Whether `s` holds a byte JSON escapes: a control character, `"` or `\`. Eight bytes per step
-/// (records are written on every request): a word has a byte below 0x20 exactly when
-/// `(w - 0x20…20) & !w & 0x80…80` is not zero, and a byte equal to `c` when `w ^ c…c` has a
-/// zero byte.
-fn needs_escape(s: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH != 0;
-    let mut words = s.chunks_exact(8);
-    for chunk in &mut words {
-        let w = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes);
-        if below(w, 0x20) || below(w ^ (ONES * 0x22), 1) || below(w ^ (ONES * 0x5c), 1) {
-            return true;
-        }
-    }
-    words
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
-}
-
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut len = 0;
-    loop {
-        if let Some(d) = digits.get_mut(len) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for d in digits.iter().take(len).rev() {
-        out.push(char::from(*d));
-    }
-}
-
 fn opt(v: Option<String>) -> Value {
     v.map_or(Value::Null, Value::String)
 }
@@ -390,7 +310,7 @@ mod tests {
     #[test]
     fn the_direct_writer_gives_the_same_line_as_the_json_tree() {
         for d in records() {
-            let mut extra = Map::new();
+            let mut extra = Object::new();
             extra.insert("method".into(), "GET".into());
             extra.insert("mode".into(), "enforce".into());
             extra.insert("path".into(), "/orders\"x".into());
@@ -402,25 +322,9 @@ mod tests {
                 ("status", JsonScalar::Int(403)),
             ]);
             assert_eq!(direct, d.to_json_with(extra));
-            assert_eq!(d.to_json_with_strings(&[]), d.to_json());
+            assert_eq!(d.to_json_with_strings(&[]), d.to_json_with(Object::new()));
+            assert_eq!(d.to_json(), d.to_json_with(Object::new()));
         }
-    }
-
-    #[test]
-    fn the_word_at_a_time_escape_check_agrees_with_the_byte_check() {
-        let naive = |s: &[u8]| s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
-        for len in 1..=19 {
-            for at in 0..len {
-                for b in 0..=255u8 {
-                    for fill in [b'a', 0x80, 0xff, 0x21, 0x5d, 0x1f] {
-                        let mut s = alloc::vec![fill; len];
-                        s[at] = b;
-                        assert_eq!(needs_escape(&s), naive(&s), "{s:?}");
-                    }
-                }
-            }
-        }
-        assert!(!needs_escape(b""));
     }
 
     #[test]
@@ -430,11 +334,12 @@ mod tests {
             missing.to_record_json(401, false),
             r#"{"decision":"deny","code":"token_missing","status":401,"cached":false}"#
         );
-        let v: Value = serde_json::from_str(&allowed.to_record_json(200, false)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&allowed.to_record_json(200, false)).unwrap();
         assert_eq!(v["route"], allowed.route.clone().unwrap().as_str());
         assert_eq!(v.as_object().unwrap().len(), 4);
         let line = full.to_record_json(403, true);
-        let v: Value = serde_json::from_str(&line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert!(line.starts_with(r#"{"decision":"deny","code":"scope_insufficient","status":403,"mode":"report","route":"orders-write","#));
         assert_eq!(v["client_id"], full.client_id.clone().unwrap().as_str());
         assert_eq!(v["jti_sha256"], hex_sha256("jti-1").as_str());

@@ -4,7 +4,7 @@
 use alloc::string::String;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use serde_json::Value;
+use crate::json::Value;
 
 use crate::signature::sha256;
 
@@ -206,7 +206,6 @@ fn time_of(map: &JsonObject, name: &str) -> Time {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn claims(v: Value) -> Claims {
         match v {

@@ -8,15 +8,13 @@
 //! that one file serves every host: `jwks.cluster` / `path` / `authority` (Envoy), `jwks.uri`
 //! (hosts with `fetch`), `wait` and `tick_ms` (Envoy).
 
-use alloc::collections::BTreeSet;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use serde_json::{Map, Value};
-
 use crate::error::ConfigError;
 use crate::feed::{FeedConfig, FeedTrust, StalePolicy};
+use crate::json::{self, Object, Value};
 use crate::jwks::{KeySet, KeySetLimits};
 use crate::keycache::KeyCacheConfig;
 use crate::policy::{Algorithm, CognitoPool, Identities, MtlsBinding, Policy, Scopes};
@@ -226,7 +224,7 @@ impl Config {
     /// # Errors
     /// The first offending field.
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let value = json::parse(bytes).map_err(|e| {
             err(
                 "configuration",
                 format!("is not valid JSON ({e}); expected an object"),
@@ -492,7 +490,7 @@ fn feed(value: &Value) -> Result<FeedSettings, ConfigError> {
             ))
         }
         (Some(keys), false) => {
-            let mut doc = Map::new();
+            let mut doc = Object::new();
             doc.insert("keys".into(), keys.clone());
             let set = KeySet::from_value(&Value::Object(doc), KeySetLimits::default())
                 .map_err(|e| err("feed.keys", e.to_string()))?;
@@ -583,7 +581,7 @@ fn provider(
             ))
         }
     };
-    let mut policy = Map::new();
+    let mut policy = Object::new();
     let issuers = match (obj.get("issuer"), obj.get("issuers"), &pool) {
         (Some(Value::String(s)), None, _) => Value::Array(alloc::vec![Value::String(s.clone())]),
         (None, Some(list @ Value::Array(_)), _) => list.clone(),
@@ -635,7 +633,7 @@ fn provider(
         Some(_) => return Err(err(format!("{at}.name"), "must be a string")),
     };
     let jwks_at = format!("{at}.jwks");
-    let empty = Value::Object(Map::new());
+    let empty = Value::Object(Object::new());
     let jwks = match (obj.get("jwks"), &pool) {
         (Some(v), _) => object(&jwks_at, v, JWKS_FIELDS)?,
         (None, Some(_)) => object(&jwks_at, &empty, JWKS_FIELDS)?,
@@ -653,7 +651,7 @@ fn provider(
     let inline = match jwks.get("keys") {
         None => None,
         Some(keys) => {
-            let mut doc = Map::new();
+            let mut doc = Object::new();
             doc.insert("keys".into(), keys.clone());
             let set = KeySet::from_value(&Value::Object(doc), limits)
                 .map_err(|e| err(format!("{jwks_at}.keys"), e.to_string()))?;
@@ -829,10 +827,7 @@ fn rule(index: usize, value: &Value) -> Result<Rule, ConfigError> {
                     "must list at least one client",
                 ));
             }
-            // Not `collect`: that sorts first and links a stable sort for String.
-            let mut set = BTreeSet::new();
-            set.extend(list);
-            Some(set)
+            Some(list.into_iter().collect())
         }
     };
     let identities = Identities::override_from_json(
@@ -946,7 +941,7 @@ struct Derived {
 /// `uri` and/or `cluster` + `path` (+ `authority`) and `timeout_ms` of `obj` (at `at`).
 fn remote_source(
     at: &str,
-    obj: &Map<String, Value>,
+    obj: &Object,
     derived: Option<&Derived>,
 ) -> Result<Option<RemoteSource>, ConfigError> {
     let uri = match (obj.get("uri"), derived) {
@@ -1061,11 +1056,7 @@ fn is_octet(s: &str) -> bool {
         && s.parse::<u16>().is_ok_and(|n| n <= 255)
 }
 
-fn object<'a>(
-    field: &str,
-    value: &'a Value,
-    allowed: &[&str],
-) -> Result<&'a Map<String, Value>, ConfigError> {
+fn object<'a>(field: &str, value: &'a Value, allowed: &[&str]) -> Result<&'a Object, ConfigError> {
     let obj = value
         .as_object()
         .ok_or_else(|| err(field, "must be an object"))?;
@@ -1092,7 +1083,7 @@ fn strings(field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
 
 /// An integer field `key` of `obj` (whose path is `parent`, empty at the top level).
 fn int_or(
-    obj: &Map<String, Value>,
+    obj: &Object,
     parent: &str,
     key: &str,
     default: u64,
@@ -1115,7 +1106,7 @@ fn int_or(
     }
 }
 
-fn bool_or(obj: &Map<String, Value>, key: &str, default: bool) -> Result<bool, ConfigError> {
+fn bool_or(obj: &Object, key: &str, default: bool) -> Result<bool, ConfigError> {
     match obj.get(key) {
         None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),

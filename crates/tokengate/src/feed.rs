@@ -10,19 +10,18 @@
 //! a key of a configured key set, verified with the same code as tokens, so that a cache or CDN
 //! in between cannot un-revoke; an unsigned feed is an explicit configuration choice.
 
-use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde_json::{Map, Value};
-
 use crate::claims::{Claims, Time};
+use crate::json::{Object, Value};
 use crate::jwks::KeySet;
 use crate::keycache::max_age;
 use crate::policy::{Algorithm, DEFAULT_MIN_RSA_BITS};
 use crate::signature::{PureRust, SignatureBackend};
+use crate::sorted::SortedMap;
 use crate::token::{parse_object, Jws};
 
 /// The `format` value of documents this version reads.
@@ -82,13 +81,13 @@ pub type Until = Option<f64>;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overlay {
     /// When set, replaces the configured `client_ids` allow-list.
-    pub client_ids: Option<BTreeMap<String, Until>>,
+    pub client_ids: Option<SortedMap<Until>>,
     /// Revoked token ids.
-    pub jti: BTreeMap<String, Until>,
+    pub jti: SortedMap<Until>,
     /// Clients whose every token is revoked.
-    pub revoked_clients: BTreeMap<String, Until>,
+    pub revoked_clients: SortedMap<Until>,
     /// Per client: tokens issued before `at` are revoked (while the entry is active).
-    pub issued_before: BTreeMap<String, (f64, Until)>,
+    pub issued_before: SortedMap<(f64, Until)>,
 }
 
 /// Why [`Overlay::check`] refused a token.
@@ -188,7 +187,7 @@ pub struct FeedDocument {
     /// When the producer made it (seconds).
     pub issued_at: f64,
     /// Per issuer (`iss` value, byte for byte).
-    pub providers: BTreeMap<String, Overlay>,
+    pub providers: SortedMap<Overlay>,
 }
 
 /// Why a feed answer was not taken (the last good document stays).
@@ -314,7 +313,7 @@ fn verify_signed(
     Ok(jws.payload)
 }
 
-fn parse_document(obj: &Map<String, Value>, max_entries: usize) -> Result<FeedDocument, FeedError> {
+fn parse_document(obj: &Object, max_entries: usize) -> Result<FeedDocument, FeedError> {
     let invalid = |field: &str, why: &str| FeedError::Invalid(format!("{field}: {why}"));
     for key in obj.keys() {
         if !matches!(
@@ -338,10 +337,11 @@ fn parse_document(obj: &Map<String, Value>, max_entries: usize) -> Result<FeedDo
         .and_then(Value::as_f64)
         .ok_or_else(|| invalid("issued_at", "is required: seconds since the epoch"))?;
     let mut budget = max_entries;
-    let mut providers = BTreeMap::new();
+    let mut providers = SortedMap::new();
     match obj.get("providers") {
         None => {}
         Some(Value::Object(map)) => {
+            // In name order: each insert appends.
             for (issuer, v) in map {
                 let at = format!("providers[{issuer:?}]");
                 providers.insert(issuer.clone(), overlay(&at, v, &mut budget)?);
@@ -392,16 +392,12 @@ fn overlay(at: &str, v: &Value, budget: &mut usize) -> Result<Overlay, FeedError
 }
 
 /// `["id", {"id": "id2", "until": seconds}]`.
-fn entries(
-    field: &str,
-    v: &Value,
-    budget: &mut usize,
-) -> Result<BTreeMap<String, Until>, FeedError> {
+fn entries(field: &str, v: &Value, budget: &mut usize) -> Result<SortedMap<Until>, FeedError> {
     let list = v.as_array().ok_or_else(|| {
         FeedError::Invalid(format!("{field}: must be an array of ids or {{id, until}}"))
     })?;
     take(budget, list.len())?;
-    let mut out = BTreeMap::new();
+    let mut out = Vec::with_capacity(list.len());
     for (i, e) in list.iter().enumerate() {
         let (id, until) = match e {
             Value::String(s) => (s.clone(), None),
@@ -432,11 +428,12 @@ fn entries(
                 "{field}[{i}]: must not be empty"
             )));
         }
-        // The same id twice: the longest-lived entry wins (never the shorter one).
-        let slot = out.entry(id).or_insert(until);
-        *slot = later(*slot, until);
+        out.push((id, until));
     }
-    Ok(out)
+    // The same id twice: the longest-lived entry wins (never the shorter one).
+    Ok(SortedMap::from_entries(out, |kept, until| {
+        *kept = later(*kept, until);
+    }))
 }
 
 /// `{"client": seconds, "client2": {"at": seconds, "until": seconds}}`.
@@ -444,14 +441,15 @@ fn cut_offs(
     field: &str,
     v: &Value,
     budget: &mut usize,
-) -> Result<BTreeMap<String, (f64, Until)>, FeedError> {
+) -> Result<SortedMap<(f64, Until)>, FeedError> {
     let map = v.as_object().ok_or_else(|| {
         FeedError::Invalid(format!(
             "{field}: must be an object of client_id → seconds or {{at, until}}"
         ))
     })?;
     take(budget, map.len())?;
-    let mut out = BTreeMap::new();
+    let mut out = SortedMap::new();
+    // In name order: each insert appends.
     for (client, e) in map {
         let at_field = format!("{field}[{client:?}]");
         let entry = match e {
@@ -766,7 +764,6 @@ mod tests {
     use base64::Engine as _;
     use p256::ecdsa::signature::Signer;
     use p256::ecdsa::{Signature, SigningKey};
-    use serde_json::json;
 
     fn config(trust: FeedTrust) -> FeedConfig {
         FeedConfig {
@@ -798,10 +795,10 @@ mod tests {
         .into_bytes()
     }
 
-    fn key() -> (SigningKey, Value) {
+    fn key() -> (SigningKey, serde_json::Value) {
         let sk = SigningKey::from_slice(&[7u8; 32]).unwrap();
         let point = sk.verifying_key().to_encoded_point(false);
-        let jwk = json!({
+        let jwk = serde_json::json!({
             "kty": "EC", "crv": "P-256", "kid": "feed-1", "alg": "ES256", "use": "sig",
             "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
             "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
@@ -835,7 +832,7 @@ mod tests {
     fn a_document_gives_each_issuer_its_overlay() {
         let d = parse(&doc(3), &FeedTrust::Unsigned).unwrap();
         assert_eq!(d.version, 3);
-        let o = &d.providers["https://iss"];
+        let o = d.providers.get("https://iss").unwrap();
         assert_eq!(o.allows_client("new-client", 1.0e9), Some(true));
         assert_eq!(o.allows_client("old-client", 1_767_268_999.0), Some(true));
         assert_eq!(

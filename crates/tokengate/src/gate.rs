@@ -9,8 +9,6 @@ use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use serde_json::{Map, Value};
-
 use crate::audit::{Decision, JsonScalar, Verdict};
 use crate::bearer::bearer;
 use crate::claims::Claims;
@@ -19,6 +17,7 @@ use crate::error::{ConfigError, Error, ErrorCode};
 use crate::feed::{
     Feed, FeedConfig, FeedError, FeedFetch, FeedStatus, FeedUpdate, Overlay, StalePolicy,
 };
+use crate::json::{self, Value};
 use crate::keycache::KeyCache;
 use crate::peer::{Peer, PeerCache};
 use crate::policy::Scopes;
@@ -605,14 +604,11 @@ impl<B: SignatureBackend> Gate<B> {
         if let Some(s) = retry {
             headers.push(("retry-after", s.to_string()));
         }
-        let mut body = Map::new();
-        body.insert("error".into(), code.as_str().into());
-        body.insert("message".into(), message.into());
         Response {
             status: code.http_status(),
             code,
             headers,
-            body: Value::Object(body).to_string(),
+            body: error_body(code, message),
         }
     }
 
@@ -848,7 +844,7 @@ impl<B: SignatureBackend> Gate<B> {
                 let value = match claims.get(&f.claim)? {
                     Value::String(s) => s.clone(),
                     Value::Null => return None,
-                    other => other.to_string(),
+                    other => other.to_json(),
                 };
                 // Whatever the issuer signed, a header never carries a line break.
                 if has_control(&value) {
@@ -900,9 +896,34 @@ fn record_of(result: &Result<Verified, Error>, audit: bool) -> Decision {
     }
 }
 
+/// The body of an answer: `{"error": code, "message": message}`, written straight into one
+/// buffer.
+fn error_body(code: ErrorCode, message: &str) -> String {
+    let mut body = String::with_capacity(32 + message.len());
+    body.push_str("{\"error\":");
+    json::write_str(&mut body, code.as_str());
+    body.push_str(",\"message\":");
+    json::write_str(&mut body, message);
+    body.push('}');
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_answer_body_is_the_json_object_of_code_and_message() {
+        for message in ["", "iss is required", "a \"quoted\" \\ é\n\u{1}"] {
+            let mut o = json::Object::new();
+            o.insert("message".into(), message.into());
+            o.insert("error".into(), ErrorCode::TokenExpired.as_str().into());
+            assert_eq!(
+                error_body(ErrorCode::TokenExpired, message),
+                json::object_to_json(&o)
+            );
+        }
+    }
 
     #[test]
     fn the_byte_control_check_is_char_is_control() {

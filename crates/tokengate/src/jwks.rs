@@ -1,15 +1,15 @@
 //! JWK Set parsing (RFC 7517 §5) into ready-to-use verifying keys. Entries that cannot be used
 //! are kept by `kid` only so that a token naming them gets `key_unusable`; they never verify.
 
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::Value;
 
 use crate::error::{Error, ErrorCode};
+use crate::json::{self, Object, Value};
 use crate::policy::{Algorithm, DEFAULT_MIN_RSA_BITS};
 use crate::signature::{PublicKey, RsaVerifyingKey};
 
@@ -85,7 +85,7 @@ impl KeySet {
         if body.len() > limits.max_bytes {
             return Err(JwksError::TooLarge);
         }
-        let doc: Value = serde_json::from_slice(body).map_err(|_| JwksError::NotAKeySet)?;
+        let doc = json::parse(body).map_err(|_| JwksError::NotAKeySet)?;
         let set = KeySet::from_value(&doc, limits)?;
         if set.usable_count(DEFAULT_MIN_RSA_BITS) == 0 {
             return Err(JwksError::NoUsableKeys);
@@ -235,11 +235,11 @@ fn parse_entry(jwk: &Value) -> Option<KeyEntry> {
 
 /// Members are hashed as (name, JSON text of the value) pairs, each length-prefixed, so that
 /// no two different entries share a hash by moving bytes from one member to the next.
-fn fingerprint(obj: &serde_json::Map<String, Value>) -> [u8; 32] {
+fn fingerprint(obj: &Object) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for name in ["kty", "alg", "use", "n", "e", "crv", "x", "y"] {
-        let text = obj.get(name).map(|v| v.to_string()).unwrap_or_default();
+        let text = obj.get(name).map(Value::to_json).unwrap_or_default();
         h.update((name.len() as u64).to_le_bytes());
         h.update(name.as_bytes());
         h.update((text.len() as u64).to_le_bytes());
@@ -248,17 +248,17 @@ fn fingerprint(obj: &serde_json::Map<String, Value>) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn member_bytes(obj: &serde_json::Map<String, Value>, name: &str) -> Option<Vec<u8>> {
+fn member_bytes(obj: &Object, name: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(obj.get(name)?.as_str()?).ok()
 }
 
-fn rsa_key(obj: &serde_json::Map<String, Value>) -> Option<PublicKey> {
+fn rsa_key(obj: &Object) -> Option<PublicKey> {
     let n = member_bytes(obj, "n")?;
     let e = member_bytes(obj, "e")?;
     RsaVerifyingKey::new(&n, &e).ok().map(PublicKey::Rsa)
 }
 
-fn ec_key(obj: &serde_json::Map<String, Value>) -> Option<PublicKey> {
+fn ec_key(obj: &Object) -> Option<PublicKey> {
     if obj.get("crv").and_then(Value::as_str) != Some("P-256") {
         return None;
     }
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn unusable_entries_answer_key_unusable_and_unknown_kids_kid_unknown() {
-        let doc = serde_json::json!({"keys": [
+        let doc = json!({"keys": [
             {"kid": "oct", "kty": "oct", "k": "AAAA"},
             {"kid": "e1", "kty": "RSA", "n": "xQ", "e": "AQ"},
             "not an object",

@@ -18,6 +18,14 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+/// `serde_json::json!`, as a [`json::Value`] (unit tests build their documents with it).
+#[cfg(test)]
+macro_rules! json {
+    ($($t:tt)+) => {
+        $crate::json::from_serde(&::serde_json::json!($($t)+))
+    };
+}
+
 pub mod audit;
 pub mod bearer;
 pub mod claims;
@@ -25,6 +33,7 @@ pub mod config;
 pub mod error;
 pub mod feed;
 pub mod gate;
+pub mod json;
 pub mod jwks;
 pub mod keycache;
 pub mod peer;
@@ -32,6 +41,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod route;
 pub mod signature;
+pub mod sorted;
 pub mod target;
 pub mod token;
 pub mod tokencache;

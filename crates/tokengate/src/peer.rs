@@ -115,8 +115,8 @@ impl Peer {
     /// Not such an object, a member of the wrong type, an unknown member, or a `sha256` that
     /// is not a SHA-256.
     pub fn from_json(bytes: &[u8]) -> Result<Peer, &'static str> {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|_| "the client certificate facts are not JSON")?;
+        let value =
+            crate::json::parse(bytes).map_err(|_| "the client certificate facts are not JSON")?;
         Peer::from_value(&value)
     }
 
@@ -124,7 +124,7 @@ impl Peer {
     ///
     /// # Errors
     /// As [`Peer::from_json`].
-    pub fn from_value(value: &serde_json::Value) -> Result<Peer, &'static str> {
+    pub fn from_value(value: &crate::json::Value) -> Result<Peer, &'static str> {
         let obj = value
             .as_object()
             .ok_or("the client certificate facts must be an object")?;
@@ -148,15 +148,15 @@ impl Peer {
                 }
                 "subject" => {
                     peer.subject = match v {
-                        serde_json::Value::Null => None,
-                        serde_json::Value::String(s) => Some(s.clone()),
+                        crate::json::Value::Null => None,
+                        crate::json::Value::String(s) => Some(s.clone()),
                         _ => return Err("subject must be a string or null"),
                     }
                 }
                 "sha256" => {
                     peer.sha256 = match v {
-                        serde_json::Value::Null => None,
-                        serde_json::Value::String(s) => Some(
+                        crate::json::Value::Null => None,
+                        crate::json::Value::String(s) => Some(
                             digest(s).ok_or("sha256 must be 64 hex digits or 43 base64url characters")?,
                         ),
                         _ => return Err("sha256 must be a string or null"),

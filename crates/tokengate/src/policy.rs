@@ -1,13 +1,12 @@
 //! What a deployment requires of a token. Built and validated once; every weakening is explicit.
 
-use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use serde_json::Value;
-
 use crate::error::ConfigError;
+use crate::json::Value;
+use crate::sorted::{SortedMap, SortedSet};
 
 /// Default largest token accepted, in bytes. Cognito access tokens are about 1 KiB; an 8 KiB
 /// token with many custom claims still fits.
@@ -248,12 +247,12 @@ impl MtlsBinding {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Revocation {
     /// Revoked token ids.
-    pub jti: BTreeSet<String>,
+    pub jti: SortedSet,
     /// Clients whose every token is revoked.
-    pub client_ids: BTreeSet<String>,
+    pub client_ids: SortedSet,
     /// Per client: tokens issued before this time (seconds) are revoked — the answer to a leaked
     /// client secret once the secret has been rotated.
-    pub issued_before: BTreeMap<String, f64>,
+    pub issued_before: SortedMap<f64>,
 }
 
 impl Revocation {
@@ -274,9 +273,6 @@ impl Revocation {
         for (key, v) in obj {
             let sub = format!("{field}.{key}");
             match key.as_str() {
-                // `extend`, not `collect`: collecting into a BTreeSet sorts first, which links a
-                // stable sort for String (about 2 KB of the gzipped npm .wasm). `out` starts
-                // empty and JSON object keys are unique, so this is the same set.
                 "jti" => out.jti.extend(string_list(&sub, v)?),
                 "client_ids" => out.client_ids.extend(string_list(&sub, v)?),
                 "issued_before" => {
@@ -316,7 +312,7 @@ pub enum RequireIdentity {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct IdentityOverride {
     /// Replaces the provider's pins when set.
-    pub pins: Option<BTreeMap<String, Vec<crate::peer::Pin>>>,
+    pub pins: Option<SortedMap<Vec<crate::peer::Pin>>>,
     /// Replaces the provider's mode when set.
     pub require: Option<RequireIdentity>,
 }
@@ -325,7 +321,7 @@ pub struct IdentityOverride {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Identities {
     /// `client_id` → the pins, any one of which must match.
-    pub pins: BTreeMap<String, Vec<crate::peer::Pin>>,
+    pub pins: SortedMap<Vec<crate::peer::Pin>>,
     /// When pins are checked.
     pub require: RequireIdentity,
 }
@@ -356,7 +352,7 @@ impl Identities {
                 ))
             }
         };
-        let mut pins = BTreeMap::new();
+        let mut pins = SortedMap::new();
         if let Some(v) = identities {
             let field = format!("{at}client_identities");
             let map = v.as_object().ok_or_else(|| {
@@ -981,7 +977,6 @@ fn bounded(field: &str, v: &Value, min: u64, max: u64) -> Result<usize, ConfigEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn cognito_pool_ids_give_both_issuer_forms_per_partition() {

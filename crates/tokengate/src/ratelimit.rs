@@ -122,7 +122,6 @@ pub fn bucket_key(claims: &Claims) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     const LIMIT: RateLimit = RateLimit {
         per_client_per_s: 2.0,
@@ -161,8 +160,8 @@ mod tests {
 
     #[test]
     fn buckets_are_per_issuer_and_client_or_sub() {
-        let key = |v: serde_json::Value| {
-            let serde_json::Value::Object(m) = v else {
+        let key = |v: crate::json::Value| {
+            let crate::json::Value::Object(m) = v else {
                 unreachable!()
             };
             bucket_key(&Claims::new(m))

@@ -1,11 +1,11 @@
 //! Route rules: which requests need which token. Ordered; the first match wins. Paths are
 //! compared in the normal form of [`crate::target::normal_path`].
 
-use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::policy::{IdentityOverride, Scopes};
+use crate::sorted::SortedSet;
 
 /// How a rule matches the request path (query excluded).
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -59,7 +59,7 @@ pub struct Rule {
     /// What the request needs.
     pub access: Access,
     /// When set, only these clients may use the route.
-    pub client_ids: Option<BTreeSet<String>>,
+    pub client_ids: Option<SortedSet>,
     /// The route's own certificate pins and/or mode, replacing the provider's.
     pub identities: Option<IdentityOverride>,
 }

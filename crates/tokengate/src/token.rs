@@ -2,21 +2,19 @@
 //! header and payload. Nothing here looks at keys or claims.
 
 use alloc::boxed::Box;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::error::{Error, ErrorCode};
+use crate::json::{self, ObjectError, Value};
+use crate::policy::Algorithm;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::{Map, Value};
-
-use crate::error::{Error, ErrorCode};
-use crate::policy::Algorithm;
 
 /// A JSON object whose top-level member names are unique (RFC 7515 §4 and RFC 8725 §3.1 ask a
 /// verifier to reject or consistently handle duplicates; first-wins parsers have been exploited).
-pub type JsonObject = Map<String, Value>;
+pub type JsonObject = json::Object;
 
 /// A token split into its parts, header decoded; the payload stays undecoded JSON bytes until
 /// the signature has been checked.
@@ -218,14 +216,14 @@ pub fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, Erro
     })
 }
 
-/// Parse bytes as a strict UTF-8 JSON object whose top-level member names are unique.
+/// Parse bytes as a strict UTF-8 JSON object whose top-level member names are unique
+/// ([`json::parse_unique_object`]).
 pub fn parse_object(bytes: &[u8]) -> Result<JsonObject, JsonError> {
-    match serde_json::from_slice::<UniqueObject>(bytes) {
-        Ok(UniqueObject(map)) => Ok(map),
-        Err(e) if e.is_data() && e.to_string().starts_with(DUPLICATE) => Err(JsonError::Duplicate),
-        Err(e) if e.is_data() => Err(JsonError::NotObject),
-        Err(_) => Err(JsonError::Syntax),
-    }
+    json::parse_unique_object(bytes).map_err(|e| match e {
+        ObjectError::Syntax(_) => JsonError::Syntax,
+        ObjectError::NotObject => JsonError::NotObject,
+        ObjectError::Duplicate => JsonError::Duplicate,
+    })
 }
 
 /// Why bytes are not an acceptable JSON object.
@@ -248,70 +246,6 @@ impl fmt::Display for JsonError {
         })
     }
 }
-
-const DUPLICATE: &str = "duplicate member name";
-
-struct UniqueObject(JsonObject);
-
-impl<'de> Deserialize<'de> for UniqueObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // `deserialize_any` with every non-object case answered here: `deserialize_map` (and
-        // the visitor's default methods) build serde's "invalid type" message, which links
-        // float formatting (about 10 KB gzipped of the npm .wasm).
-        deserializer.deserialize_any(UniqueObjectVisitor)
-    }
-}
-
-struct UniqueObjectVisitor;
-
-impl<'de> Visitor<'de> for UniqueObjectVisitor {
-    type Value = UniqueObject;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<UniqueObject, A::Error> {
-        let mut map = Map::new();
-        while let Some(key) = access.next_key::<String>()? {
-            let value: Value = access.next_value()?;
-            if map.insert(key, value).is_some() {
-                return Err(serde::de::Error::custom(DUPLICATE));
-            }
-        }
-        Ok(UniqueObject(map))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<UniqueObject, E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<UniqueObject, E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<UniqueObject, E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<UniqueObject, E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<UniqueObject, E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<UniqueObject, E> {
-        Err(E::custom(NOT_OBJECT))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<UniqueObject, A::Error> {
-        Err(serde::de::Error::custom(NOT_OBJECT))
-    }
-}
-
-const NOT_OBJECT: &str = "not a JSON object";
 
 fn malformed(message: &'static str) -> Error {
     Error::new(ErrorCode::TokenMalformed, message)

@@ -337,7 +337,7 @@ mod tests {
             "k",
             [7; 32],
             Algorithm::Rs256,
-            Arc::new(Claims::new(serde_json::Map::new())),
+            Arc::new(Claims::new(crate::json::Object::new())),
         )
     }
 
@@ -347,7 +347,7 @@ mod tests {
             kid,
             [7; 32],
             Algorithm::Rs256,
-            Arc::new(Claims::new(serde_json::Map::new())),
+            Arc::new(Claims::new(crate::json::Object::new())),
         )
     }
 

@@ -4,11 +4,10 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use serde_json::Value;
-
 use crate::claims::{Claims, Time};
 use crate::error::{ConfigError, Error, ErrorCode};
 use crate::feed::Overlay;
+use crate::json::Value;
 use crate::jwks::KeySet;
 use crate::keycache::{FetchRequest, KeyCache, Lookup, RefreshError};
 use crate::peer::Peer;
@@ -1169,7 +1168,6 @@ mod tests {
     use alloc::vec;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
-    use serde_json::json;
 
     /// Every signature is valid: these tests are about what happens around it.
     struct AnySignature;

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use tokengate::json::{self, Object, Value};
 use tokengate::{ErrorCode, KeySet, KeySetLimits, Policy, Provider, Request, Verifier};
 
 fn vector_dir() -> PathBuf {
@@ -26,8 +26,7 @@ fn cases() -> Vec<Case> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let doc: Value = serde_json::from_slice(&std::fs::read(&f).expect("read vector file"))
-            .expect("vector JSON");
+        let doc = json::parse(&std::fs::read(&f).expect("read vector file")).expect("vector JSON");
         for case in doc["cases"].as_array().expect("cases array") {
             out.push(Case {
                 file: f.file_name().unwrap().to_string_lossy().into_owned(),
@@ -40,7 +39,7 @@ fn cases() -> Vec<Case> {
 }
 
 /// Runs one case and returns the code ("accept" or an error code).
-fn run(case: &Value) -> (String, Option<serde_json::Map<String, Value>>) {
+fn run(case: &Value) -> (String, Option<Object>) {
     let policy = Policy::from_json(&case["policy"]).expect("vector policy is valid");
     let keys = KeySet::from_value(&case["jwks"], KeySetLimits::default())
         .expect("vector jwks is a key set");

@@ -82,7 +82,7 @@ async fn the_unsigned_feed_is_a_format_1_document_the_core_reads() {
         json!({ "format": 1, "version": document.version, "issued_at": NOW,
                 "providers": { issuer.clone(): {} } })
     );
-    assert!(document.providers[&issuer].is_empty());
+    assert!(document.providers.get(&issuer).unwrap().is_empty());
     // The Rust API serves the same bytes.
     let same = server.issuer.edge_policy(POOL).unwrap();
     assert_eq!(same.body.as_bytes(), response.body.as_slice());
@@ -300,7 +300,10 @@ async fn a_signed_feed_verifies_with_its_published_key_and_a_tampered_one_does_n
     );
     let issuer = server.issuer.issuer_url(POOL).unwrap();
     assert_eq!(
-        document.providers[&issuer]
+        document
+            .providers
+            .get(&issuer)
+            .unwrap()
             .revoked_clients
             .get("orders-writer"),
         Some(&Some((NOW + 900) as f64))

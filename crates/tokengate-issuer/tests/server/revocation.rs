@@ -21,7 +21,10 @@ async fn feed(server: &TestServer) -> FeedDocument {
 
 fn revoked_jtis(server: &TestServer, document: &FeedDocument) -> Vec<(String, Option<f64>)> {
     let issuer = server.issuer.issuer_url(POOL).unwrap();
-    document.providers[&issuer]
+    document
+        .providers
+        .get(&issuer)
+        .unwrap()
         .jti
         .iter()
         .map(|(jti, until)| (jti.clone(), *until))
