@@ -135,6 +135,16 @@ cargo_checked() {
   grep -E '^ *(Packaged|Verifying) ' "$log" | sed 's/^ */[release]   /' || true
 }
 
+# cargo package verifies each crate against the packaged others through a local overlay
+# registry, unpacked under $CARGO_HOME/registry/src/-<hash>/NAME-VERSION, and cargo never unpacks
+# a crate again while that directory exists: a second run at the same version would verify the
+# CLI against the first run's core. Remove our crates' old unpacked copies first (the overlay
+# registry is the one without a name, hence "-*"; crates.io's is index.crates.io-*).
+for c in "${CRATES[@]}"; do
+  for d in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/"$c-$VERSION"; do
+    if [ -d "$d" ]; then rm -rf "$d"; fi
+  done
+done
 say "cargo package ${pkg_args[*]} (builds and verifies each .crate)"
 cargo_checked cargo package "${pkg_args[@]}" "${cargo_flags[@]}"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --offline |
