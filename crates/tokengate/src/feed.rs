@@ -90,7 +90,7 @@ pub struct Overlay {
     pub issued_before: SortedMap<(f64, Until)>,
 }
 
-/// Why [`Overlay::check`] refused a token.
+/// Why the feed's overlay ([`Overlay::allows_client`], [`Overlay::revoked`]) refuses a token.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub enum OverlayRefusal {
     /// The client is not on the feed's allow-list.
@@ -343,7 +343,7 @@ fn parse_document(obj: &Object, max_entries: usize) -> Result<FeedDocument, Feed
         Some(Value::Object(map)) => {
             // In name order: each insert appends.
             for (issuer, v) in map {
-                let at = format!("providers[{issuer:?}]");
+                let at = format!("providers[{}]", crate::json::quote(issuer));
                 providers.insert(issuer.clone(), overlay(&at, v, &mut budget)?);
             }
         }
@@ -451,7 +451,7 @@ fn cut_offs(
     let mut out = SortedMap::new();
     // In name order: each insert appends.
     for (client, e) in map {
-        let at_field = format!("{field}[{client:?}]");
+        let at_field = format!("{field}[{}]", crate::json::quote(client));
         let entry = match e {
             Value::Number(n) => (
                 n.as_f64()

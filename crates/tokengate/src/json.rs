@@ -524,6 +524,15 @@ pub fn write_u64(out: &mut String, mut n: u64) {
     }
 }
 
+/// `s` as a JSON string, quotes included (for messages that name a value from a document).
+/// Printable ASCII comes out as `{:?}` would write it, without linking `core`'s Unicode
+/// printability tables (~5 KB of the npm module).
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_str(&mut out, s);
+    out
+}
+
 /// Append `s` as a JSON string, quotes included, escaped as `serde_json` does: `"` and `\`,
 /// control characters as `\b \f \n \r \t` or `\u00xx` (lower-case hex); everything else,
 /// `/` and non-ASCII included, as is.

@@ -489,7 +489,7 @@ impl Policy {
                         let alg = Algorithm::from_name(name).ok_or_else(|| {
                             ConfigError::new(
                                 format!("algorithms[{i}]"),
-                                format!("{name:?} is not supported (RS256 or ES256)"),
+                                format!("{} is not supported (RS256 or ES256)", crate::json::quote(name)),
                             )
                         })?;
                         algs.push(alg);
@@ -842,7 +842,10 @@ impl CognitoPool {
         let bad = |why: &str| {
             ConfigError::new(
                 "user_pool_id",
-                format!("{user_pool_id:?} is not a Cognito user pool id ({{region}}_{{id}}, e.g. eu-west-1_AbCdEf123): {why}"),
+                format!(
+                    "{} is not a Cognito user pool id ({{region}}_{{id}}, e.g. eu-west-1_AbCdEf123): {why}",
+                    crate::json::quote(user_pool_id)
+                ),
             )
         };
         let (region, id) = user_pool_id

@@ -1031,7 +1031,7 @@ fn check_token_use(policy: &Policy, claims: &Claims) -> Result<(), Error> {
         Some(v) if v.as_str() == Some(want.as_str()) => Ok(()),
         Some(_) => Err(Error::with_message(
             ErrorCode::TokenUseMismatch,
-            alloc::format!("token_use must be {:?}", want.as_str()),
+            alloc::format!("token_use must be \"{}\"", want.as_str()),
         )),
     }
 }
