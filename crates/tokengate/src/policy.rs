@@ -489,7 +489,10 @@ impl Policy {
                         let alg = Algorithm::from_name(name).ok_or_else(|| {
                             ConfigError::new(
                                 format!("algorithms[{i}]"),
-                                format!("{} is not supported (RS256 or ES256)", crate::json::quote(name)),
+                                format!(
+                                    "{} is not supported (RS256 or ES256)",
+                                    crate::json::quote(name)
+                                ),
                             )
                         })?;
                         algs.push(alg);
