@@ -9,7 +9,7 @@
 #   --out DIR                       instead of dist/
 #
 # dist/ after a run:
-#   tokengate-mont-VERSION.crate, tokengate-VERSION.crate,
+#   tokengate-mont-VERSION.crate, tokengate-json-VERSION.crate, tokengate-VERSION.crate,
 #   tokengate-cli-VERSION.crate                             what cargo publish uploads (built and verified)
 #   tokengate-VERSION.tgz                                   what npm publish uploads
 #   tokengate_proxy.wasm, tokengate_proxy.wasm.sha256       the Envoy filter and its SHA-256
@@ -99,12 +99,13 @@ say "scripts/build.sh"
 bash scripts/build.sh
 
 # 3. Crates: cargo package builds each .crate and compiles it as crates.io would (tokengate
-# against the packaged tokengate-mont, tokengate-cli against the packaged tokengate, through
-# cargo's local overlay registry). Listed in dependency order: the publish loop below keeps it.
-CRATES=(tokengate-mont tokengate tokengate-cli)
+# against the packaged tokengate-mont and tokengate-json, tokengate-cli against the packaged
+# tokengate, through cargo's local overlay registry). Listed in dependency order: the publish
+# loop below keeps it.
+CRATES=(tokengate-mont tokengate-json tokengate tokengate-cli)
 cargo_flags=(--locked)
 [ "$ONLINE" = 1 ] || cargo_flags+=(--offline)
-if [ "$MODE" = dry-run ] && [ -n "$(git status --porcelain -- crates/tokengate-mont crates/tokengate crates/tokengate-cli Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+if [ "$MODE" = dry-run ] && [ -n "$(git status --porcelain -- crates/tokengate-mont crates/tokengate-json crates/tokengate crates/tokengate-cli Cargo.toml Cargo.lock 2>/dev/null)" ]; then
   say "warning: uncommitted changes in the published crates: packaging them as they are (--allow-dirty)"
   cargo_flags+=(--allow-dirty)
 fi

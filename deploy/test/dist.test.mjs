@@ -25,7 +25,7 @@ test("release.json names this version and files that exist", () => {
   for (const f of [...r.crates.map((c) => c.file), r.npm.file, r.filter.file, "oci/index.json", "RELEASE_NOTES.md"]) {
     assert.ok(files.has(f), `${f} in dist/`);
   }
-  assert.deepEqual(r.crates.map((c) => c.name), ["tokengate-mont", "tokengate", "tokengate-cli"]);
+  assert.deepEqual(r.crates.map((c) => c.name), ["tokengate-mont", "tokengate-json", "tokengate", "tokengate-cli"]);
   assert.match(r.oci.manifestDigest, /^sha256:[a-f0-9]{64}$/);
 });
 
@@ -41,7 +41,7 @@ test("SHA256SUMS lists every file in dist/ (the OCI blobs too), each with its ch
   for (const [f, sum] of listed) assert.equal(createHash("sha256").update(readFileSync(join(DIST, f))).digest("hex"), sum, f);
 });
 
-for (const name of ["tokengate-mont", "tokengate", "tokengate-cli"]) {
+for (const name of ["tokengate-mont", "tokengate-json", "tokengate", "tokengate-cli"]) {
   test(`${name}-${VERSION}.crate: this version, only registry dependencies, the library sources, README and LICENSE`, () => {
     const crate = join(DIST, `${name}-${VERSION}.crate`);
     const list = tar(["-tzf", crate]).trim().split("\n");
@@ -62,6 +62,7 @@ for (const name of ["tokengate-mont", "tokengate", "tokengate-cli"]) {
     }
     if (name === "tokengate") {
       assert.match(manifest, new RegExp(`\\[dependencies\\.tokengate-mont\\]\\nversion = "\\^?${VERSION.replace(/\./g, "\\.")}"`), "the core depends on this release of its RSA arithmetic");
+      assert.match(manifest, new RegExp(`\\[dependencies\\.tokengate-json\\]\\nversion = "\\^?${VERSION.replace(/\./g, "\\.")}"`), "the core depends on this release of its JSON reader");
     }
   });
 }

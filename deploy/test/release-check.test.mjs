@@ -39,8 +39,12 @@ const goodNpm = (version = "1.2.3") => ({
 });
 const crates = (extra = {}) => [
   pkg("tokengate-mont", "1.2.3"),
+  pkg("tokengate-json", "1.2.3"),
   pkg("tokengate", "1.2.3", {
-    dependencies: [{ name: "tokengate-mont", kind: null, req: "^1.2.3", path: "/x/crates/tokengate-mont" }],
+    dependencies: [
+      { name: "tokengate-mont", kind: null, req: "^1.2.3", path: "/x/crates/tokengate-mont" },
+      { name: "tokengate-json", kind: null, req: "^1.2.3", path: "/x/crates/tokengate-json" },
+    ],
   }),
   pkg("tokengate-cli", "1.2.3", {
     targets: [{ kind: ["bin"] }],
@@ -77,7 +81,7 @@ test("crate metadata: publishable set, required fields, keywords, path dependenc
   assert.match(one(crates({ license: null })).join(), /license missing/);
   assert.match(one([...crates(), pkg("surprise", "1.2.3")]).join(), /published crates are/);
   const lib = crates();
-  delete lib[1].metadata.docs;
+  delete lib[2].metadata.docs;
   assert.match(one(lib).join(), /docs\.rs/);
 });
 

@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The crates that are published to crates.io; every other workspace member has `publish = false`. */
-export const PUBLISHED_CRATES = ["tokengate-mont", "tokengate", "tokengate-cli"];
+export const PUBLISHED_CRATES = ["tokengate-mont", "tokengate-json", "tokengate", "tokengate-cli"];
 
 /** Keep a Changelog's section names (https://keepachangelog.com/en/1.1.0/). */
 export const CHANGELOG_SECTIONS = ["Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"];
@@ -235,7 +235,7 @@ function main(argv) {
     const core = metadata.packages.find((p) => p.name === "tokengate");
     problems.push(...checkNpmMetadata({ packageJson, repository: core?.repository ?? "", license: core?.license, publish }));
     const license = readFileSync(join(root, "LICENSE"));
-    for (const copy of ["js/LICENSE", "crates/tokengate-mont/LICENSE", "crates/tokengate/LICENSE", "crates/tokengate-cli/LICENSE"]) {
+    for (const copy of ["js/LICENSE", "crates/tokengate-mont/LICENSE", "crates/tokengate-json/LICENSE", "crates/tokengate/LICENSE", "crates/tokengate-cli/LICENSE"]) {
       if (!existsSync(join(root, copy)) || !readFileSync(join(root, copy)).equals(license)) {
         problems.push(`${copy} is missing or differs from LICENSE`);
       }

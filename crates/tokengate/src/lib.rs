@@ -22,8 +22,34 @@ extern crate std;
 #[cfg(test)]
 macro_rules! json {
     ($($t:tt)+) => {
-        $crate::json::from_serde(&::serde_json::json!($($t)+))
+        $crate::from_serde(&::serde_json::json!($($t)+))
     };
+}
+
+/// A `serde_json` value as a [`json::Value`], number kinds kept.
+#[cfg(test)]
+pub(crate) fn from_serde(v: &serde_json::Value) -> json::Value {
+    use json::{Number, Value};
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                Value::Number(Number::from(u))
+            } else if let Some(i) = n.as_i64() {
+                Value::Number(Number::from(i))
+            } else {
+                n.as_f64()
+                    .and_then(Number::from_f64)
+                    .map_or(Value::Null, Value::Number)
+            }
+        }
+        serde_json::Value::String(s) => Value::String(s.clone()),
+        serde_json::Value::Array(a) => Value::Array(a.iter().map(from_serde).collect()),
+        serde_json::Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), from_serde(v))).collect())
+        }
+    }
 }
 
 pub mod audit;
@@ -33,7 +59,8 @@ pub mod config;
 pub mod error;
 pub mod feed;
 pub mod gate;
-pub mod json;
+/// Strict JSON: the crate `tokengate-json`, compiled at opt-level 3 in every build.
+pub use tokengate_json as json;
 pub mod jwks;
 pub mod keycache;
 pub mod peer;
@@ -41,7 +68,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod route;
 pub mod signature;
-pub mod sorted;
+pub use tokengate_json::sorted;
 pub mod target;
 pub mod token;
 pub mod tokencache;

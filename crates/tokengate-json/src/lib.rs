@@ -30,6 +30,27 @@
 //! `1700000000.0`, `1e-7`, `1.7976931348623157e+308`, by the same `zmij` formatter `serde_json`
 //! uses).
 
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+// Nothing here may panic on any input: no unwrap/expect/panic and no indexing that can go out
+// of bounds. Tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod sorted;
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -579,7 +600,8 @@ fn hex_digit(n: u8) -> char {
 /// (records are written on every request): a word has a byte below 0x20 exactly when
 /// `(w - 0x20…20) & !w & 0x80…80` is not zero, and a byte equal to `c` when `w ^ c…c` has a
 /// zero byte.
-pub(crate) fn needs_escape(s: &[u8]) -> bool {
+#[doc(hidden)]
+pub fn needs_escape(s: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH != 0;
@@ -1242,10 +1264,9 @@ fn grow(significand: u64, digit: u8) -> Option<u64> {
         .and_then(|s| s.checked_add(u64::from(digit - b'0')))
 }
 
-/// A `serde_json` value as a [`Value`], number kinds kept (tests build documents with
-/// `serde_json::json!`).
+/// A `serde_json` value as a [`Value`], number kinds kept (the tests' reference documents).
 #[cfg(test)]
-pub(crate) fn from_serde(v: &serde_json::Value) -> Value {
+fn from_serde(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Null,
         serde_json::Value::Bool(b) => Value::Bool(*b),
