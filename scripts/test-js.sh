@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 say() { printf '[test-js] %s\n' "$*"; }
+# shellcheck source=lib/tap-report.sh
+. "$ROOT/scripts/lib/tap-report.sh"
 
 [ -d js/node_modules ] || { echo "test-js: js/node_modules missing: run scripts/setup.sh" >&2; exit 1; }
 
@@ -28,10 +30,5 @@ node --test --test-reporter=tap --test-timeout=120000 \
   test/package.test.mjs test/workerd.test.mjs test/chromium.test.mjs >"$log" 2>&1
 status=$?
 set -e
-grep -E '^(ok|not ok) ' "$log" || true
-if [ "$status" -ne 0 ]; then
-  say "failures:"
-  grep -E -A40 '^not ok ' "$log" || tail -50 "$log"
-fi
-grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$log"
+tap_report "$log" "$status"
 exit "$status"

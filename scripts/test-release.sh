@@ -9,8 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '[test-release] %s\n' "$*"; }
+# shellcheck source=lib/tap-report.sh
+. scripts/lib/tap-report.sh
 
-# Bounded: a cold cargo package (two crates compiled from scratch) takes a few minutes on 2 cores.
+# Bounded: a cold cargo package (the published crates compiled from scratch) takes a few minutes on 2 cores.
 timeout 1800 bash scripts/release.sh --offline
 
 [ -d deploy/node_modules ] || { echo "test-release: deploy/node_modules missing: run scripts/setup.sh" >&2; exit 1; }
@@ -24,10 +26,5 @@ set +e
   test/docs.test.mjs) >"$log" 2>&1
 status=$?
 set -e
-grep -E '^(ok|not ok) ' "$log" || true
-if [ "$status" -ne 0 ]; then
-  say "failures:"
-  grep -E -A40 '^not ok ' "$log" || tail -50 "$log"
-fi
-grep -E '^# (tests|suites|pass|fail|cancelled|skipped|todo|duration_ms) ' "$log"
+tap_report "$log" "$status"
 exit "$status"
