@@ -255,18 +255,21 @@ pub fn hex_sha256(s: &str) -> String {
 }
 
 fn hex(bytes: &[u8; 32]) -> String {
-    let mut digits = [0u8; 64];
-    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
-        pair.copy_from_slice(&[hex_byte(b >> 4), hex_byte(b & 0x0f)]);
-    }
-    String::from(core::str::from_utf8(&digits).unwrap_or(""))
+    let mut s = String::with_capacity(64);
+    push_hex(&mut s, bytes);
+    s
 }
 
-fn hex_byte(n: u8) -> u8 {
-    if n < 10 {
-        b'0' + n
-    } else {
-        b'a' + (n - 10)
+/// Append `bytes` in lower-case hex (digests here, certificate values in [`crate::peer`]).
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(if nibble < 10 {
+                b'0' + nibble
+            } else {
+                b'a' + (nibble - 10)
+            }));
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use core::fmt::Write as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 
+use crate::audit::push_hex;
 use crate::signature::sha256;
 
 mod der;
@@ -295,7 +296,7 @@ impl Pin {
             }
             Pin::Sha256(d) => {
                 let mut s = String::from("sha256:");
-                hex(&mut s, d);
+                push_hex(&mut s, d);
                 s
             }
         }
@@ -501,21 +502,12 @@ fn rfc4514(name: Tlv<'_>) -> Option<String> {
                     dotted(&mut out, oid)?;
                     // The value's DER: its tag, its (minimal) length, its contents.
                     out.push_str("=#");
-                    hex(&mut out, value.der);
+                    push_hex(&mut out, value.der);
                 }
             }
         }
     }
     Some(out)
-}
-
-/// `bytes` in lowercase hex.
-fn hex(out: &mut String, bytes: &[u8]) {
-    for &b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-        }
-    }
 }
 
 /// An OID's content bytes in dotted form, written to `out`; `None` when they are not a valid
@@ -581,7 +573,7 @@ fn escape(out: &mut String, v: &str) {
             }
             '\0'..='\x1f' | '\x7f' => {
                 out.push('\\');
-                hex(out, &[c as u8]);
+                push_hex(out, &[c as u8]);
             }
             _ => out.push(c),
         }
