@@ -3,8 +3,8 @@
 //! the same iteration order and lookups, a fraction of the code in the .wasm (a B-tree is
 //! monomorphised per value type into a dozen functions; this is a vector and a search).
 //!
-//! Building from many unsorted entries goes through [`SortedMap::from_entries`] (a stable merge
-//! sort, O(n log n)); [`SortedMap::insert`] shifts the tail and is for the small maps built one
+//! Building from many unsorted entries goes through [`SortedMap::from_entries`] (a stable sort,
+//! O(n log n)); [`SortedMap::insert`] shifts the tail and is for the small maps built one
 //! member at a time.
 
 use alloc::string::String;
@@ -293,36 +293,59 @@ fn bisect<'a>(len: usize, key: &str, key_at: &dyn Fn(usize) -> &'a str) -> Resul
     Err(low)
 }
 
-/// The indices of `keys` in key order, equal keys in their original order (a stable merge
-/// sort), or `None` when they already are in strictly increasing order. One copy of the code
-/// serves every map type.
+/// The indices of `keys` in key order, equal keys in their original order (a stable sort,
+/// O(n log n)), or `None` when they already are in strictly increasing order. One copy of the
+/// code serves every map type. Runs of [`RUN`] indices are sorted by insertion (a token's
+/// payload, a dozen members, never goes further), then neighbouring runs are merged through one
+/// scratch vector: two allocations in all.
 fn stable_order(keys: Vec<&str>) -> Option<Vec<usize>> {
     if keys.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
         return None;
     }
-    fn sort(idx: Vec<usize>, keys: &[&str]) -> Vec<usize> {
-        if idx.len() <= 1 {
-            return idx;
+    let key = |i: usize| keys.get(i).copied().unwrap_or("");
+    let n = keys.len();
+    let mut from: Vec<usize> = (0..n).collect();
+    for run in from.chunks_mut(RUN) {
+        for i in 1..run.len() {
+            // Moves left only past strictly greater keys: equal keys keep their order.
+            let mut j = i;
+            while let (Some(&a), Some(&b)) = (run.get(j.wrapping_sub(1)), run.get(j)) {
+                if key(a) <= key(b) {
+                    break;
+                }
+                run.swap(j - 1, j);
+                j -= 1;
+            }
         }
-        let mut left = idx;
-        let right = left.split_off(left.len() / 2);
-        let (left, right) = (sort(left, keys), sort(right, keys));
-        let key = |i: &usize| keys.get(*i).copied().unwrap_or("");
-        let mut out = Vec::with_capacity(left.len() + right.len());
-        let (mut l, mut r) = (left.into_iter().peekable(), right.into_iter().peekable());
-        loop {
-            let from_right = match (l.peek(), r.peek()) {
-                (Some(a), Some(b)) => key(b) < key(a),
-                (None, Some(_)) => true,
-                (Some(_), None) => false,
-                (None, None) => break,
-            };
-            out.extend(if from_right { r.next() } else { l.next() });
-        }
-        out
     }
-    Some(sort((0..keys.len()).collect(), &keys))
+    let mut to = Vec::with_capacity(n);
+    let mut width = RUN;
+    while width < n {
+        to.clear();
+        for pair in from.chunks(width.saturating_mul(2)) {
+            let (left, right) = pair.split_at(width.min(pair.len()));
+            let (mut l, mut r) = (left.iter().peekable(), right.iter().peekable());
+            while let (Some(&&a), Some(&&b)) = (l.peek(), r.peek()) {
+                // The left run's entry first on a tie: stable.
+                if key(b) < key(a) {
+                    to.push(b);
+                    r.next();
+                } else {
+                    to.push(a);
+                    l.next();
+                }
+            }
+            to.extend(l);
+            to.extend(r);
+        }
+        core::mem::swap(&mut from, &mut to);
+        width = width.saturating_mul(2);
+    }
+    Some(from)
 }
+
+/// Entries [`stable_order`] sorts by insertion before it starts merging.
+const RUN: usize = 16;
 
 #[cfg(test)]
 mod tests {
@@ -393,7 +416,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn from_entries_is_a_btree_map(
-            entries in proptest::collection::vec(("[a-d]{0,3}", 0u32..100), 0..60),
+            entries in proptest::collection::vec(("[a-d]{0,3}", 0u32..100), 0..200),
             probes in proptest::collection::vec("[a-e]{0,4}", 0..20),
         ) {
             let map = SortedMap::from_entries_last_wins(entries.clone());
