@@ -20,21 +20,27 @@ if [ "$have" != "$want" ]; then
   exit 1
 fi
 
-# The workspace builds the core at opt-level 3. Here the rest of the core goes down to "s":
-# opt-level 3 for all of it adds ~22 KB gzipped to the .wasm (budget in js/test/package.test.mjs).
-# The RSA loop lives in tokengate-mont, which stays at 3 in every build (the workspace profile):
-# at "s" it ran ~30% slower (npm pure-wasm RS256 3.6x raw node:crypto against 2.8x at 3,
-# scripts/bench.sh). Override the core's level with TOKENGATE_CORE_OPT_LEVEL.
-# base64 decodes every token's segments; at the workspace's "z" its decoder alone was a third
-# of an uncached verification (node --cpu-prof), at 3 it is about half that, for no size cost.
-# The JSON reader is the core's own (crates/tokengate/src/json.rs), at the core's opt-level.
-CORE_OPT=${TOKENGATE_CORE_OPT_LEVEL:-\"s\"}
+# The workspace builds the core at opt-level 3. Here the rest of the core goes down to "z":
+# opt-level 3 for all of it adds ~30 KB gzipped to the .wasm (budget in js/test/package.test.mjs).
+# What runs on every uncached token keeps its own level: the RSA loop (tokengate-mont) and the
+# JSON reader (tokengate-json) stay at 3 in every build (the workspace profile; the RSA loop at
+# "s" ran ~30% slower), and base64 is built at 3 here (at "z" its decoder alone was a third of
+# an uncached verification, node --cpu-prof). The core's own code at "z" rather than "s" is
+# 7.9 KB smaller gzipped for ~0.5 us more per uncached verifySync (interleaved A/B in one Node
+# process). Override the core's level with TOKENGATE_CORE_OPT_LEVEL.
+CORE_OPT=${TOKENGATE_CORE_OPT_LEVEL:-\"z\"}
 say "cargo build --release --target wasm32-unknown-unknown -p tokengate-wasm (core opt-level $CORE_OPT)"
 # simd128 (Node 20, workerd, Chromium all run it): the core's RSA arithmetic sums four products
 # per vector instruction. TOKENGATE_SIMD=0 builds the scalar module for hosts without it.
-SIMD=(--config 'target.wasm32-unknown-unknown.rustflags=["-C", "target-feature=+simd128"]')
-[ "${TOKENGATE_SIMD:-1}" != 0 ] || SIMD=()
-cargo build --quiet --release --target wasm32-unknown-unknown -p tokengate-wasm "${SIMD[@]}" \
+FLAGS='"-C", "target-feature=+simd128"'
+[ "${TOKENGATE_SIMD:-1}" != 0 ] || FLAGS='"-C", "target-feature=-simd128"'
+# Panic locations name source files: the registry's own path (this machine's home directory)
+# leaves the module, which then reads the same wherever it was built (and ~0.5 KB smaller).
+for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  [ -d "$dir" ] && FLAGS="$FLAGS, \"--remap-path-prefix=$dir=\""
+done
+cargo build --quiet --release --target wasm32-unknown-unknown -p tokengate-wasm \
+  --config "target.wasm32-unknown-unknown.rustflags=[$FLAGS]" \
   --config "profile.release.package.tokengate.opt-level=$CORE_OPT" \
   --config "profile.release.package.base64.opt-level=3"
 
@@ -68,4 +74,4 @@ node "$ROOT/js/scripts/make-cjs.mjs"
 
 raw=$(wc -c <"$OUT/tokengate_wasm_bg.wasm")
 gz=$(gzip -9c "$OUT/tokengate_wasm_bg.wasm" | wc -c)
-say "js/dist/wasm/tokengate_wasm_bg.wasm: $raw bytes, $gz gzipped (budget 133120, js/test/package.test.mjs)"
+say "js/dist/wasm/tokengate_wasm_bg.wasm: $raw bytes, $gz gzipped (budget 120000, js/test/package.test.mjs)"

@@ -143,11 +143,72 @@ impl Pending {
     }
 }
 
+/// Values under ids handed out in increasing order and forgotten all together: a vector and
+/// the id of its first entry, so a lookup is a subtraction (no hashing, and no second hash
+/// table type in the .wasm). Id 0 is never handed out; ids are never reused.
+struct Numbered<T> {
+    /// The id of `values[0]` (wider than an id, so that it can pass the last one).
+    first: u64,
+    values: Vec<T>,
+}
+
+impl<T> Default for Numbered<T> {
+    fn default() -> Self {
+        Numbered {
+            first: 1,
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<T> Numbered<T> {
+    /// The id the next [`Numbered::push`] returns, if any is left.
+    fn next_id(&self) -> Option<u32> {
+        u32::try_from(self.first.saturating_add(self.values.len() as u64)).ok()
+    }
+
+    /// Keep `value` under a new id; `None` when the ids are exhausted.
+    fn push(&mut self, value: T) -> Option<u32> {
+        let id = self.next_id()?;
+        self.values.push(value);
+        Some(id)
+    }
+
+    fn get(&self, id: u32) -> Option<&T> {
+        let at = u64::from(id).checked_sub(self.first)?;
+        self.values.get(usize::try_from(at).ok()?)
+    }
+
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Forget every value; their ids stay retired.
+    fn clear(&mut self) {
+        self.first = self.first.saturating_add(self.values.len() as u64);
+        self.values.clear();
+    }
+}
+
 #[derive(Default)]
 struct ClaimsIds {
-    by_ptr: HashMap<usize, u32>,
-    by_id: HashMap<u32, Arc<Claims>>,
-    next: u32,
+    /// (address, id), direct-mapped by address: a collision only costs the claims crossing
+    /// to JS once more under a new id. Empty until the first claims come.
+    by_ptr: Vec<(usize, u32)>,
+    by_id: Numbered<Arc<Claims>>,
+}
+
+/// Slots of [`ClaimsIds::by_ptr`].
+const CLAIMS_SLOTS: usize = 4096;
+
+/// The slot of an address: its bits mixed by splitmix64's finaliser. (A lone multiplicative
+/// hash is not enough: allocations come in strides, and a stride of 144 bytes, a Fibonacci
+/// number, put 1,000 live claims into 349 slots.)
+fn claims_slot(ptr: usize) -> usize {
+    let mut x = ptr as u64;
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)) as usize % CLAIMS_SLOTS
 }
 
 impl ClaimsIds {
@@ -155,17 +216,29 @@ impl ClaimsIds {
     /// being reused by other claims while the id lives.
     fn id_for(&mut self, claims: &Arc<Claims>) -> (u32, bool) {
         let ptr = Arc::as_ptr(claims) as usize;
-        if let Some(&id) = self.by_ptr.get(&ptr) {
-            return (id, false);
+        let slot = claims_slot(ptr);
+        if let Some(&(at, id)) = self.by_ptr.get(slot) {
+            // An id in the table holds its claims' Arc, so the address is still theirs.
+            if at == ptr && id != 0 {
+                return (id, false);
+            }
         }
-        if self.by_ptr.len() >= MAX_CLAIMS_IDS {
+        if self.by_id.len() >= MAX_CLAIMS_IDS || self.by_ptr.is_empty() {
             self.by_ptr.clear();
+            self.by_ptr.resize(CLAIMS_SLOTS, (0, 0));
             self.by_id.clear();
         }
-        self.next = self.next.wrapping_add(1).max(1);
-        self.by_ptr.insert(ptr, self.next);
-        self.by_id.insert(self.next, claims.clone());
-        (self.next, true)
+        match self.by_id.push(claims.clone()) {
+            Some(id) => {
+                if let Some(s) = self.by_ptr.get_mut(slot) {
+                    *s = (ptr, id);
+                }
+                (id, true)
+            }
+            // All 2^32 - 1 ids handed out: never reuse one (the JS side may still hold claims
+            // under it); claims then simply cross the boundary on every call.
+            None => (0, true),
+        }
     }
 }
 
@@ -182,8 +255,7 @@ pub struct Engine {
     buckets: HashMap<String, Bucket>,
     pending: Vec<(u32, Pending)>,
     next_pending: u32,
-    scopes: HashMap<u32, Scopes>,
-    next_scopes_id: u32,
+    scopes: Numbered<Scopes>,
     claims_ids: ClaimsIds,
     /// The decoded payload of the token being finished (then swapped with `out`).
     spare: Vec<u8>,
@@ -237,8 +309,7 @@ impl Engine {
             buckets: HashMap::new(),
             pending: Vec::new(),
             next_pending: 0,
-            scopes: HashMap::new(),
-            next_scopes_id: 0,
+            scopes: Numbered::default(),
             claims_ids: ClaimsIds::default(),
             spare: Vec::new(),
             last_refresh_error: String::new(),
@@ -587,7 +658,7 @@ impl Engine {
     /// id is no longer known.
     pub fn claims_json(&mut self, id: u32) -> usize {
         self.out.clear();
-        if let Some(c) = self.claims_ids.by_id.get(&id) {
+        if let Some(c) = self.claims_ids.by_id.get(id) {
             self.out = claims_bytes(c);
         }
         let (ptr, len) = (self.out.as_ptr() as u32, self.out.len() as u32);
@@ -820,12 +891,9 @@ impl Engine {
         if self.scopes.len() >= MAX_SCOPES {
             return Err("scope: too many distinct route scope sets".into());
         }
-        self.next_scopes_id = self
-            .next_scopes_id
-            .checked_add(1)
-            .ok_or("scope: route scope ids exhausted")?;
-        self.scopes.insert(self.next_scopes_id, scopes);
-        Ok(self.next_scopes_id)
+        self.scopes
+            .push(scopes)
+            .ok_or_else(|| String::from("scope: route scope ids exhausted"))
     }
 
     /// Forget the registered route scopes (their ids stay retired).
@@ -1152,13 +1220,13 @@ fn split_bytes<'a, const N: usize>(
     Some(out)
 }
 
-fn route_scopes(scopes: &HashMap<u32, Scopes>, id: u32) -> Result<Option<&Scopes>, Error> {
+fn route_scopes(scopes: &Numbered<Scopes>, id: u32) -> Result<Option<&Scopes>, Error> {
     if id == 0 {
         return Ok(None);
     }
     // An unknown id must not drop the call's requirement: fail closed.
     scopes
-        .get(&id)
+        .get(id)
         .map(Some)
         .ok_or_else(|| Error::new(ErrorCode::ScopeInsufficient, "unknown route scopes"))
 }
@@ -1554,6 +1622,34 @@ mod tests {
     }
 
     #[test]
+    fn numbered_ids_grow_and_stay_retired_after_a_clear() {
+        let mut t = Numbered::default();
+        assert_eq!(t.get(0), None);
+        assert_eq!(t.push("a"), Some(1));
+        assert_eq!(t.push("b"), Some(2));
+        assert_eq!(
+            (t.get(1), t.get(2), t.get(3)),
+            (Some(&"a"), Some(&"b"), None)
+        );
+        t.clear();
+        assert_eq!((t.get(1), t.get(2), t.len()), (None, None, 0));
+        assert_eq!(t.push("c"), Some(3), "ids are never reused");
+        assert_eq!((t.get(2), t.get(3)), (None, Some(&"c")));
+        // The last id is u32::MAX; after it, none is handed out (and 0 never is).
+        let mut t = Numbered {
+            first: u64::from(u32::MAX - 1),
+            values: Vec::new(),
+        };
+        assert_eq!(t.push("y"), Some(u32::MAX - 1));
+        assert_eq!(t.push("z"), Some(u32::MAX));
+        assert_eq!(t.push("none"), None);
+        assert_eq!(t.get(u32::MAX), Some(&"z"));
+        assert_eq!(t.get(0), None);
+        t.clear();
+        assert_eq!(t.push("none"), None, "a clear does not bring ids back");
+    }
+
+    #[test]
     fn claims_ids_are_stable_per_claims_object() {
         let mut ids = ClaimsIds::default();
         let claims = Arc::new(Claims::new(Object::new()));
@@ -1562,6 +1658,38 @@ mod tests {
         assert_eq!(ids.id_for(&held), (1, false));
         let other = Arc::new(Claims::new(Object::new()));
         assert_eq!(ids.id_for(&other), (2, true));
+        assert_eq!(ids.id_for(&claims), (1, false));
+        // Many claims at once: each gets a new id and keeps it unless its slot was taken
+        // (then it gets another, never someone else's).
+        let many: Vec<_> = (0..1000)
+            .map(|_| Arc::new(Claims::new(Object::new())))
+            .collect();
+        let first: Vec<_> = many.iter().map(|c| ids.id_for(c)).collect();
+        assert!(first.iter().all(|&(id, new)| new && id > 2));
+        let mut again_same = 0;
+        for (c, &(id, _)) in many.iter().zip(&first) {
+            let (again, new) = ids.id_for(c);
+            if !new {
+                assert_eq!(again, id);
+                again_same += 1;
+            } else {
+                assert!(again > id);
+            }
+        }
+        assert!(again_same > 700, "{again_same} of 1000 kept their id");
+        let slots: std::collections::HashSet<usize> = many
+            .iter()
+            .map(|c| claims_slot(Arc::as_ptr(c) as usize))
+            .collect();
+        assert!(slots.len() > 850, "1000 claims in {} slots", slots.len());
+        // Past MAX_CLAIMS_IDS ids everything is forgotten together, and ids are not reused.
+        let before = ids.by_id.next_id().unwrap();
+        for _ in 0..MAX_CLAIMS_IDS {
+            ids.id_for(&Arc::new(Claims::new(Object::new())));
+        }
+        let (id, new) = ids.id_for(&claims);
+        assert!(new && id >= before);
+        assert!(ids.by_id.len() <= MAX_CLAIMS_IDS);
     }
 
     #[test]

@@ -235,3 +235,11 @@ impl Core {
         self.engine.clear_scopes();
     }
 }
+
+/// The module's allocator: TLSF (two-level segregated fit: constant-time allocation and free,
+/// blocks coalesced on free) in its code-size build, in place of std's dlmalloc. Same speed
+/// on the verification path (interleaved A/B of the uncached `verifySync` in one Node process),
+/// 2.7 KB smaller gzipped. Single-threaded wasm: its lock is a no-op.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOC: rlsf::SmallGlobalTlsf = rlsf::SmallGlobalTlsf::new();
