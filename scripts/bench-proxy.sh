@@ -2,9 +2,9 @@
 # Benchmarks the Envoy filter (not a test): per-verification cost in the wasmtime host, then wrk
 # through one real Envoy for no auth / the empty proxy-wasm filter (tests/bench-filter) /
 # jwt_authn / tokengate (default config, and with the audit line), warm and with a new token on
-# every request; prints a markdown table with the ratios. Bounded (about 2-3 minutes).
+# every request; prints a markdown table with the ratios. Bounded (about 4 minutes).
 # BENCH_SECONDS=N changes the length of each wrk run (default 4), BENCH_ROUNDS the number of
-# interleaved rounds of the warm rows (default 3); extra arguments go to bench.py (--probes
+# interleaved rounds of the warm rows (default 5); extra arguments go to bench.py (--probes
 # prices single host calls with variants of the empty filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,4 +17,4 @@ cargo run -q --config 'profile.dev.package.tokengate-proxy-host.opt-level=2' \
   -p tokengate-proxy-host --example verify_cost
 echo "[bench-proxy] wrk through Envoy"
 timeout 900 python3 tests/e2e/envoy/bench.py --seconds "${BENCH_SECONDS:-4}" \
-  --rounds "${BENCH_ROUNDS:-3}" "$@"
+  --rounds "${BENCH_ROUNDS:-5}" "$@"
