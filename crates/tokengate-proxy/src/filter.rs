@@ -762,7 +762,7 @@ impl Http {
         (method, target): (&[u8], &[u8]),
         authorization: &[&[u8]],
         client_cert: &[&[u8]],
-        mut replay_key: Option<replay::Key<'_>>,
+        replay_key: Option<replay::Key<'_>>,
     ) -> Effect {
         // Bytes that are not UTF-8 become U+FFFD, which the gate refuses as non-ASCII.
         let method = String::from_utf8_lossy(method);
@@ -783,12 +783,11 @@ impl Http {
         let uncertainty_ms = u64::from(w.gate.config().tick_ms).saturating_add(CLOCK_SLACK_MS);
         let mut outcome = decide(w, &received, Clock::since_read(clock_ms, uncertainty_ms));
         if let Outcome::ReadClock = outcome {
-            // Near a time boundary of this token: the tick clock is not exact enough, and the
-            // answer holds for this second only (never replayed).
+            // Near a time boundary of this token: the tick clock is not exact enough (and the
+            // core marks an answer at an exact second as not repeatable).
             let exact_ms = now_ms();
             w.clock_ms = w.clock_ms.max(exact_ms);
             outcome = decide(w, &received, Clock::from_unix_ms(exact_ms));
-            replay_key = None;
         }
         match outcome {
             Outcome::Wait(fallback) => {
@@ -943,9 +942,9 @@ fn decide(w: &mut Worker, received: &Received<'_>, clock: Clock) -> Outcome {
     w.gate.decide(&req)
 }
 
-/// Turn a final outcome into an effect: rate limit, metrics and the audit record. An enforced
-/// allow is remembered for replay under `replay` when that is given (the caller vouches that
-/// the request and the clock it was judged at qualify).
+/// Turn a final outcome into an effect: rate limit, metrics and the audit record. An allow the
+/// core marks repeatable ([`Allowed::repeatable`]) is remembered for replay under `replay`, the
+/// request's method, target and one `Authorization` value, when that is given.
 fn finish(
     w: &mut Worker,
     method: &str,
@@ -972,6 +971,7 @@ fn finish(
             strip_authorization,
             mut record,
             would_deny,
+            repeatable,
             ..
         }) => {
             let status = match &would_deny {
@@ -990,7 +990,7 @@ fn finish(
                 strip_authorization,
             });
             let audit_now = audit(w, &record, status, method, target);
-            if let (Some(key), None) = (replay, &would_deny) {
+            if let (Some(key), true) = (replay, repeatable) {
                 // A replay answers from memory: its record says so.
                 let replayed = if record.cached {
                     audit_now.clone()

@@ -7,12 +7,13 @@
 //! what the core answered for the same method, target and `Authorization` bytes, instead of
 //! asking again.
 //!
-//! Only what cannot depend on anything else is kept (the filter decides what it stores): an
-//! enforced allow, judged on the tick clock (never on an exact clock read near a time boundary
-//! of the token), for a request with at most one `Authorization` value and no client
-//! certificate inputs, in a configuration with a verified-token cache and without a rate limit
-//! (its buckets change with every request). Denials, report mode and paused requests always go
-//! to the gate.
+//! Only what cannot depend on anything else is kept, and the core says what that is
+//! (`Allowed::repeatable`): an enforced allow, judged on the tick clock (never on an exact
+//! clock read near a time boundary of the token), without client certificate inputs, in a
+//! configuration with a verified-token cache and without a rate limit (its buckets change with
+//! every request). The filter keys it by the request's method, target and `Authorization`
+//! value, so it keeps only requests with at most one. Denials, report mode and paused requests
+//! always go to the gate.
 //!
 //! The table is direct-mapped and bounded: a slot holds one request; a collision or a full
 //! table only costs a decision by the gate. Keys are compared byte for byte.

@@ -154,6 +154,13 @@ pub struct Allowed {
     pub record: Decision,
     /// In report mode, the answer the request would have had: the request still goes on.
     pub would_deny: Option<Response>,
+    /// Whether a host may give this same allow again, without asking the gate, to requests
+    /// with the same method, target and `Authorization` values for as long as its clock
+    /// reading, keys and policy feed stay as they were: an enforced allow, judged on a clock
+    /// interval ([`Clock::Within`]: an answer at an exact second holds for that second only),
+    /// without per-call scopes, under a configuration where nothing else moves the answer
+    /// ([`Gate::allows_repeat_for_identical_requests`]).
+    pub repeatable: bool,
 }
 
 /// A request refused.
@@ -451,6 +458,7 @@ impl<B: SignatureBackend> Gate<B> {
                 claims: None,
                 record,
                 would_deny: None,
+                repeatable: self.repeatable(req.clock, req.scopes),
             }));
         }
         let token = match bearer(req.authorization, self.verifier.max_token_bytes()) {
@@ -490,7 +498,9 @@ impl<B: SignatureBackend> Gate<B> {
             request = request.identities(o);
         }
         match self.verifier.begin(token, &request) {
-            Ok(Step::Done(v)) => Begin::Done(self.complete(rule, req.scopes, Ok(v), req.audit)),
+            Ok(Step::Done(v)) => {
+                Begin::Done(self.complete(rule, req.scopes, Ok(v), req.audit, req.clock))
+            }
             Ok(Step::Signature(signature)) => Begin::Signature(PendingRequest {
                 signature,
                 rule,
@@ -499,7 +509,7 @@ impl<B: SignatureBackend> Gate<B> {
                 clock: req.clock,
                 audit: req.audit,
             }),
-            Err(e) => Begin::Done(self.complete(rule, req.scopes, Err(e), req.audit)),
+            Err(e) => Begin::Done(self.complete(rule, req.scopes, Err(e), req.audit, req.clock)),
         }
     }
 
@@ -530,7 +540,15 @@ impl<B: SignatureBackend> Gate<B> {
             }
             self.verifier.finish(signature, signature_valid, &request)
         };
-        self.complete(rule, extra.as_ref(), result, audit)
+        self.complete(rule, extra.as_ref(), result, audit, clock)
+    }
+
+    /// [`Allowed::repeatable`] for an enforced allow judged at `clock` with `extra` scopes.
+    fn repeatable(&self, clock: Clock, extra: Option<&Scopes>) -> bool {
+        self.config.mode == Mode::Enforce
+            && matches!(clock, Clock::Within { .. })
+            && extra.is_none()
+            && self.allows_repeat_for_identical_requests()
     }
 
     /// Turn an allowed request whose client has no rate left into its answer (429 with
@@ -618,6 +636,7 @@ impl<B: SignatureBackend> Gate<B> {
         extra: Option<&Scopes>,
         result: Result<Verified, Error>,
         audit: bool,
+        clock: Clock,
     ) -> Outcome {
         if let Err(e) = &result {
             if e.clock_needed() {
@@ -695,6 +714,7 @@ impl<B: SignatureBackend> Gate<B> {
                     claims: Some(v.claims),
                     record,
                     would_deny: None,
+                    repeatable: self.repeatable(clock, extra),
                 })
             }
         }
@@ -711,6 +731,7 @@ impl<B: SignatureBackend> Gate<B> {
                 claims: None,
                 record: denied.record,
                 would_deny: Some(denied.response),
+                repeatable: false,
             }),
         }
     }
