@@ -20,6 +20,14 @@ for t in wasm32-unknown-unknown wasm32-wasip1; do
   fi
 done
 
+# 1b. Every crate in Cargo.lock, for every platform: builds download only what this machine's
+#     targets use, and the release dry run (scripts/release.sh --offline, in scripts/test.sh)
+#     packages the crates against the whole lock file, offline.
+if ! cargo fetch --locked --offline >/dev/null 2>&1; then
+  say "cargo fetch --locked"
+  cargo fetch --locked --quiet
+fi
+
 # 2. wasm-bindgen CLI at exactly the version in Cargo.lock (the two must match byte for byte).
 if [ -n "$WASM_BINDGEN_VERSION" ]; then
   have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
