@@ -108,9 +108,13 @@ proptest! {
     }
 }
 
+/// Whether the gate marks its allow of `GET /orders` repeatable.
+fn marked(gate: &mut Gate, auth: &str, clock: Clock, scopes: Option<&Scopes>) -> bool {
+    allowed(decide(gate, "GET", "/orders", auth, clock, scopes)).repeatable
+}
+
 #[test]
 fn only_enforced_allows_on_a_clock_interval_under_a_qualifying_configuration_are_marked() {
-    let target = "/orders";
     let (config, auth, iat, _) = fixture(json!({}));
     let now = iat + 10;
     let within = Clock::Within {
@@ -119,40 +123,17 @@ fn only_enforced_allows_on_a_clock_interval_under_a_qualifying_configuration_are
     };
     let mut gate = Gate::from_json(config.as_bytes(), now, 1).unwrap();
     assert!(gate.allows_repeat_for_identical_requests());
-    assert!(allowed(decide(&mut gate, "GET", target, &auth, within, None)).repeatable);
-    assert!(
-        !allowed(decide(
-            &mut gate,
-            "GET",
-            target,
-            &auth,
-            Clock::At(now),
-            None
-        ))
-        .repeatable
-    );
+    assert!(marked(&mut gate, &auth, within, None));
+    assert!(!marked(&mut gate, &auth, Clock::At(now), None));
     // Per-call scopes are an input the request's bytes do not carry.
-    let extra = Scopes::from_json(
-        "scope",
-        &tjson::parse(br#"{"all":["orders/read"]}"#).unwrap(),
-    )
-    .unwrap();
-    assert!(
-        !allowed(decide(
-            &mut gate,
-            "GET",
-            target,
-            &auth,
-            within,
-            Some(&extra)
-        ))
-        .repeatable
-    );
+    let scope = tjson::parse(br#"{"all":["orders/read"]}"#).unwrap();
+    let extra = Scopes::from_json("scope", &scope).unwrap();
+    assert!(!marked(&mut gate, &auth, within, Some(&extra)));
     // Report mode: even a plain allow is not repeated (the filter records every decision).
     let (report, ..) = fixture(json!({"mode": "report"}));
     let mut gate = Gate::from_json(report.as_bytes(), now, 1).unwrap();
-    assert!(!allowed(decide(&mut gate, "GET", target, &auth, within, None)).repeatable);
-    assert!(!allowed(decide(&mut gate, "GET", target, "Bearer x", within, None)).repeatable);
+    assert!(!marked(&mut gate, &auth, within, None));
+    assert!(!marked(&mut gate, "Bearer x", within, None));
     // A rate limit's buckets and a disabled cache's signature budget move with every request.
     for extra in [
         json!({"rate_limit": {"per_client_per_s": 100}}),
@@ -161,9 +142,6 @@ fn only_enforced_allows_on_a_clock_interval_under_a_qualifying_configuration_are
         let (config, ..) = fixture(extra.clone());
         let mut gate = Gate::from_json(config.as_bytes(), now, 1).unwrap();
         assert!(!gate.allows_repeat_for_identical_requests(), "{extra}");
-        assert!(
-            !allowed(decide(&mut gate, "GET", target, &auth, within, None)).repeatable,
-            "{extra}"
-        );
+        assert!(!marked(&mut gate, &auth, within, None), "{extra}");
     }
 }
