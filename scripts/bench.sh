@@ -19,8 +19,10 @@ echo "=== RS256 / ES256 in V8: pure wasm (simd128 and scalar builds, the npm .wa
 # The wasip1 example in the flags scripts/build-proxy.sh uses (simd128, shared target dir) and
 # without them (its own target dir, so neither build evicts the other); the npm module as
 # scripts/build-js.sh built it (simd128 unless TOKENGATE_SIMD=0).
-SIMD=(--config 'target.wasm32-wasip1.rustflags=["-C", "target-feature=+simd128"]')
-cargo build --quiet --release --example rs256_compare -p tokengate --target wasm32-wasip1 "${SIMD[@]}"
+# shellcheck source=lib/wasm-rustflags.sh
+. scripts/lib/wasm-rustflags.sh
+cargo build --quiet --release --example rs256_compare -p tokengate --target wasm32-wasip1 \
+  --config "$(wasm_rustflags wasm32-wasip1 1)"
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
 CARGO_TARGET_DIR=$TARGET_DIR/wasm-scalar \

@@ -30,17 +30,12 @@ fi
 # process). Override the core's level with TOKENGATE_CORE_OPT_LEVEL.
 CORE_OPT=${TOKENGATE_CORE_OPT_LEVEL:-\"z\"}
 say "cargo build --release --target wasm32-unknown-unknown -p tokengate-wasm (core opt-level $CORE_OPT)"
-# simd128 (Node 20, workerd, Chromium all run it): the core's RSA arithmetic sums four products
-# per vector instruction. TOKENGATE_SIMD=0 builds the scalar module for hosts without it.
-FLAGS='"-C", "target-feature=+simd128"'
-[ "${TOKENGATE_SIMD:-1}" != 0 ] || FLAGS='"-C", "target-feature=-simd128"'
-# Panic locations name source files: the registry's own path (this machine's home directory)
-# leaves the module, which then reads the same wherever it was built (and ~0.5 KB smaller).
-for dir in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
-  [ -d "$dir" ] && FLAGS="$FLAGS, \"--remap-path-prefix=$dir=\""
-done
+# simd128 unless TOKENGATE_SIMD=0 (the scalar module for hosts without it), registry paths
+# remapped out of panic locations: scripts/lib/wasm-rustflags.sh.
+# shellcheck source=lib/wasm-rustflags.sh
+. scripts/lib/wasm-rustflags.sh
 cargo build --quiet --release --target wasm32-unknown-unknown -p tokengate-wasm \
-  --config "target.wasm32-unknown-unknown.rustflags=[$FLAGS]" \
+  --config "$(wasm_rustflags wasm32-unknown-unknown "${TOKENGATE_SIMD:-1}")" \
   --config "profile.release.package.tokengate.opt-level=$CORE_OPT" \
   --config "profile.release.package.base64.opt-level=3"
 

@@ -9,16 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WASM_OPT=js/node_modules/.bin/wasm-opt
-# simd128 (Envoy's V8 runs it): the core's RSA arithmetic sums four products per vector
-# instruction. TOKENGATE_SIMD=0 builds the scalar filter for hosts without it.
-SIMD=(--config 'target.wasm32-wasip1.rustflags=["-C", "target-feature=+simd128"]')
-[ "${TOKENGATE_SIMD:-1}" != 0 ] || SIMD=()
+# simd128 unless TOKENGATE_SIMD=0 (the scalar filter for hosts without it), registry paths
+# remapped out of panic locations: scripts/lib/wasm-rustflags.sh.
+# shellcheck source=lib/wasm-rustflags.sh
+. scripts/lib/wasm-rustflags.sh
+RUSTFLAGS_CONFIG=$(wasm_rustflags wasm32-wasip1 "${TOKENGATE_SIMD:-1}")
 
 # build PACKAGE: cargo build, then wasm-opt to target/<crate>.opt.wasm.
 build() {
   local pkg=$1 name=${1//-/_}
   local raw=target/wasm32-wasip1/release/$name.wasm out=target/$name.opt.wasm
-  cargo build --release --target wasm32-wasip1 -p "$pkg" "${SIMD[@]}"
+  cargo build --release --target wasm32-wasip1 -p "$pkg" --config "$RUSTFLAGS_CONFIG"
   # A private temporary file: several builds may run at once in one tree (tests, demo, bench).
   local tmp
   tmp=$(mktemp --suffix=.wasm "target/$name.XXXXXX")
