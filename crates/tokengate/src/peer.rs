@@ -15,14 +15,6 @@ use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-
-/// RFC 8941 §3.3.5 byte sequences: standard base64, padding optional. Built at compile time
-/// (at run time the table construction was 1.3 KB of code in the .wasm).
-const PADDING_OPTIONAL: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    base64::engine::GeneralPurposeConfig::new()
-        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-);
 use base64::Engine as _;
 
 use crate::audit::push_hex;
@@ -34,6 +26,14 @@ use der::{
     context, Reader, Tlv, BIT_STRING, BOOLEAN, IA5_STRING, INTEGER, OBJECT_IDENTIFIER,
     OCTET_STRING, PRINTABLE_STRING, SEQUENCE, SET, UTF8_STRING,
 };
+
+/// RFC 8941 §3.3.5 byte sequences: standard base64, padding optional. Built at compile time
+/// (at run time the table construction was 1.3 KB of code in the .wasm).
+const PADDING_OPTIONAL: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 /// Largest certificate header value read (RFC 9440 `Client-Cert`, ALB leaf).
 pub const MAX_CERT_HEADER_BYTES: usize = 16 * 1024;
