@@ -691,6 +691,20 @@ const LONE_SURROGATE: &str = "lone leading surrogate in hex escape";
 const HEX_END: &str = "unexpected end of hex escape";
 const TOO_DEEP: &str = "recursion limit exceeded";
 
+/// Whether none of the eight bytes in `w` is `"`, `\` or below 0x20. A byte of `x` is zero
+/// exactly when `(x - 0x01…) & !x & 0x80…` has its high bit, and below `n` (n ≤ 0x80) exactly
+/// when `(x - n…) & !x & 0x80…` does.
+const fn plain(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = w ^ (ONES * b'"' as u64);
+    let backslash = w ^ (ONES * b'\\' as u64);
+    let found = (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (w.wrapping_sub(ONES * 0x20) & !w);
+    found & HIGH == 0
+}
+
 /// Parse `bytes` as one JSON value: nothing but whitespace may follow it.
 ///
 /// # Errors
@@ -720,16 +734,12 @@ pub fn parse_unique_object(bytes: &[u8]) -> Result<Object, ObjectError> {
         Some(b'{') => {
             p.enter().map_err(ObjectError::Syntax)?;
             p.pos += 1;
-            let mut members = Vec::new();
+            let mut members = Members::new();
             let read = p.members(&mut members).and_then(|()| p.end());
             // The members read before any error: a repeated name among them was refused when
             // its value had been read, before anything after it.
-            let mut duplicate = false;
-            let object = SortedMap::from_entries(members, |kept, later| {
-                duplicate = true;
-                *kept = later;
-            });
-            if duplicate {
+            let (object, repeated) = members.finish();
+            if repeated {
                 return Err(ObjectError::Duplicate);
             }
             read.map_err(ObjectError::Syntax)?;
@@ -741,6 +751,57 @@ pub fn parse_unique_object(bytes: &[u8]) -> Result<Object, ObjectError> {
             Err(ObjectError::NotObject)
         }
         None => Err(ObjectError::Syntax(p.error(EOF_VALUE))),
+    }
+}
+
+/// An object's members as they are read. The first [`Members::IN_ORDER`] (all of a token's
+/// payload) go straight to their place in name order, a repeated name replacing the value it
+/// had: no sort and no allocation beyond the map's own. Any further ones are kept in document
+/// order and sorted in with the rest once, at the end, so a huge object costs O(n log n).
+struct Members {
+    map: Object,
+    rest: Vec<(String, Value)>,
+    /// Whether a name came twice.
+    repeated: bool,
+}
+
+impl Members {
+    const IN_ORDER: usize = 32;
+
+    fn new() -> Members {
+        Members {
+            map: SortedMap::with_capacity(16),
+            rest: Vec::new(),
+            repeated: false,
+        }
+    }
+
+    fn push(&mut self, name: String, value: Value) {
+        if self.rest.is_empty() && self.map.len() < Members::IN_ORDER {
+            self.repeated |= self.map.insert(name, value).is_some();
+        } else {
+            self.rest.push((name, value));
+        }
+    }
+
+    /// The object, a later member with a repeated name winning, and whether a name repeated.
+    fn finish(self) -> (Object, bool) {
+        let Members {
+            map,
+            rest,
+            mut repeated,
+        } = self;
+        if rest.is_empty() {
+            return (map, repeated);
+        }
+        // Every member in the map came before every one in `rest`.
+        let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+        entries.extend(rest);
+        let map = SortedMap::from_entries(entries, |kept, later| {
+            repeated = true;
+            *kept = later;
+        });
+        (map, repeated)
     }
 }
 
@@ -862,10 +923,10 @@ impl<'a> Parser<'a> {
             Some(b'{') => {
                 self.enter()?;
                 self.pos += 1;
-                let mut members = Vec::new();
+                let mut members = Members::new();
                 self.members(&mut members)?;
                 self.leave();
-                Ok(Value::Object(SortedMap::from_entries_last_wins(members)))
+                Ok(Value::Object(members.finish().0))
             }
             Some(_) => Err(self.error(EXPECTED_VALUE)),
         }
@@ -907,9 +968,8 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// After `{`, through `}`: the members in document order, into `out` (which keeps those
-    /// read before an error).
-    fn members(&mut self, out: &mut Vec<(String, Value)>) -> Result<(), Error> {
+    /// After `{`, through `}`: the members into `out` (which keeps those read before an error).
+    fn members(&mut self, out: &mut Members) -> Result<(), Error> {
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -928,7 +988,7 @@ impl<'a> Parser<'a> {
                 Some(_) => return Err(self.error(EXPECTED_COLON)),
             }
             let value = self.value()?;
-            out.push((name, value));
+            out.push(name, value);
             self.skip_whitespace();
             match self.next() {
                 Some(b',') => {
@@ -951,6 +1011,7 @@ impl<'a> Parser<'a> {
         let start = self.pos;
         // Most strings have no escape: checked and copied in one piece.
         loop {
+            self.skip_plain();
             match self.peek() {
                 None => return Err(self.error(EOF_STRING)),
                 Some(b'"') => {
@@ -975,6 +1036,17 @@ impl<'a> Parser<'a> {
                 Some(0..=0x1f) => return Err(self.error(CONTROL)),
                 Some(b) => buf.push(b),
             }
+        }
+    }
+
+    /// Past bytes eight at a time while none of them ends or escapes a string or is a control
+    /// character; the byte loop in [`Parser::string`] reads the rest.
+    fn skip_plain(&mut self) {
+        while let Some(&[a, b, c, d, e, f, g, h]) = self.bytes.get(self.pos..self.pos + 8) {
+            if !plain(u64::from_le_bytes([a, b, c, d, e, f, g, h])) {
+                return;
+            }
+            self.pos += 8;
         }
     }
 
@@ -1891,8 +1963,58 @@ mod tests {
             .prop_map(|(s, i, f, e, t)| format!("{s}{i}{f}{e}{t}"))
     }
 
+    fn plain_bytes(bytes: [u8; 8]) -> bool {
+        bytes.iter().all(|&b| b != b'"' && b != b'\\' && b >= 0x20)
+    }
+
+    #[test]
+    fn the_eight_byte_scan_finds_every_byte_that_ends_a_plain_run() {
+        for at in 0..8 {
+            for b in 0..=255u8 {
+                for fill in [b'a', 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xff] {
+                    let mut bytes = [fill; 8];
+                    bytes[at] = b;
+                    assert_eq!(
+                        plain(u64::from_le_bytes(bytes)),
+                        plain_bytes(bytes),
+                        "{bytes:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_strings_with_a_stop_at_every_offset_read_as_serde_json_reads_them() {
+        let stops: [&[u8]; 10] = [
+            b"\\\"",
+            b"\\n",
+            b"\\u00e9",
+            b"\x01",
+            b"\x1f",
+            b"\x7f",
+            "é".as_bytes(),
+            b"\"",
+            b"\xff",
+            b"\xc3",
+        ];
+        for len in 0..40 {
+            for stop in stops {
+                let body = [b"a".repeat(len).as_slice(), stop, &b"b".repeat(len % 9)].concat();
+                agree(&[b"\"".as_slice(), &body, b"\""].concat()).unwrap();
+                agree_unique(&[b"{\"k".as_slice(), &body, b"\":\"", &body, b"\"}"].concat())
+                    .unwrap();
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn the_eight_byte_scan_agrees_with_the_byte_rule(w in any::<u64>()) {
+            prop_assert_eq!(plain(w), plain_bytes(w.to_le_bytes()));
+        }
 
         #[test]
         fn valid_documents_read_as_serde_json_reads_them(v in serde_values(), ws in any::<Vec<u8>>()) {
@@ -1958,7 +2080,11 @@ mod tests {
 
         #[test]
         fn members_in_any_order_and_repeated_read_as_serde_json_reads_them(
-            members in proptest::collection::vec(("[a-c]{0,2}", any::<u8>()), 0..12),
+            members in proptest::prop_oneof![
+                proptest::collection::vec(("[a-c]{0,2}", any::<u8>()), 0..12),
+                // Past the members kept in order as they are read.
+                proptest::collection::vec(("[a-f]{0,3}", any::<u8>()), 20..90),
+            ],
         ) {
             let body: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
             let text = format!("{{{}}}", body.join(","));

@@ -37,6 +37,13 @@ impl<V> SortedMap<V> {
         }
     }
 
+    /// An empty map with room for `n` keys.
+    pub fn with_capacity(n: usize) -> SortedMap<V> {
+        SortedMap {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     /// The map of `entries` in any order: entries with the same key are combined in their
     /// order in `entries`, `merge(kept, later)` folding each later one into the kept one.
     pub fn from_entries(entries: Vec<(String, V)>, mut merge: impl FnMut(&mut V, V)) -> Self {
