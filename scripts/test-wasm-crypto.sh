@@ -3,7 +3,8 @@
 # scalar limb systems (radix 2^27, the code of the scalar .wasm builds, and 2^64); this runs the
 # RSA and ES256 unit tests (property tests against num-bigint and p256, edge values, the fixed
 # test keys) and the Wycheproof vectors again in wasm32-wasip1 with simd128 under Node's WASI:
-# the vector column sums the npm package and the Envoy filter ship. Seconds once built (the
+# the vector column sums the npm package and the Envoy filter ship, and the npm module's own
+# memcmp (its simd128 loop) and small-block allocator. Seconds once built (the
 # first build of the test binaries for wasm32-wasip1 takes several minutes).
 #
 #   bash scripts/test-wasm-crypto.sh                   # simd128
@@ -34,6 +35,8 @@ for variant in "${variants[@]}"; do
   say "wasm32-wasip1 ($variant): Montgomery arithmetic and signature unit tests"
   cargo test --quiet -p tokengate-mont --target wasm32-wasip1 "${flags[@]}"
   cargo test --quiet -p tokengate --target wasm32-wasip1 "${flags[@]}" --lib signature::
+  say "wasm32-wasip1 ($variant): the npm module's memcmp and small-block allocator"
+  cargo test --quiet -p tokengate-wasm --target wasm32-wasip1 "${flags[@]}" --lib -- memcmp:: pool::
   say "wasm32-wasip1 ($variant): Wycheproof RSA PKCS#1 v1.5 and ECDSA P-256"
   cargo test --quiet -p tokengate --target wasm32-wasip1 "${flags[@]}" --test wycheproof
 done
