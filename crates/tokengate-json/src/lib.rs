@@ -691,10 +691,11 @@ const LONE_SURROGATE: &str = "lone leading surrogate in hex escape";
 const HEX_END: &str = "unexpected end of hex escape";
 const TOO_DEEP: &str = "recursion limit exceeded";
 
-/// Whether none of the eight bytes in `w` is `"`, `\` or below 0x20. A byte of `x` is zero
-/// exactly when `(x - 0x01…) & !x & 0x80…` has its high bit, and below `n` (n ≤ 0x80) exactly
-/// when `(x - n…) & !x & 0x80…` does.
-const fn plain(w: u64) -> bool {
+/// The bytes of `w` (little-endian) that end a plain run in a string: `"`, `\` and bytes below
+/// 0x20, each marked by its high bit. A byte of `x` is zero exactly when `(x - 0x01…) & !x &
+/// 0x80…` marks it, and below `n` (n ≤ 0x80) when `(x - n…) & !x & 0x80…` does; a borrow only
+/// runs upwards from a marked byte, so the lowest mark is always a true one.
+const fn stops(w: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let quote = w ^ (ONES * b'"' as u64);
@@ -702,7 +703,7 @@ const fn plain(w: u64) -> bool {
     let found = (quote.wrapping_sub(ONES) & !quote)
         | (backslash.wrapping_sub(ONES) & !backslash)
         | (w.wrapping_sub(ONES * 0x20) & !w);
-    found & HIGH == 0
+    found & HIGH
 }
 
 /// Parse `bytes` as one JSON value: nothing but whitespace may follow it.
@@ -807,6 +808,8 @@ impl Members {
 
 struct Parser<'a> {
     bytes: &'a [u8],
+    /// `bytes` when they are all UTF-8 (checked once); otherwise each string is checked.
+    text: Option<&'a str>,
     pos: usize,
     /// Arrays and objects that may still open; 0 is an error (`serde_json`'s counter: 127
     /// levels of nesting pass, 128 do not).
@@ -845,6 +848,7 @@ impl<'a> Parser<'a> {
     fn new(bytes: &'a [u8]) -> Parser<'a> {
         Parser {
             bytes,
+            text: core::str::from_utf8(bytes).ok(),
             pos: 0,
             remaining_depth: 128,
         }
@@ -1015,8 +1019,14 @@ impl<'a> Parser<'a> {
             match self.peek() {
                 None => return Err(self.error(EOF_STRING)),
                 Some(b'"') => {
-                    let raw = self.bytes.get(start..self.pos).unwrap_or(&[]);
-                    let s = core::str::from_utf8(raw).map_err(|_| self.error(INVALID_UNICODE))?;
+                    // Both ends are ASCII quotes, so in valid text they are char boundaries.
+                    let s = match self.text.and_then(|t| t.get(start..self.pos)) {
+                        Some(s) => s,
+                        None => {
+                            let raw = self.bytes.get(start..self.pos).unwrap_or(&[]);
+                            core::str::from_utf8(raw).map_err(|_| self.error(INVALID_UNICODE))?
+                        }
+                    };
                     self.pos += 1;
                     return Ok(String::from(s));
                 }
@@ -1039,11 +1049,13 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// Past bytes eight at a time while none of them ends or escapes a string or is a control
-    /// character; the byte loop in [`Parser::string`] reads the rest.
+    /// Past bytes eight at a time up to the first that ends or escapes a string or is a control
+    /// character; the byte loop in [`Parser::string`] reads the last few bytes of the input.
     fn skip_plain(&mut self) {
         while let Some(&[a, b, c, d, e, f, g, h]) = self.bytes.get(self.pos..self.pos + 8) {
-            if !plain(u64::from_le_bytes([a, b, c, d, e, f, g, h])) {
+            let stops = stops(u64::from_le_bytes([a, b, c, d, e, f, g, h]));
+            if stops != 0 {
+                self.pos += (stops.trailing_zeros() / 8) as usize;
                 return;
             }
             self.pos += 8;
@@ -1963,22 +1975,31 @@ mod tests {
             .prop_map(|(s, i, f, e, t)| format!("{s}{i}{f}{e}{t}"))
     }
 
-    fn plain_bytes(bytes: [u8; 8]) -> bool {
-        bytes.iter().all(|&b| b != b'"' && b != b'\\' && b >= 0x20)
+    fn is_stop(b: u8) -> bool {
+        b == b'"' || b == b'\\' || b < 0x20
+    }
+
+    /// The index of the first stop byte among eight, by the mask's lowest mark.
+    fn first_stop(w: u64) -> Option<u32> {
+        let m = stops(w);
+        (m != 0).then(|| m.trailing_zeros() / 8)
     }
 
     #[test]
-    fn the_eight_byte_scan_finds_every_byte_that_ends_a_plain_run() {
+    fn the_eight_byte_scan_finds_the_first_byte_that_ends_a_plain_run() {
         for at in 0..8 {
             for b in 0..=255u8 {
-                for fill in [b'a', 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xff] {
-                    let mut bytes = [fill; 8];
-                    bytes[at] = b;
-                    assert_eq!(
-                        plain(u64::from_le_bytes(bytes)),
-                        plain_bytes(bytes),
-                        "{bytes:?}"
-                    );
+                for fill in [b'a', 0x20, 0x21, 0x5b, 0x5d, 0x7f, 0x80, 0xa0, 0xff] {
+                    // A stop after the byte too, so a false mark above a true one would show.
+                    for later in [fill, b'"', 0x00] {
+                        let mut bytes = [fill; 8];
+                        bytes[at] = b;
+                        if at < 7 {
+                            bytes[7] = later;
+                        }
+                        let want = bytes.iter().position(|&x| is_stop(x)).map(|i| i as u32);
+                        assert_eq!(first_stop(u64::from_le_bytes(bytes)), want, "{bytes:?}");
+                    }
                 }
             }
         }
@@ -2013,7 +2034,8 @@ mod tests {
 
         #[test]
         fn the_eight_byte_scan_agrees_with_the_byte_rule(w in any::<u64>()) {
-            prop_assert_eq!(plain(w), plain_bytes(w.to_le_bytes()));
+            let want = w.to_le_bytes().iter().position(|&x| is_stop(x)).map(|i| i as u32);
+            prop_assert_eq!(first_stop(w), want);
         }
 
         #[test]
