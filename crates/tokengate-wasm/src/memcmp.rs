@@ -131,7 +131,11 @@ mod tests {
                     b[at] = b[at].wrapping_add(delta);
                     // SAFETY: both slices hold n bytes.
                     let got = unsafe { compare(a.as_ptr(), b.as_ptr(), n) };
-                    assert_eq!(got.signum(), sign(reference(&a, &b)), "n={n} at={at} delta={delta}");
+                    assert_eq!(
+                        got.signum(),
+                        sign(reference(&a, &b)),
+                        "n={n} at={at} delta={delta}"
+                    );
                 }
             }
         }
