@@ -564,11 +564,13 @@ fn short_name(oid: &[u8]) -> Option<&'static str> {
 
 /// RFC 4514 §2.4 escaping.
 fn escape(out: &mut String, v: &str) {
-    let last = v.chars().count().saturating_sub(1);
-    for (i, c) in v.chars().enumerate() {
+    let mut chars = v.chars().peekable();
+    let mut first = true;
+    while let Some(c) = chars.next() {
+        let last = chars.peek().is_none();
         match c {
-            '#' if i == 0 => out.push_str("\\#"),
-            ' ' if i == 0 || i == last => out.push_str("\\ "),
+            '#' if first => out.push_str("\\#"),
+            ' ' if first || last => out.push_str("\\ "),
             '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
                 out.push('\\');
                 out.push(c);
@@ -579,6 +581,7 @@ fn escape(out: &mut String, v: &str) {
             }
             _ => out.push(c),
         }
+        first = false;
     }
 }
 
