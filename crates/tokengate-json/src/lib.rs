@@ -735,7 +735,7 @@ pub fn parse_unique_object(bytes: &[u8]) -> Result<Object, ObjectError> {
         Some(b'{') => {
             p.enter().map_err(ObjectError::Syntax)?;
             p.pos += 1;
-            let mut members = Members::new();
+            let mut members = Members::new(16);
             let read = p.members(&mut members).and_then(|()| p.end());
             // The members read before any error: a repeated name among them was refused when
             // its value had been read, before anything after it.
@@ -769,9 +769,11 @@ struct Members {
 impl Members {
     const IN_ORDER: usize = 32;
 
-    fn new() -> Members {
+    /// Room for `capacity` members at once: 16 for a token's payload; 0 for nested objects,
+    /// so that a document of many empty objects allocates nothing for them.
+    fn new(capacity: usize) -> Members {
         Members {
-            map: SortedMap::with_capacity(16),
+            map: SortedMap::with_capacity(capacity),
             rest: Vec::new(),
             repeated: false,
         }
@@ -927,7 +929,7 @@ impl<'a> Parser<'a> {
             Some(b'{') => {
                 self.enter()?;
                 self.pos += 1;
-                let mut members = Members::new();
+                let mut members = Members::new(0);
                 self.members(&mut members)?;
                 self.leave();
                 Ok(Value::Object(members.finish().0))
@@ -2003,6 +2005,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Only a token's payload (the top of `parse_unique_object`) gets room for 16 members at
+    /// once: a document of many small objects must not cost 16 slots for each of them.
+    #[test]
+    fn nested_objects_take_only_the_room_they_use() {
+        let doc = parse(br#"[{}, {"a": 1}, {"b": {}}]"#).unwrap();
+        let Value::Array(items) = &doc else {
+            panic!("not an array")
+        };
+        let capacities: Vec<usize> = items
+            .iter()
+            .map(|v| v.as_object().unwrap().capacity())
+            .collect();
+        assert_eq!(capacities[0], 0);
+        assert!(capacities[1] <= 4 && capacities[2] <= 4, "{capacities:?}");
+        let top = parse_unique_object(br#"{"a": {}}"#).unwrap();
+        assert_eq!(top.get("a").unwrap().as_object().unwrap().capacity(), 0);
     }
 
     #[test]

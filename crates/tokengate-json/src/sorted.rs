@@ -142,6 +142,11 @@ impl<V> SortedMap<V> {
     pub fn as_slice(&self) -> &[(String, V)] {
         &self.entries
     }
+
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.capacity()
+    }
 }
 
 /// The entries of a [`SortedMap`], in key order.
