@@ -28,9 +28,13 @@ case "${TOKENGATE_SIMD:-1}" in
   *) variants=(simd) ;;
 esac
 
+# The artifacts' own rustflags (scripts/lib/wasm-rustflags.sh), simd128 or scalar.
+# shellcheck source=lib/wasm-rustflags.sh
+. scripts/lib/wasm-rustflags.sh
 for variant in "${variants[@]}"; do
-  flags=()
-  [ "$variant" = scalar ] || flags=(--config 'target.wasm32-wasip1.rustflags=["-C", "target-feature=+simd128"]')
+  simd=1
+  [ "$variant" = scalar ] && simd=0
+  flags=(--config "$(wasm_rustflags wasm32-wasip1 "$simd")")
   export CARGO_TARGET_DIR="$TARGET_DIR/wasm-crypto-$variant"
   say "wasm32-wasip1 ($variant): Montgomery arithmetic and signature unit tests"
   cargo test --quiet -p tokengate-mont --target wasm32-wasip1 "${flags[@]}"
