@@ -1,10 +1,11 @@
 //! A word-at-a-time `memcmp`/`bcmp` for wasm32.
 //!
-//! The `compiler_builtins` versions linked on wasm32-unknown-unknown compare one byte per
-//! iteration, and every string comparison goes through them: the verified-token cache compares
-//! the whole token (about 1 KiB for Cognito) on each hit, where they took half of the hit's time
-//! (measured with `node --cpu-prof` on a names-kept build). On wasm32 this module exports strong
-//! definitions of the two symbols, which take precedence over the weak builtins at link time.
+//! The `compiler_builtins` versions linked on wasm32 compare one byte per iteration, and every
+//! string comparison goes through them: the verified-token cache compares the whole token
+//! (about 1 KiB for Cognito) on each hit, where they took half of the hit's time (measured with
+//! `node --cpu-prof` on a names-kept build). On wasm32 this module exports strong definitions
+//! of the two symbols, which take precedence over the weak builtins at link time. The Envoy
+//! filter (`tokengate-proxy`) compiles this same file into its module.
 
 /// Three-way comparison of `n` bytes at `a` and `b`, with C `memcmp` semantics (the sign of
 /// the first differing byte pair, compared as unsigned bytes).
