@@ -16,6 +16,7 @@ python3 tests/e2e/envoy/bench.py [--seconds N] [--rounds N] [--out FILE]
 """
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -94,12 +95,27 @@ PROBES = [
 ]
 
 
+def placement(pin: bool):
+    """CPUs for Envoy and for wrk. With two or more CPUs each gets its own: the scheduler then
+    never moves Envoy's worker or lets wrk preempt it, the largest source of round-to-round
+    spread on a 2-core machine. Every row runs under the same placement."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not pin or len(cpus) < 2:
+        return None, None
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+WRK_CPUS = None
+
+
 def wrk(port: int, seconds: int, script: Path = None, conns: int = 16) -> dict:
     args = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if script:
         args += ["-s", str(script)]
+    cpus = WRK_CPUS
     out = subprocess.run(args + [f"http://127.0.0.1:{port}/orders"], capture_output=True, text=True,
-                         timeout=seconds + 30).stdout
+                         timeout=seconds + 30,
+                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -146,8 +162,11 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated row keys (default: all)")
     ap.add_argument("--extra-wasm", default="", help="other builds of the filter (comma-separated), a row each")
     ap.add_argument("--probes", action="store_true", help="also price single host calls (empty filter variants)")
+    ap.add_argument("--no-pin", action="store_true", help="let the scheduler place Envoy and wrk (default: a CPU of their own each)")
     ap.add_argument("--out", default=str(h.ROOT / "target" / "bench-proxy.md"))
     a = ap.parse_args()
+    global WRK_CPUS
+    envoy_cpus, WRK_CPUS = placement(not a.no_pin)
     for path in (h.FILTER, EMPTY_FILTER):
         if not path.exists():
             print(f"missing {path}: run scripts/build-proxy.sh --with-bench-filter", file=sys.stderr)
@@ -192,7 +211,7 @@ def main():
     used = {r[2] for r in rows}
     listeners = [h.listener(k, ports[k], f, ok) for k, f in filters.items() if k in used]
     envoy = h.Envoy(work, h.bootstrap(ports["admin"], listeners, [h.cluster("jwks", jwks.port)]),
-                    ports["admin"], concurrency=1, name="envoy-bench")
+                    ports["admin"], concurrency=1, name="envoy-bench", cpus=envoy_cpus)
     best = {}
     per_round = {}  # key -> [req/s of each round]
     try:
@@ -207,6 +226,11 @@ def main():
                 time.sleep(0.1)
             else:
                 raise RuntimeError(f"{p} never accepted the token: {r}")
+        # One settling run per warm row before the rounds (discarded): the first round of the
+        # filter with the most code was otherwise the slowest of every run (V8 still tiering up).
+        for key_, _, listener, pool in rows:
+            if pool != "miss":
+                wrk(ports[listener], 3, work / f"{pool}.lua" if pool else None)
         # Interleaved rounds, best of each: other work on a shared machine only ever slows a run
         # down, so the best round is the least disturbed one. One miss round: it uses the pool up.
         for rnd in range(a.rounds):
@@ -244,7 +268,10 @@ def main():
 
     lines = [f"Envoy 1.40 (`--concurrency 1`), wrk `-t1 -c16 -d{a.seconds}s` on loopback, direct_response "
              f"route, RS256 2048-bit, best of {a.rounds} interleaved rounds (every-token-new: one round, "
-             f"{a.miss_tokens} distinct tokens); {time.strftime('%Y-%m-%d')}", "",
+             f"{a.miss_tokens} distinct tokens); "
+             + (f"Envoy on CPU {','.join(map(str, sorted(envoy_cpus)))}, wrk on CPU {','.join(map(str, sorted(WRK_CPUS)))}; "
+                if envoy_cpus else "Envoy and wrk placed by the scheduler; ")
+             + time.strftime('%Y-%m-%d'), "",
              "| setup | req/s | × empty filter | × jwt_authn | Envoy CPU µs/req | × empty (CPU) | × jwt_authn (CPU) | p50 ms | p99 ms | non-2xx |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for key_, label, _, pool in rows:

@@ -2,18 +2,22 @@
 //! signature + policy), a verified-token cache hit through the gate (each request with another
 //! query string, so none is a replay), and a replayed answer (the same request again within a
 //! tick); the first two net of the host's own per-request cost (measured on an anonymous route
-//! that runs the same ABI calls through the gate without verification).
+//! that runs the same ABI calls through the gate without verification). When the empty filter
+//! of `scripts/bench-proxy.sh` is built (`scripts/build-proxy.sh --with-bench-filter`), it also
+//! prints the floor: that filter's request against a replayed one, in time and in wasm
+//! instructions (wasmtime fuel, which no other load on the machine changes).
 //!
 //! cargo run --release -p tokengate-proxy-host --example verify_cost
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::path::Path;
 use std::time::Instant;
 
 use common::*;
 use serde_json::json;
-use tokengate_proxy_host::{Env, Request, Response};
+use tokengate_proxy_host::{Env, Filter, Request, Response, Vm};
 
 fn per_request_us(mut f: impl FnMut(usize), n: usize) -> f64 {
     let start = Instant::now();
@@ -80,4 +84,63 @@ fn main() {
         "| token, cache miss (RS256 verify) | {miss_us:.1} | {:.1} |",
         miss_us - base
     );
+    floor(&env, &hit);
+}
+
+/// A request as wrk sends it through Envoy: the pseudo-headers, a few of Envoy's, the token.
+fn wrk_request(token: &str) -> Request {
+    Request::get("/orders")
+        .header(":scheme", "http")
+        .header("user-agent", "wrk")
+        .header("x-forwarded-proto", "http")
+        .header("x-request-id", "7c4bb3b0-6d5a-4f5e-9c84-3f3d1c0a8e11")
+        .bearer(token)
+}
+
+/// The empty filter against the filter's warm path (a replayed answer), per request.
+fn floor(env: &Env, token: &str) {
+    let empty =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tokengate_bench_filter.opt.wasm");
+    if !empty.exists() {
+        println!("(no {}: the floor is not measured)", empty.display());
+        return;
+    }
+    println!();
+    println!("| wasmtime host, a warm request as wrk sends it | µs | wasm instructions |");
+    println!("| --- | ---: | ---: |");
+    let cfg = config(json!({}));
+    for (name, path, plugin_config) in [
+        ("empty filter (reads `authorization`)", empty.as_path(), ""),
+        (
+            "tokengate, default config, replayed",
+            filter().path(),
+            cfg.as_str(),
+        ),
+    ] {
+        let per_request = |metered: bool| -> (f64, u64) {
+            let f = if metered {
+                Filter::load_metered(path)
+            } else {
+                Filter::load(path)
+            };
+            let f = f.unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+            let mut vm = env
+                .vm(&f, plugin_config)
+                .unwrap_or_else(|_| panic!("{} did not start", path.display()));
+            let one = |vm: &mut Vm| {
+                let id = vm.send(wrk_request(token)).unwrap();
+                vm.end(id).unwrap();
+            };
+            for _ in 0..300 {
+                one(&mut vm);
+            }
+            let n = 20_000;
+            let before = vm.wasm_instructions();
+            let us = per_request_us(|_| one(&mut vm), n);
+            (us, (vm.wasm_instructions() - before) / n as u64)
+        };
+        let (us, _) = per_request(false);
+        let (_, instructions) = per_request(true);
+        println!("| {name} | {us:.1} | {instructions} |");
+    }
 }
