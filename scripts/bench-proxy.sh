@@ -5,7 +5,7 @@
 # every request; prints a markdown table with the ratios. Bounded (about 4 minutes). With two
 # or more CPUs, Envoy and wrk each run on their own (`--no-pin` leaves them to the scheduler).
 # BENCH_SECONDS=N changes the length of each wrk run (default 4), BENCH_ROUNDS the number of
-# interleaved rounds of the warm rows (default 5); extra arguments go to bench.py (--probes
+# interleaved rounds of the warm rows (default 7); extra arguments go to bench.py (--probes
 # prices single host calls with variants of the empty filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +18,4 @@ cargo run -q --config 'profile.dev.package.tokengate-proxy-host.opt-level=2' \
   -p tokengate-proxy-host --example verify_cost
 echo "[bench-proxy] wrk through Envoy"
 timeout 900 python3 tests/e2e/envoy/bench.py --seconds "${BENCH_SECONDS:-4}" \
-  --rounds "${BENCH_ROUNDS:-5}" "$@"
+  --rounds "${BENCH_ROUNDS:-7}" "$@"

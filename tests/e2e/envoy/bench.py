@@ -19,6 +19,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,7 +158,7 @@ ROWS = [
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=5, help="warm rows: N interleaved rounds (best of each, and the median of the rounds' own ratios)")
+    ap.add_argument("--rounds", type=int, default=7, help="warm rows: N interleaved rounds (best of each, and the median of the rounds' own ratios)")
     ap.add_argument("--miss-tokens", type=int, default=20000)
     ap.add_argument("--only", default="", help="comma-separated row keys (default: all)")
     ap.add_argument("--extra-wasm", default="", help="other builds of the filter (comma-separated), a row each")
@@ -288,14 +289,17 @@ def main():
 
     targets = []
     if "tg" in best and "empty" in best:
+        # The target is read on the median of the paired rounds: one outlier round (of either
+        # row) moves the best-of-each ratio, and barely moves the median.
         rr = round_ratios("tg", "empty")
-        med = sorted(rr)[len(rr) // 2]
-        targets.append(f"default config warm / empty filter: **{ratio('tg', 'empty')}** best of each, "
-                       f"**{med:.2f}** median of the rounds' own ratios ({', '.join(f'{x:.2f}' for x in rr)}) "
-                       f"(by Envoy CPU per request {cpu_ratio('tg', 'empty')}; target ≥ 0.9)")
+        med = statistics.median(rr)
+        targets.append(f"default config warm / empty filter: **{med:.2f}** median of the rounds' own ratios "
+                       f"({', '.join(f'{x:.2f}' for x in rr)}; target ≥ 0.9: {'met' if med >= 0.9 else 'NOT met'}), "
+                       f"{ratio('tg', 'empty')} best of each, {cpu_ratio('tg', 'empty')} by Envoy CPU per request")
     if "tg_miss" in best and "jwt_miss" in best:
-        targets.append(f"every token new, tokengate / jwt_authn: **{ratio('tg_miss', 'jwt_miss')}** "
-                       f"(by CPU {cpu_ratio('tg_miss', 'jwt_miss')}; target ≥ 0.6)")
+        miss = best["tg_miss"]["rps"] / best["jwt_miss"]["rps"]
+        targets.append(f"every token new, tokengate / jwt_authn: **{miss:.2f}** "
+                       f"(target ≥ 0.6: {'met' if miss >= 0.6 else 'NOT met'}; by CPU {cpu_ratio('tg_miss', 'jwt_miss')})")
     if targets:
         lines += ["", "; ".join(targets)]
     table = "\n".join(lines)
