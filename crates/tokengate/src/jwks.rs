@@ -64,6 +64,17 @@ impl std::error::Error for JwksError {}
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
     entries: Vec<KeyEntry>,
+    /// Unique to one parse in this process (0 for [`KeySet::default`]): two sets with the same
+    /// serial are copies of one parse and hold the same keys ([`KeySet::serial`]).
+    serial: u64,
+}
+
+/// The next [`KeySet::serial`]. 64 bits never wrap: even a set parsed every microsecond would
+/// take half a million years.
+fn next_serial() -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 #[derive(Clone, Debug)]
@@ -109,7 +120,17 @@ impl KeySet {
             .take(limits.max_keys)
             .filter_map(parse_entry)
             .collect();
-        Ok(KeySet { entries })
+        Ok(KeySet {
+            entries,
+            serial: next_serial(),
+        })
+    }
+
+    /// A number that only copies of this parse share (never 0 for a parsed set). The
+    /// verified-token cache notes it with each entry: while the same set is in place, a hit
+    /// needs no look at the key under its kid.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// Number of entries that can verify something with RSA keys of at least `min_rsa_bits`.

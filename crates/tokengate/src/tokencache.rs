@@ -39,6 +39,8 @@ pub struct CachedToken {
     pub claims: Arc<Claims>,
     expires_at: u64,
     static_ok: bool,
+    /// [`crate::KeySet::serial`] of the set the key came from (0: not recorded).
+    key_set: u64,
 }
 
 impl CachedToken {
@@ -58,7 +60,19 @@ impl CachedToken {
             claims,
             expires_at: 0,
             static_ok: false,
+            key_set: 0,
         }
+    }
+
+    /// Record the serial of the key set that verified the token ([`crate::KeySet::serial`]).
+    pub(crate) fn with_key_set(mut self, serial: u64) -> CachedToken {
+        self.key_set = serial;
+        self
+    }
+
+    /// Whether `keys` is the very set (or a copy of the parse) that verified the token.
+    pub(crate) fn same_key_set(&self, keys: &crate::KeySet) -> bool {
+        self.key_set != 0 && keys.serial() == self.key_set
     }
 
     /// Record whether the claims pass the checks that depend only on them and the provider's

@@ -174,6 +174,8 @@ pub struct PendingSignature {
     signature: Vec<u8>,
     payload: Vec<u8>,
     key_fingerprint: [u8; 32],
+    /// [`KeySet::serial`] of the set `kid` was selected from.
+    key_set: u64,
 }
 
 impl PendingSignature {
@@ -483,12 +485,14 @@ impl<B: SignatureBackend> Verifier<B> {
         let providers = &self.providers;
         // The entry holds for the key material that verified it, not for its kid: a key set
         // that now publishes other material under the same kid verifies the token afresh.
+        // While the set that verified it is still in place, that material is there.
         let hit = self.cache.get_or_remove(token, now, |hit| {
             providers
                 .get(hit.provider)
                 .and_then(|p| p.keys.keys(now))
-                .and_then(|k| k.fingerprint(&hit.kid))
-                .is_some_and(|f| f == hit.key_fingerprint)
+                .is_some_and(|k| {
+                    hit.same_key_set(k) || k.fingerprint(&hit.kid) == Some(hit.key_fingerprint)
+                })
         })?;
         let Some(p) = providers.get(hit.provider) else {
             return Some(Err(Error::new(ErrorCode::KidUnknown, "provider vanished")));
@@ -561,6 +565,7 @@ impl<B: SignatureBackend> Verifier<B> {
         })?;
         keys.select(&kid, alg, p.policy.min_rsa_bits)?;
         let key_fingerprint = keys.fingerprint(&kid).unwrap_or([0; 32]);
+        let key_set = keys.serial();
         // Everything cheap has passed; what is left costs an RSA or ECDSA operation.
         if !self.budget.spend(now) {
             return Err(Error::new(
@@ -570,6 +575,7 @@ impl<B: SignatureBackend> Verifier<B> {
         }
         Ok(Step::Signature(PendingSignature {
             key_fingerprint,
+            key_set,
             token: String::from(token),
             provider,
             kid,
@@ -614,6 +620,7 @@ impl<B: SignatureBackend> Verifier<B> {
                 claims.clone(),
             )
             .with_static_checks(static_ok)
+            .with_key_set(pending.key_set)
         };
         let exp = match check_time(policy, &claims, req) {
             Ok(exp) => exp,
@@ -1236,6 +1243,37 @@ mod tests {
         assert_eq!(code(&v.verify(&good, &Request::at(2000))), "token_expired");
         assert_eq!(code(&v.verify(&good, &req)), "accept");
         assert!(v.cached(b"not.cached.token", &req).is_none());
+    }
+
+    #[test]
+    fn a_hit_needs_the_key_material_that_verified_the_token() {
+        let (mut v, kid) =
+            verifier(json!({"issuers": [ISS], "token_use": null, "client_ids": null}));
+        let t = token(&kid, json!({"iss": ISS, "exp": 2000}));
+        let req = Request::at(1000);
+        let parse = |doc: &str| KeySet::from_json(doc.as_bytes(), KeySetLimits::default()).unwrap();
+        let is_hit =
+            |v: &mut Verifier<AnySignature>| matches!(v.cached(t.as_bytes(), &req), Some(Ok(_)));
+        assert_eq!(code(&v.verify(&t, &req)), "accept");
+        assert!(is_hit(&mut v));
+        // Another parse of the same document: another serial, the same material: still a hit.
+        let again = parse(JWKS);
+        let first = v.providers[0].keys.keys(1000).unwrap().serial();
+        assert!(first != 0 && again.serial() != 0 && again.serial() != first);
+        v.providers[0].keys.seed(again.clone(), 1000);
+        assert!(is_hit(&mut v));
+        // A copy of that parse (a worker's shared set) is the same set.
+        v.providers[0].keys.seed(again, 1000);
+        assert!(is_hit(&mut v));
+        // Other material under the same kid: the entry goes, and the token is verified again.
+        let mut doc: serde_json::Value = serde_json::from_str(JWKS).unwrap();
+        let other_n = doc["keys"][1]["n"].clone();
+        assert_eq!(doc["keys"][0]["kid"], kid.as_str());
+        doc["keys"][0]["n"] = other_n;
+        v.providers[0].keys.seed(parse(&doc.to_string()), 1000);
+        assert!(!is_hit(&mut v));
+        assert!(v.cache.get(&t, 1000).is_none(), "the entry was removed");
+        assert!(matches!(v.begin(&t, &req), Ok(Step::Signature(_))));
     }
 
     #[test]
