@@ -20,6 +20,8 @@
 
 use std::rc::Rc;
 
+use tokengate::tokencache::token_hash;
+
 /// Slots per worker.
 pub const SLOTS: usize = 256;
 
@@ -154,25 +156,14 @@ impl Hasher {
         self.0 = (self.0.rotate_left(5) ^ bytes.len() as u64).wrapping_mul(K);
     }
 
-    /// The length and three words of an `Authorization` value (its last 16 bytes, 8 from its
-    /// middle); all of a value shorter than 24 bytes. Only allowed requests are remembered, and
-    /// the end of their value is a token's signature, which nobody can choose: the slots stay
-    /// spread however lookups are chosen, and a lookup costs the same for a 1 KiB token as for
-    /// a short one. Equality still compares every byte.
+    /// The `Authorization` value by the verified-token cache's own index hash
+    /// ([`tokengate::tokencache::token_hash`]: its length, last 16 bytes and 8 from its
+    /// middle). Only allowed requests are remembered, and the end of their value is a token's
+    /// signature, which nobody can choose: the slots stay spread however lookups are chosen,
+    /// and a lookup costs the same for a 1 KiB token as for a short one. Equality still
+    /// compares every byte.
     fn write_sampled(&mut self, bytes: &[u8]) {
-        let n = bytes.len();
-        if n < 24 {
-            return self.write(bytes);
-        }
-        let word = |at: usize| {
-            bytes
-                .get(at..at + 8)
-                .and_then(|w| <[u8; 8]>::try_from(w).ok())
-                .map_or(0, u64::from_le_bytes)
-        };
-        for w in [word(n / 2 - 8), word(n - 16), word(n - 8), n as u64] {
-            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
-        }
+        self.0 = (self.0.rotate_left(5) ^ token_hash(bytes)).wrapping_mul(K);
     }
 }
 

@@ -314,13 +314,14 @@ fn token_at(slots: &[Option<Slot>], i: u32) -> Option<&str> {
 }
 
 /// The hash of a token for the index: its length, its last 16 bytes and 8 from its middle
-/// (all of a token shorter than 16 bytes).
+/// (all of a token shorter than 16 bytes). Hosts that keep their own tables of verified
+/// requests (the Envoy filter's replay) index the `Authorization` value by it too.
 /// The end of a compact JWS is its signature, which nobody can choose for a token that
 /// verified, and only verified tokens are stored; so the slots are spread evenly however
 /// lookups are chosen, and a lookup costs the same for a 1 KiB token as for a short one
 /// (hashing all of a Cognito token was a tenth of a hit in wasm). Equality still compares
 /// the whole token.
-fn token_hash(t: &[u8]) -> u64 {
+pub fn token_hash(t: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let n = t.len();
     let mut h = (n as u64).wrapping_mul(K);
