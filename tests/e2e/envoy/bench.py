@@ -97,9 +97,10 @@ PROBES = [
 
 
 def placement(pin: bool):
-    """CPUs for Envoy and for wrk. With two or more CPUs each gets its own: the scheduler then
-    never moves Envoy's worker or lets wrk preempt it, the largest source of round-to-round
-    spread on a 2-core machine. Every row runs under the same placement."""
+    """CPUs for Envoy and for wrk. With two or more CPUs each gets its own, so that wrk never
+    preempts Envoy's worker and the rows measure Envoy's CPU rather than how the scheduler
+    shared two CPUs between the two (rounds still spread widely on a shared machine). Every
+    row runs under the same placement."""
     cpus = sorted(os.sched_getaffinity(0))
     if not pin or len(cpus) < 2:
         return None, None

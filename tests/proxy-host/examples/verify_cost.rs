@@ -87,16 +87,6 @@ fn main() {
     floor(&env, &hit);
 }
 
-/// A request as wrk sends it through Envoy: the pseudo-headers, a few of Envoy's, the token.
-fn wrk_request(token: &str) -> Request {
-    Request::get("/orders")
-        .header(":scheme", "http")
-        .header("user-agent", "wrk")
-        .header("x-forwarded-proto", "http")
-        .header("x-request-id", "7c4bb3b0-6d5a-4f5e-9c84-3f3d1c0a8e11")
-        .bearer(token)
-}
-
 /// The empty filter against the filter's warm path (a replayed answer), per request.
 fn floor(env: &Env, token: &str) {
     let empty =
@@ -106,7 +96,7 @@ fn floor(env: &Env, token: &str) {
         return;
     }
     println!();
-    println!("| wasmtime host, a warm request as wrk sends it | µs | wasm instructions |");
+    println!("| wasmtime host, a warm request as Envoy hands it over | µs | wasm instructions |");
     println!("| --- | ---: | ---: |");
     let cfg = config(json!({}));
     for (name, path, plugin_config) in [
@@ -128,7 +118,9 @@ fn floor(env: &Env, token: &str) {
                 .vm(&f, plugin_config)
                 .unwrap_or_else(|_| panic!("{} did not start", path.display()));
             let one = |vm: &mut Vm| {
-                let id = vm.send(wrk_request(token)).unwrap();
+                let id = vm
+                    .send(envoy_request("GET", "/orders", Some(token)))
+                    .unwrap();
                 vm.end(id).unwrap();
             };
             for _ in 0..300 {

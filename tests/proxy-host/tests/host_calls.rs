@@ -12,20 +12,6 @@ use common::*;
 use serde_json::{json, Value};
 use tokengate_proxy_host::{Env, Filter, HostCalls, Request, Response, Vm};
 
-/// A request as Envoy hands it to the filter (pseudo-headers, then what a client and Envoy add).
-fn envoy_request(method: &str, path: &str, token: Option<&str>) -> Request {
-    let mut r = Request::new(method, path)
-        .header(":scheme", "http")
-        .header("user-agent", "curl/8.5.0")
-        .header("accept", "*/*")
-        .header("x-forwarded-proto", "http")
-        .header("x-request-id", "7c4bb3b0-6d5a-4f5e-9c84-3f3d1c0a8e11");
-    if let Some(t) = token {
-        r = r.bearer(t);
-    }
-    r
-}
-
 /// The host calls of one whole request: headers, then the end of the stream.
 fn calls_of(vm: &mut Vm, req: Request) -> (Response, HostCalls) {
     vm.reset_host_calls();

@@ -13,7 +13,7 @@ use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use tokengate_proxy_host::{Env, Filter, Response, Start, Vm};
+use tokengate_proxy_host::{Env, Filter, Request, Response, Start, Vm};
 
 pub const NOW: u64 = 1_767_268_800;
 pub const ISS: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST0pool";
@@ -160,4 +160,18 @@ pub fn sha256_b64url(bytes: &[u8]) -> String {
 pub fn assert_denied(r: &Response, status: u32, code: &str) {
     assert_eq!(r.status(), status, "{r:?}");
     assert_eq!(r.error_code().as_deref(), Some(code), "{r:?}");
+}
+
+/// A request as Envoy hands it to the filter (pseudo-headers, then what a client and Envoy add).
+pub fn envoy_request(method: &str, path: &str, token: Option<&str>) -> Request {
+    let mut r = Request::new(method, path)
+        .header(":scheme", "http")
+        .header("user-agent", "curl/8.5.0")
+        .header("accept", "*/*")
+        .header("x-forwarded-proto", "http")
+        .header("x-request-id", "7c4bb3b0-6d5a-4f5e-9c84-3f3d1c0a8e11");
+    if let Some(t) = token {
+        r = r.bearer(t);
+    }
+    r
 }
