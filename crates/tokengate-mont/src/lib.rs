@@ -221,14 +221,25 @@ mod simd {
 
     /// Four limbs as one vector. Built from two 64-bit halves: at opt-level "s" (the npm
     /// build) LLVM makes that two 64-bit loads where four lanes would be four loads, and at 3
-    /// one `v128.load`. The `and` is a no-op on limbs (below 2^27) that keeps LLVM from
-    /// splitting the load into two `v128.load32x2_u` feeding an `i64x2.mul` (eight
+    /// one `v128.load`. The `and` with [`mask`] is a no-op on limbs (below 2^27) that keeps
+    /// LLVM from splitting the load into two `v128.load32x2_u` feeding an `i64x2.mul` (eight
     /// instructions in V8); with it the products stay `i64x2.extmul_*_i32x4_u` (three).
     #[inline(always)]
-    fn load(&[x0, x1, x2, x3]: &[Radix27; 4]) -> v128 {
+    fn load(&[x0, x1, x2, x3]: &[Radix27; 4], mask: v128) -> v128 {
         let lo = u64::from(x0.0) | u64::from(x1.0) << 32;
         let hi = u64::from(x2.0) | u64::from(x3.0) << 32;
-        v128_and(u64x2(lo, hi), u32x4_splat(MASK27))
+        v128_and(u64x2(lo, hi), mask)
+    }
+
+    /// The 27-bit lane mask for [`load`], made once per dot product. `black_box` makes it a
+    /// value rather than a `v128.const` in the loop: the V8 in Envoy 1.40 builds a vector
+    /// constant again at every use (a scalar load, `vmovq` and `vpunpcklqdq`, two more shuffles
+    /// beside the four the products need), so each load cost four x86 instructions more and
+    /// the inner loop ran 21 of them per four products; with the mask in a register, 15.
+    /// Correctness does not depend on it: the `and` clears nothing either way.
+    #[inline(always)]
+    fn mask() -> v128 {
+        u32x4_splat(core::hint::black_box(MASK27))
     }
 
     #[inline(always)]
@@ -247,8 +258,9 @@ mod simd {
     #[inline(always)]
     pub(super) fn dot(x: &[Radix27], y: &[Radix27]) -> u64 {
         let mut acc = u64x2_splat(0);
+        let m = mask();
         for (p, q) in x.as_chunks::<4>().0.iter().zip(y.as_chunks::<4>().0) {
-            acc = mac(acc, load(p), load(q));
+            acc = mac(acc, load(p, m), load(q, m));
         }
         sum(acc)
     }
@@ -259,8 +271,9 @@ mod simd {
         let (xc, xr) = x.as_chunks::<4>();
         let (yc, yr) = y.as_chunks::<4>();
         let mut acc = u64x2_splat(0);
+        let m = mask();
         for (p, q) in xc.iter().zip(yc) {
-            acc = mac(acc, load(p), load(q));
+            acc = mac(acc, load(p, m), load(q, m));
         }
         let tail = xr
             .iter()
@@ -272,10 +285,11 @@ mod simd {
     #[inline(always)]
     pub(super) fn dot2(x: &[Radix27], y: &[Radix27], u: &[Radix27], v: &[Radix27]) -> u64 {
         let mut acc = u64x2_splat(0);
+        let m = mask();
         let xy = x.as_chunks::<4>().0.iter().zip(y.as_chunks::<4>().0);
         let uv = u.as_chunks::<4>().0.iter().zip(v.as_chunks::<4>().0);
         for ((p, q), (r, s)) in xy.zip(uv) {
-            acc = mac(mac(acc, load(p), load(q)), load(r), load(s));
+            acc = mac(mac(acc, load(p, m), load(q, m)), load(r, m), load(s, m));
         }
         sum(acc)
     }
