@@ -30,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as h  # noqa: E402
 
 EMPTY_FILTER = h.ROOT / "target" / "tokengate_bench_filter.opt.wasm"
+# Before each every-token-new run, FLUSH_S seconds on FLUSH_TOKENS tokens of their own: more
+# than either cache's 4,096 entries even at 3,000 req/s, so no measured token is still cached.
+FLUSH_TOKENS, FLUSH_S = 8000, 2
 
 LUA = """
 local tokens = {}
@@ -193,7 +196,7 @@ def main():
     # The miss rows warm up on tokens of their own: had the warm-up sent the start of the
     # measured pool, the first seconds of the measurement would be cache hits.
     for name, count, distinct, first in [("warm", 16, "", 0), ("miss", a.miss_tokens, "1", 0),
-                                         ("miss_warmup", 8000, "1", a.miss_tokens)]:
+                                         ("miss_warmup", FLUSH_TOKENS, "1", a.miss_tokens)]:
         if name.startswith("miss") and not need_miss:
             continue
         subprocess.run(["node", str(Path(__file__).with_name("make_tokens.mjs")), str(key.path), key.kid,
@@ -239,14 +242,13 @@ def main():
                 wrk(ports[listener], 3, work / f"{pool}.lua" if pool else None)
         # Interleaved rounds, best of each: other work on a shared machine only ever slows a run
         # down, so the best round is the least disturbed one. The miss rows run in every round
-        # too: before each, 2 s on the 8,000 warm-up tokens (more than either cache's 4,096
-        # entries, even at 3,000 req/s) leave no measured token cached, and within a run a token
-        # comes back only after the other 19,999 of the pool, long evicted.
+        # too, each after the flush (FLUSH_TOKENS); within a run a token comes back only after
+        # the rest of the pool, long evicted.
         for rnd in range(a.rounds):
             for key_, label, listener, pool in rows:
                 script = work / f"{pool}.lua" if pool else None
                 if pool == "miss":
-                    wrk(ports[listener], 2, work / "miss_warmup.lua")  # cache flush, discarded
+                    wrk(ports[listener], FLUSH_S, work / "miss_warmup.lua")  # cache flush, discarded
                 else:
                     wrk(ports[listener], 1, script)  # warm-up, discarded
                 before = cpu_ns(envoy.proc.pid)
@@ -278,7 +280,7 @@ def main():
 
     lines = [f"Envoy 1.40 (`--concurrency 1`), wrk `-t1 -c16 -d{a.seconds}s` on loopback, direct_response "
              f"route, RS256 2048-bit, best of {a.rounds} interleaved rounds (every-token-new: "
-             f"{a.miss_tokens} distinct tokens, each round after 8,000 others); "
+             f"{a.miss_tokens} distinct tokens, each round after {FLUSH_TOKENS:,} others); "
              + (f"Envoy on CPU {','.join(map(str, sorted(envoy_cpus)))}, wrk on CPU {','.join(map(str, sorted(WRK_CPUS)))}; "
                 if envoy_cpus else "Envoy and wrk placed by the scheduler; ")
              + time.strftime('%Y-%m-%d'), "",
