@@ -607,9 +607,9 @@ export function createApi(rt) {
         throw configError("onDecision must be a function");
       }
       if (host.fetch !== undefined && typeof host.fetch !== "function") throw configError("fetch must be a function");
-      const mode = host.crypto ?? "native";
-      if (mode !== "native" && mode !== "wasm") throw configError('crypto must be "native" or "wasm"');
-      this.#crypto = mode === "native" ? rt.crypto : null;
+      if (host.crypto !== undefined && host.crypto !== "native" && host.crypto !== "wasm") {
+        throw configError('crypto must be "native" or "wasm"');
+      }
       this.#revocation = built.revocation;
 
       const now = clockSeconds();
@@ -621,6 +621,8 @@ export function createApi(rt) {
       }
       this.#core = core;
       const info = JSON.parse(core.info());
+      // The option wins over the configuration's "crypto" (the core's default: "native").
+      this.#crypto = (host.crypto ?? info.crypto) === "native" ? rt.crypto : null;
       this.#providers = info.providers;
       this.#maxChars = info.max_token_bytes;
       this.#removeHeaders = Object.freeze([...info.remove_headers]);

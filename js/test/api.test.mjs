@@ -69,6 +69,32 @@ test("in Node, signatures go to node:crypto with one KeyObject per kid", () => {
   assert.equal(tokenError(() => w.verifySync(good.slice(0, -3) + "AAA")).code, "signature_invalid");
 });
 
+test('the gate configuration\'s "crypto" is honoured, and the option wins over it', () => {
+  const calls = { verify: 0 };
+  const counting = { sync: true, importKey: nodeCrypto.importKey, verify: (...a) => (calls.verify++, nodeCrypto.verify(...a)) };
+  const wasm = initSync();
+  const { JwtVerifier: J } = createApi({ Core, memory: wasm.memory, crypto: counting, fetch: globalThis.fetch });
+  const doc = (crypto) => ({
+    providers: [{ issuer: f.ISSUER, jwks: f.jwks(), client_ids: [f.CLIENT_ID], token_use: "access" }],
+    token_cache: { capacity: 0 },
+    ...(crypto === undefined ? {} : { crypto }),
+  });
+  const token = f.signToken(f.cognitoClaims());
+  const forged = token.slice(0, -3) + (token.endsWith("AAA") ? "BBB" : "AAA");
+  const count = (v) => {
+    const before = calls.verify;
+    assert.equal(v.verifySync(token).client_id, f.CLIENT_ID);
+    assert.equal(tokenError(() => v.verifySync(forged)).code, "signature_invalid");
+    return calls.verify - before;
+  };
+  assert.equal(count(J.fromConfig(doc())), 2);
+  assert.equal(count(J.fromConfig(doc("native"))), 2);
+  assert.equal(count(J.fromConfig(doc("wasm"))), 0);
+  assert.equal(count(J.fromConfig(doc("wasm"), { crypto: "native" })), 2);
+  assert.equal(count(J.fromConfig(doc(), { crypto: "wasm" })), 0);
+  assert.throws(() => J.fromConfig(doc("boringssl")), (e) => e instanceof TypeError && /crypto/.test(e.message));
+});
+
 test("the ErrorCode union, the README table and the core list the same codes", () => {
   const wasm = initSync();
   void wasm;

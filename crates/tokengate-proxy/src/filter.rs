@@ -21,12 +21,13 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 use tokengate::config::Cluster;
-use tokengate::gate::{Allowed, Denied, Response};
+use tokengate::gate::{Allowed, Begin, Denied, PendingRequest, Response};
 use tokengate::peer::Peer;
 use tokengate::ratelimit::{self, Bucket, RateLimit};
-use tokengate::{AuditSink, Clock, Decision, ErrorCode, Gate, Outcome, RequestFacts};
+use tokengate::{AuditSink, Clock, Crypto, Decision, ErrorCode, Gate, Outcome, RequestFacts};
 
 use crate::config;
+use crate::hostcrypto;
 use crate::replay::{self, Replay};
 use crate::shared::{self, JwksRecord, Keys, Lease};
 
@@ -73,6 +74,9 @@ struct Worker {
     /// The gate says its allows may be repeated for identical requests
     /// ([`Gate::allows_repeat_for_identical_requests`]).
     replayable: bool,
+    /// Ask Envoy's `verify_signature` foreign function: it is served (probed at start) and the
+    /// configuration does not say `"crypto": "wasm"`.
+    host_crypto: bool,
 }
 
 /// One bit per header name length (names of 63 bytes and more share the last).
@@ -138,6 +142,8 @@ struct Metrics {
     denied: Vec<(ErrorCode, Counter)>,
     refresh: Vec<(&'static str, Counter)>,
     rate_limit_contention: Counter,
+    /// Signature checks by Envoy's crypto, and by the core's.
+    signature_checks: (Counter, Counter),
     /// Only when a policy feed is configured.
     feed: Option<FeedMetrics>,
 }
@@ -221,6 +227,10 @@ impl Metrics {
                 })
                 .collect(),
             rate_limit_contention: Counter::define("tokengate_rate_limit_contention_total"),
+            signature_checks: (
+                Counter::define("tokengate_signature_checks_total.crypto.native"),
+                Counter::define("tokengate_signature_checks_total.crypto.wasm"),
+            ),
             feed: with_feed.then(|| FeedMetrics {
                 refresh: crate::report::FEED_RESULTS
                     .iter()
@@ -269,6 +279,8 @@ impl Metrics {
             c.flush();
         }
         self.rate_limit_contention.flush();
+        self.signature_checks.0.flush();
+        self.signature_checks.1.flush();
         if let Some(f) = &mut self.feed {
             for (_, c) in &mut f.refresh {
                 c.flush();
@@ -464,14 +476,22 @@ impl RootContext for Root {
             ))
         });
         let tick = Duration::from_millis(u64::from(config.tick_ms));
+        let host_crypto = config.crypto == Crypto::Native && hostcrypto_served();
         let summary = format!(
-            "tokengate: configured ({} providers, {} rules, mode {}{})",
+            "tokengate: configured ({} providers, {} rules, mode {}{}, {})",
             config.providers.len(),
             config.routes.rules.len(),
             config.mode.as_str(),
             match &feed {
                 Some(f) => format!(", policy feed from cluster {:?}", f.cluster_name()),
                 None => String::new(),
+            },
+            match (host_crypto, config.crypto) {
+                (true, _) => "RS256 signatures checked by the host's verify_signature",
+                (false, Crypto::Native) => {
+                    "signatures checked in wasm: this host has no verify_signature"
+                }
+                (false, Crypto::Wasm) => "signatures checked in wasm (\"crypto\": \"wasm\")",
             }
         );
         let gate = match Gate::new(config, now_ms / 1000, seed) {
@@ -498,6 +518,7 @@ impl RootContext for Root {
             strip_lengths,
             replay: Replay::new(),
             replayable,
+            host_crypto,
         };
         *self.state.borrow_mut() = Some(worker);
         let _ = hostcalls::set_tick_period(tick);
@@ -942,7 +963,52 @@ fn decide(w: &mut Worker, received: &Received<'_>, clock: Clock) -> Outcome {
         // The claims part of the record is only built when it will be written.
         audit: w.gate.config().audit == AuditSink::FilterState || w.info_logged,
     };
-    w.gate.decide(&req)
+    match w.gate.begin(&req) {
+        Begin::Done(outcome) => outcome,
+        Begin::Signature(pending) => {
+            let valid = match host_check(w, &pending) {
+                Some(valid) => {
+                    w.metrics.signature_checks.0.pending += 1;
+                    valid
+                }
+                None => {
+                    w.metrics.signature_checks.1.pending += 1;
+                    w.gate.check_signature(&pending)
+                }
+            };
+            w.gate.finish(pending, valid)
+        }
+    }
+}
+
+/// Whether the host registers the `verify_signature` foreign function. Asked with an empty
+/// argument message: Envoy then answers `BadArgument` (no key), a host without the function
+/// `NotFound`.
+fn hostcrypto_served() -> bool {
+    !matches!(
+        hostcalls::call_foreign_function(hostcrypto::FUNCTION, Some(&[])),
+        Err(Status::NotFound)
+    )
+}
+
+/// The signature check by Envoy's own crypto (`verify_signature`), for the keys the core hands
+/// out ([`Gate::host_key`]). `None` when Envoy did not answer: the function went missing (then
+/// never asked again), a key it would not import, or an answer that is not a result message.
+fn host_check(w: &mut Worker, pending: &PendingRequest) -> Option<bool> {
+    if !w.host_crypto {
+        return None;
+    }
+    let key = w.gate.host_key(pending)?;
+    let signature = pending.signature();
+    let args = hostcrypto::arguments(&key, signature.signature(), signature.signing_input());
+    match hostcalls::call_foreign_function(hostcrypto::FUNCTION, Some(&args)) {
+        Ok(answer) => hostcrypto::result(answer.as_deref().unwrap_or(&[])),
+        Err(Status::NotFound) => {
+            w.host_crypto = false;
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// Turn a final outcome into an effect: rate limit, metrics and the audit record. An allow the

@@ -10,6 +10,7 @@
 )]
 
 pub mod config;
+pub mod hostcrypto;
 pub mod replay;
 pub mod report;
 pub mod shared;

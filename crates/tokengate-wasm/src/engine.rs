@@ -352,6 +352,7 @@ impl Engine {
             "remove_headers": self.gate.remove_headers(),
             "certificate_header": self.gate.certificate_header(),
             "needs_peer": self.gate.needs_connection_certificate(),
+            "crypto": self.gate.config().crypto.as_str(),
             "feed": self.gate.config().feed.as_ref().map(|f| object!({
                 "uri": f.source.uri.as_deref(),
                 "timeout_ms": f.source.timeout_ms,

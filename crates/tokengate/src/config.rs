@@ -51,6 +51,26 @@ pub enum AuditSink {
     Log,
 }
 
+/// Who checks token signatures (`"crypto"`).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Crypto {
+    /// The host's own crypto where it has one (Envoy's `verify_signature` foreign function,
+    /// `node:crypto`, WebCrypto), else the core's: the default.
+    Native,
+    /// Always the core's (RSA and P-256 compiled into the module).
+    Wasm,
+}
+
+impl Crypto {
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Crypto::Native => "native",
+            Crypto::Wasm => "wasm",
+        }
+    }
+}
+
 impl AuditSink {
     /// The configuration name.
     pub fn as_str(self) -> &'static str {
@@ -216,6 +236,8 @@ pub struct Config {
     /// Most signature checks per second in one verifier (an Envoy worker, a JS verifier);
     /// `None`: unlimited. Cached tokens never count.
     pub signature_checks_per_s: Option<u32>,
+    /// Who checks signatures.
+    pub crypto: Crypto,
 }
 
 impl Config {
@@ -372,6 +394,11 @@ impl Config {
                 }
             },
         };
+        let crypto = match obj.get("crypto").map(Value::as_str) {
+            None | Some(Some("native")) => Crypto::Native,
+            Some(Some("wasm")) => Crypto::Wasm,
+            Some(_) => return Err(err("crypto", "must be \"native\" or \"wasm\"")),
+        };
         Ok(Config {
             providers,
             routes: Routes { rules, default },
@@ -387,6 +414,7 @@ impl Config {
             feed,
             certificate_source,
             signature_checks_per_s,
+            crypto,
         })
     }
 
@@ -428,6 +456,7 @@ const TOP_LEVEL: &[&str] = &[
     "feed",
     "client_certificate",
     "signature_checks_per_s",
+    "crypto",
 ];
 
 const FEED_FIELDS: &[&str] = &[
@@ -1185,6 +1214,16 @@ mod tests {
     }
 
     #[test]
+    fn signatures_are_checked_by_the_hosts_crypto_unless_told_otherwise() {
+        let p = r#""providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}]"#;
+        let at = |extra: &str| parse(&format!("{{{p}{extra}}}")).unwrap().crypto;
+        assert_eq!(at(""), Crypto::Native);
+        assert_eq!(at(r#", "crypto": "native""#), Crypto::Native);
+        assert_eq!(at(r#", "crypto": "wasm""#), Crypto::Wasm);
+        assert_eq!(Crypto::Wasm.as_str(), "wasm");
+    }
+
+    #[test]
     fn without_rules_any_valid_token_passes_by_default() {
         let c =
             parse(r#"{"providers": [{"issuer": "i", "client_ids": ["a"], "jwks": {"keys": []}}]}"#)
@@ -1257,6 +1296,9 @@ mod tests {
             (format!(r#"{{{p}, "mode": "audit"}}"#), "mode"),
             (format!(r#"{{{p}, "audit": "access_log"}}"#), "audit"),
             (format!(r#"{{{p}, "audit_log": true}}"#), "audit_log"),
+            (format!(r#"{{{p}, "crypto": "host"}}"#), "crypto"),
+            (format!(r#"{{{p}, "crypto": null}}"#), "crypto"),
+            (format!(r#"{{{p}, "crypto": false}}"#), "crypto"),
             (format!(r#"{{{p}, "wait": {{"timeout_ms": 0}}}}"#), "wait.timeout_ms"),
             (format!(r#"{{{p}, "tick_ms": 1}}"#), "tick_ms"),
             (format!(r#"{{{p}, "token_cache": {{"capacity": -1}}}}"#), "token_cache.capacity"),

@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use crate::audit::{Decision, JsonScalar, Verdict};
 use crate::bearer::bearer;
 use crate::claims::Claims;
-use crate::config::{CertificateSource, Config, Mode};
+use crate::config::{CertificateSource, Config, Crypto, Mode};
 use crate::error::{ConfigError, Error, ErrorCode};
 use crate::feed::{
     Feed, FeedConfig, FeedError, FeedFetch, FeedStatus, FeedUpdate, Overlay, StalePolicy,
@@ -432,8 +432,7 @@ impl<B: SignatureBackend> Gate<B> {
         match self.begin(req) {
             Begin::Done(outcome) => outcome,
             Begin::Signature(pending) => {
-                let now = pending.clock.earliest();
-                let valid = self.verifier.check_signature(&pending.signature, now);
+                let valid = self.check_signature(&pending);
                 self.finish(pending, valid)
             }
         }
@@ -511,6 +510,26 @@ impl<B: SignatureBackend> Gate<B> {
             }),
             Err(e) => Begin::Done(self.complete(rule, req.scopes, Err(e), req.audit, req.clock)),
         }
+    }
+
+    /// The key `pending`'s signature must verify under, as a DER `SubjectPublicKeyInfo`, for a
+    /// host that checks it with its own crypto ([`crate::PublicKey::spki_der`]); `None` when the
+    /// configuration says `"crypto": "wasm"`, the key is gone, or it is one the core checks
+    /// itself ([`Gate::check_signature`]).
+    pub fn host_key(&self, pending: &PendingRequest) -> Option<Vec<u8>> {
+        if self.config.crypto != Crypto::Native {
+            return None;
+        }
+        self.verifier
+            .key_for(&pending.signature, pending.clock.earliest())?
+            .spki_der()
+    }
+
+    /// Check `pending`'s signature with the core's crypto (what [`Gate::decide`] does), for a
+    /// host whose own crypto is absent or could not answer.
+    pub fn check_signature(&self, pending: &PendingRequest) -> bool {
+        self.verifier
+            .check_signature(&pending.signature, pending.clock.earliest())
     }
 
     /// The rest of the decision once the host checked the signature of `pending`.

@@ -56,7 +56,7 @@ pub mod verify;
 
 pub use audit::{Decision, Verdict};
 pub use claims::Claims;
-pub use config::{AuditSink, Config, Mode};
+pub use config::{AuditSink, Config, Crypto, Mode};
 pub use error::{ConfigError, Error, ErrorCode};
 pub use gate::{
     Allowed, Begin, Clock, Denied, Gate, Outcome, PendingRequest, RequestFacts, Response,

@@ -8,6 +8,7 @@
 //! verify time. P-256 keys keep comb tables for `G` and `Q` ([`EcVerifyingKey`]).
 
 mod es256;
+use alloc::vec::Vec;
 use tokengate_mont as mont;
 
 use sha2::{Digest, Sha256};
@@ -41,6 +42,17 @@ impl PublicKey {
             (self, alg),
             (PublicKey::Rsa(_), Algorithm::Rs256) | (PublicKey::Ec(_), Algorithm::Es256)
         )
+    }
+
+    /// The key as a DER `SubjectPublicKeyInfo` (RFC 5280 §4.1, RFC 8017 appendix A.1.1), for
+    /// a host whose own crypto checks the signature (Envoy's `verify_signature`). `None` for
+    /// keys such a host may refuse where the core would verify: P-256 (its signatures would
+    /// need re-encoding) and RSA exponents above 32 bits (BoringSSL caps them at 33 bits).
+    pub fn spki_der(&self) -> Option<Vec<u8>> {
+        match self {
+            PublicKey::Rsa(k) => k.spki_der(),
+            PublicKey::Ec(_) => None,
+        }
     }
 }
 
@@ -157,6 +169,25 @@ impl RsaVerifyingKey {
             && em.get(k - hash.len()..) == Some(&hash[..])
     }
 
+    /// See [`PublicKey::spki_der`].
+    fn spki_der(&self) -> Option<Vec<u8>> {
+        if self.e > u64::from(u32::MAX) {
+            return None;
+        }
+        let e = self.e.to_be_bytes();
+        let mut rsa_key = Vec::with_capacity(self.n.len() + 24);
+        der_integer(&mut rsa_key, &self.n);
+        der_integer(&mut rsa_key, strip_leading_zeros(&e));
+        let rsa_key = der(0x30, &rsa_key);
+        let mut bits = Vec::with_capacity(rsa_key.len() + 1);
+        bits.push(0); // no unused bits
+        bits.extend_from_slice(&rsa_key);
+        let mut spki = Vec::with_capacity(bits.len() + 24);
+        spki.extend_from_slice(&RSA_ALGORITHM_ID);
+        spki.extend_from_slice(&der(0x03, &bits));
+        Some(der(0x30, &spki))
+    }
+
     /// `em = s^e mod n` as `em.len()` big-endian octets, for `s < n` given as big-endian octets.
     fn pow_e(&self, s: &[u8], em: &mut [u8]) {
         self.modulus.pow_be(s, self.e, em);
@@ -166,6 +197,39 @@ impl RsaVerifyingKey {
 /// Hash `message` with SHA-256 (used by hosts that run the signature step themselves).
 pub fn sha256(message: &[u8]) -> [u8; 32] {
     Sha256::digest(message).into()
+}
+
+/// `AlgorithmIdentifier { rsaEncryption (1.2.840.113549.1.1.1), NULL }` (RFC 8017 A.1).
+const RSA_ALGORITHM_ID: [u8; 15] = [
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
+
+/// A DER element: `tag`, definite length, `content`.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 4);
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len <= 0xff {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else {
+        // Keys are at most MAX_RSA_BITS (1 KiB of modulus): two length octets always suffice.
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// Append a non-negative DER INTEGER from big-endian octets without leading zeros.
+fn der_integer(out: &mut Vec<u8>, magnitude: &[u8]) {
+    let pad = magnitude.first().is_none_or(|&b| b & 0x80 != 0);
+    let mut content = Vec::with_capacity(magnitude.len() + 1);
+    if pad {
+        content.push(0);
+    }
+    content.extend_from_slice(magnitude);
+    out.extend_from_slice(&der(0x02, &content));
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -345,5 +409,49 @@ mod tests {
                 assert!(!key.verify_pkcs1v15_sha256(&hash, &plus_n));
             }
         }
+    }
+
+    #[test]
+    fn rsa_keys_encode_as_the_subject_public_key_info_openssl_writes() {
+        // SHA-256 of `openssl pkey -in tests/vectors/keys/<name>.pem -pubout -outform DER`:
+        // 1024, 2048 and 4096 bits (one-, two-octet lengths) and e = 3 (a one-octet exponent).
+        let expected = [
+            "6e5713b21b6af4ef815e93f269aa8a3dcd2f1c9df8598e58f7e8eff967632f60", // rsa-1024
+            "c29910a891a88e1d9c10ddd8621cfb2588710cfde1b32a434a38d01e0a99e4f3", // rsa-a
+            "2b3b8a85e2eb6d04c9fcb9da6245c7c77e1f251228d107e1a0450b8e31c8318d", // rsa-4096
+            "e1e458b6b41366c3588d952d8be02de91d129697ca68792402eb647a392cbdd3", // rsa-e3
+        ];
+        let doc = tokengate_json::parse(include_bytes!(
+            "../../../tests/vectors/keys/jwks-public.json"
+        ))
+        .unwrap();
+        let b64 = |v: &tokengate_json::Value, f: &'static str| {
+            crate::token::decode_segment(v.get(f).unwrap().as_str().unwrap(), f).unwrap()
+        };
+        let mut seen = Vec::new();
+        for jwk in doc.get("keys").unwrap().as_array().unwrap() {
+            if jwk.get("kty").and_then(tokengate_json::Value::as_str) != Some("RSA") {
+                continue;
+            }
+            let key = PublicKey::Rsa(RsaVerifyingKey::new(&b64(jwk, "n"), &b64(jwk, "e")).unwrap());
+            let hash = sha256(&key.spki_der().unwrap());
+            seen.push(
+                hash.iter()
+                    .map(|b| alloc::format!("{b:02x}"))
+                    .collect::<alloc::string::String>(),
+            );
+        }
+        for h in expected {
+            assert!(seen.iter().any(|s| s == h), "no key encodes to {h}");
+        }
+    }
+
+    #[test]
+    fn keys_a_host_may_refuse_get_no_encoding() {
+        let n = [0xc5u8; 256];
+        let big_e = RsaVerifyingKey::new(&n, &[1, 0, 0, 0, 1]).unwrap();
+        assert_eq!(PublicKey::Rsa(big_e).spki_der(), None);
+        let ok = RsaVerifyingKey::new(&n, &[0xff, 0xff, 0xff, 0xff]).unwrap();
+        assert!(PublicKey::Rsa(ok).spki_der().is_some());
     }
 }

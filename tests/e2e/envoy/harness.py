@@ -343,6 +343,7 @@ def bootstrap(admin_port: int, listeners: list, clusters: list) -> dict:
             {"tag_name": "code", "regex": r"^wasmcustom\.tokengate_denied_total(\.code\.([a-z_]+))$"},
             {"tag_name": "result", "regex": r"^wasmcustom\.tokengate_jwks_refresh_total(\.result\.([a-z_]+))$"},
             {"tag_name": "result", "regex": r"^wasmcustom\.tokengate_feed_refresh_total(\.result\.([a-z_]+))$"},
+            {"tag_name": "crypto", "regex": r"^wasmcustom\.tokengate_signature_checks_total(\.crypto\.([a-z_]+))$"},
         ]},
     }
 

@@ -223,6 +223,16 @@ def run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b):
     r = h.curl(base + "/orders?probe=forged", "-H", f"authorization: Bearer {forged}")
     check("unknown kid after the refetch: 401 kid_unknown",
           r["status"] == 401 and r["json"]["error"] == "kid_unknown", r)
+    # Published kids, signatures that do not verify: refused by Envoy's verify_signature.
+    head, body, sig = key_a.sign(h.claims("client-a", "orders/read")).split(".")
+    widened = h.b64url(json.dumps(h.claims("client-a", "orders/read orders/write")).encode())
+    for probe, token in [("tampered", f"{head}.{widened}.{sig}"),
+                         ("bitflip", f"{head}.{body}.{sig[:-2]}{'A' if sig[-2] != 'A' else 'B'}{sig[-1]}"),
+                         ("other-key", f"{head}.{body}.{rotated.split('.')[2]}")]:
+        r = h.curl(base + f"/orders?probe={probe}", "-X", "POST", "-H", f"authorization: Bearer {token}")
+        check(f"signature that does not verify ({probe}): 401 signature_invalid, never a pass",
+              r["status"] == 401 and r["json"]["error"] == "signature_invalid"
+              and not origin.find(f"probe={probe}"), r)
 
     # mTLS listener: token bound to client certificate A.
     mtls = f"https://127.0.0.1:{ports['mtls']}"
@@ -260,6 +270,13 @@ def run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b):
           # Envoy answers a refused connection with its own 503: http_error, not transport.
           and get("wasmcustom.tokengate_jwks_refresh_total.result.http_error")
           + get("wasmcustom.tokengate_jwks_refresh_total.result.transport") >= 1)
+    # Envoy 1.40 serves the verify_signature foreign function: every signature in this run was
+    # checked by its BoringSSL, none by the wasm RSA (which the forged-signature checks above
+    # would also have refused).
+    check("metric tokengate_signature_checks_total: Envoy's crypto checked every signature",
+          get("wasmcustom.tokengate_signature_checks_total.crypto.native") >= 5
+          and get("wasmcustom.tokengate_signature_checks_total.crypto.wasm") == 0,
+          {k: v for k, v in stats.items() if "signature_checks" in k})
     with urllib.request.urlopen(f"http://127.0.0.1:{ports['admin']}/stats/prometheus", timeout=5) as resp:
         prom = resp.read().decode()
     # Envoy exports its custom (wasmcustom) namespace without the envoy_ prefix.

@@ -136,8 +136,12 @@ pub struct FilterState {
 /// about as much as a host call under V8.
 pub type HostCalls = BTreeMap<&'static str, u64>;
 
+/// A foreign function this host serves: the arguments in, the result bytes or an ABI status out.
+pub type ForeignFunction = Arc<dyn Fn(&[u8]) -> std::result::Result<Vec<u8>, i32> + Send + Sync>;
+
 #[derive(Default)]
 struct EnvState {
+    foreign: HashMap<String, ForeignFunction>,
     now_ns: u64,
     shared: HashMap<String, (Vec<u8>, u32)>,
     next_cas: u32,
@@ -167,6 +171,16 @@ impl Env {
     /// levels); 1 (debug) unless set.
     pub fn set_log_level(&self, level: i32) {
         self.lock().log_level = level;
+    }
+
+    /// Serve `proxy_call_foreign_function(name, …)` with `f` (unserved names answer
+    /// `NotFound`, as Envoy does for a function it does not register).
+    pub fn set_foreign_function(
+        &self,
+        name: &str,
+        f: impl Fn(&[u8]) -> std::result::Result<Vec<u8>, i32> + Send + Sync + 'static,
+    ) {
+        self.lock().foreign.insert(name.to_string(), Arc::new(f));
     }
 
     /// Every filter state value set so far, in order.
@@ -475,8 +489,9 @@ impl Vm {
         let mut linker = Linker::new(&filter.engine);
         define_abi(&mut linker)?;
         define_wasi(&mut linker)?;
-        // Imports the filter links but this host does not serve (gRPC, queues, foreign
-        // functions): a call traps, so a test notices if the filter ever starts using one.
+        // Imports the filter links but this host does not serve (gRPC, queues): a call traps,
+        // so a test notices if the filter ever starts using one. Foreign functions answer
+        // NotFound unless a test serves them (`Env::set_foreign_function`).
         linker.define_unknown_imports_as_traps(&filter.module)?;
         let instance = linker.instantiate(&mut store, &filter.module)?;
         if let Some(init) = instance.get_func(&mut store, "_initialize") {
@@ -1173,6 +1188,31 @@ fn define_abi(linker: &mut Linker<HostState>) -> Result<()> {
                 Ok(OK)
             } else {
                 Ok(BAD_ARGUMENT)
+            }
+        },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_call_foreign_function",
+        |mut c: C<'_>,
+         np: i32,
+         nl: i32,
+         ap: i32,
+         al: i32,
+         ret_ptr: i32,
+         ret_size: i32|
+         -> Result<i32> {
+            tally(&mut c, "proxy_call_foreign_function");
+            let name = read_str(&mut c, np, nl)?;
+            let args = read(&mut c, ap, al)?;
+            let f = c.data().env.lock().foreign.get(&name).cloned();
+            match f.map(|f| f(&args)) {
+                None => Ok(NOT_FOUND),
+                Some(Ok(result)) => {
+                    give(&mut c, &result, ret_ptr, ret_size)?;
+                    Ok(OK)
+                }
+                Some(Err(status)) => Ok(status),
             }
         },
     )?;

@@ -5,6 +5,9 @@ mod common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 use tokengate_proxy_host::{Env, Request, Response, Start};
 
@@ -42,6 +45,7 @@ fn every_vector_gets_the_same_verdict_and_code_through_the_filter() {
     files.sort();
     let mut total = 0;
     let mut failures = Vec::new();
+    let host_checks = Arc::new(AtomicUsize::new(0));
     for file in &files {
         let doc: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
         let Some(cases) = doc["cases"].as_array() else {
@@ -79,13 +83,27 @@ fn every_vector_gets_the_same_verdict_and_code_through_the_filter() {
             // The filter reads its clock on ticks. Each vector is replayed with the last tick
             // in the previous second (the request's real time is `now` + 0 ms), at `now` + 999
             // ms, and lagging 100 ms behind a request at `now` + 50 ms: always judged at `now`.
-            // A fresh VM per lag, so the token cache of one run does not answer the next.
-            for (tick_ms, request_ms) in [
+            // A fresh VM per lag, so the token cache of one run does not answer the next. The
+            // last run's host serves Envoy's `verify_signature` (common::envoy_verify_signature),
+            // so every RSA signature is also checked by the host's crypto, not the core's.
+            for (run, (tick_ms, request_ms)) in [
                 (now * 1000 - 1, now * 1000),
                 (now * 1000 + 999, now * 1000 + 999),
                 (now * 1000 - 50, now * 1000 + 50),
-            ] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
                 let env = Env::at(now);
+                if run == 2 {
+                    let asked = host_checks.clone();
+                    env.set_foreign_function("verify_signature", move |args| {
+                        if !args.is_empty() {
+                            asked.fetch_add(1, Ordering::Relaxed);
+                        }
+                        common::envoy_verify_signature(args)
+                    });
+                }
                 let Ok(mut vm) = env.vm(common::filter(), &case_config(case)) else {
                     failures.push(format!("{name}: config refused on a second start"));
                     break;
@@ -126,10 +144,13 @@ fn every_vector_gets_the_same_verdict_and_code_through_the_filter() {
         }
     }
     assert!(total > 0, "no vectors found");
+    let host_checks = host_checks.load(Ordering::Relaxed);
     println!(
-        "{total} vectors replayed through the filter, {} failed",
+        "{total} vectors replayed through the filter, {} failed; {host_checks} signatures checked by the host's verify_signature",
         failures.len()
     );
+    // Every vector whose RS256 signature is checked (accepted ones and forged signatures).
+    assert!(host_checks >= 200, "the host was asked {host_checks} times");
     assert!(
         failures.is_empty(),
         "{} of {total} vectors differ:\n{}",

@@ -6,11 +6,11 @@ use std::sync::OnceLock;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use rsa::pkcs1v15::SigningKey;
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer};
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::signature::{SignatureEncoding, Signer, Verifier as _};
 use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokengate_proxy_host::{Env, Filter, Request, Response, Start, Vm};
@@ -18,6 +18,8 @@ use tokengate_proxy_host::{Env, Filter, Request, Response, Start, Vm};
 pub const NOW: u64 = 1_767_268_800;
 pub const ISS: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST0pool";
 pub const CLIENT: &str = "client-a";
+/// The proxy-wasm status `BadArgument`.
+pub const BAD_ARGUMENT: i32 = 2;
 
 /// The built filter, compiled once per test binary.
 pub fn filter() -> &'static Filter {
@@ -174,4 +176,49 @@ pub fn envoy_request(method: &str, path: &str, token: Option<&str>) -> Request {
         r = r.bearer(t);
     }
     r
+}
+
+/// The length-delimited fields of a protobuf message, by number (the arguments message has
+/// nothing else).
+fn fields(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some((&tag, rest)) = bytes.split_first() {
+        assert_eq!(tag & 7, 2, "only length-delimited fields are sent");
+        let (mut len, mut shift, mut i) = (0usize, 0, 0);
+        loop {
+            let b = rest[i];
+            len |= usize::from(b & 0x7f) << shift;
+            shift += 7;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        out.push((tag >> 3, rest[i..i + len].to_vec()));
+        bytes = &rest[i + len..];
+    }
+    out
+}
+
+/// Envoy's `verify_signature` foreign function, served by the `rsa` crate (independent of the
+/// core's RSA): `VerifySignatureArguments` in, `VerifySignatureResult { result, error }` out.
+pub fn envoy_verify_signature(args: &[u8]) -> Result<Vec<u8>, i32> {
+    let f = fields(args);
+    let get = |n: u8| f.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_slice());
+    // No key (the filter's probe at start sends an empty message): Envoy's BadArgument.
+    let key =
+        RsaPublicKey::from_public_key_der(get(2).ok_or(BAD_ARGUMENT)?).map_err(|_| BAD_ARGUMENT)?;
+    assert_eq!(get(1), Some(&b"sha256"[..]));
+    let ok = Signature::try_from(get(3).unwrap_or_default()).is_ok_and(|sig| {
+        VerifyingKey::<Sha256>::new(key)
+            .verify(get(4).unwrap_or_default(), &sig)
+            .is_ok()
+    });
+    Ok(if ok {
+        vec![0x08, 0x01]
+    } else {
+        let mut no = vec![0x12, 14];
+        no.extend_from_slice(b"does not match");
+        no
+    })
 }
