@@ -2,7 +2,7 @@
 # Benchmarks the Envoy filter (not a test): per-verification cost in the wasmtime host, then wrk
 # through one real Envoy for no auth / the empty proxy-wasm filter (tests/bench-filter) /
 # jwt_authn / tokengate (default config, and with the audit line), warm and with a new token on
-# every request; prints a markdown table with the ratios. Bounded (about 6 minutes). With two
+# every request; prints a markdown table with the ratios. Bounded (about 7 minutes). With two
 # or more CPUs, Envoy and wrk each run on their own (`--no-pin` leaves them to the scheduler).
 # BENCH_SECONDS=N changes the length of each wrk run (default 4), BENCH_ROUNDS the number of
 # interleaved rounds of every row (default 7); extra arguments go to bench.py (--probes
