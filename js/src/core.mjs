@@ -115,7 +115,9 @@ const VERIFIER_KEYS = new Set([
   "clientCertificate",
   "signatureChecksPerSecond",
 ]);
-const HOST_KEYS = new Set(["onDecision", "crypto", "fetch", "sharedCache"]);
+const HOST_KEYS = new Set(["onDecision", "fetch", "sharedCache"]);
+// fromConfig's options: the host's, and `crypto`, which replaces the document's.
+const FROM_CONFIG_KEYS = new Set([...HOST_KEYS, "crypto"]);
 const RENAMED = {
   graceSeconds: "leewaySeconds",
   customJwtCheck: "customClaims (declarative rules) or a check on the returned claims",
@@ -361,6 +363,7 @@ function buildConfig(props, extra, kind) {
   if (shared.feed !== undefined) config.feed = shared.feed;
   if (shared.clientCertificate !== undefined) config.client_certificate = shared.clientCertificate;
   if (shared.signatureChecksPerSecond !== undefined) config.signature_checks_per_s = shared.signatureChecksPerSecond;
+  if (shared.crypto !== undefined) config.crypto = shared.crypto;
   const revocation = revocationJson(shared.revocation);
   config.revocation = revocation;
   const host = {};
@@ -596,7 +599,7 @@ export function createApi(rt) {
     #feedSource;
     #shared;
 
-    // `built`: { config: the core configuration, host: {onDecision, crypto, fetch},
+    // `built`: { config: the core configuration (with "crypto"), host: {onDecision, fetch, sharedCache},
     // revocation: the lists revoke() adds to, names: how to name fields in errors }.
     constructor(secret, built) {
       if (secret !== CONSTRUCT) {
@@ -607,9 +610,6 @@ export function createApi(rt) {
         throw configError("onDecision must be a function");
       }
       if (host.fetch !== undefined && typeof host.fetch !== "function") throw configError("fetch must be a function");
-      if (host.crypto !== undefined && host.crypto !== "native" && host.crypto !== "wasm") {
-        throw configError('crypto must be "native" or "wasm"');
-      }
       this.#revocation = built.revocation;
 
       const now = clockSeconds();
@@ -621,8 +621,8 @@ export function createApi(rt) {
       }
       this.#core = core;
       const info = JSON.parse(core.info());
-      // The option wins over the configuration's "crypto" (the core's default: "native").
-      this.#crypto = (host.crypto ?? info.crypto) === "native" ? rt.crypto : null;
+      // The configuration's "crypto", defaulted and checked by the core.
+      this.#crypto = info.crypto === "native" ? rt.crypto : null;
       this.#providers = info.providers;
       this.#maxChars = info.max_token_bytes;
       this.#removeHeaders = Object.freeze([...info.remove_headers]);
@@ -1344,7 +1344,8 @@ export function createApi(rt) {
       if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw configError("configuration: must be a JSON object");
       const host = options === undefined ? {} : options;
       if (host === null || typeof host !== "object") throw configError("fromConfig options must be an object");
-      checkKeys(host, HOST_KEYS, "fromConfig options");
+      checkKeys(host, FROM_CONFIG_KEYS, "fromConfig options");
+      if (host.crypto !== undefined) doc = { ...doc, crypto: host.crypto };
       let revocation;
       try {
         revocation = doc.revocation === undefined ? { jti: [], client_ids: [], issued_before: {} } : structuredClone(doc.revocation);

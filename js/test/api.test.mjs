@@ -93,6 +93,13 @@ test('the gate configuration\'s "crypto" is honoured, and the option wins over i
   assert.equal(count(J.fromConfig(doc("wasm"), { crypto: "native" })), 2);
   assert.equal(count(J.fromConfig(doc(), { crypto: "wasm" })), 0);
   assert.throws(() => J.fromConfig(doc("boringssl")), (e) => e instanceof TypeError && /crypto/.test(e.message));
+  assert.throws(() => J.fromConfig(doc(), { crypto: "boringssl" }), (e) => e instanceof TypeError && /crypto/.test(e.message));
+  // create(): the same setting, checked by the core.
+  const { CognitoVerifier: C } = createApi({ Core, memory: wasm.memory, crypto: counting, fetch: globalThis.fetch });
+  const props = { userPoolId: f.POOL_ID, tokenUse: "access", clientId: f.CLIENT_ID, jwks: f.jwks(), cache: false };
+  assert.equal(count(C.create(props)), 2);
+  assert.equal(count(C.create({ ...props, crypto: "wasm" })), 0);
+  assert.throws(() => C.create({ ...props, crypto: "boringssl" }), (e) => e instanceof TypeError && /crypto: must be "native" or "wasm"/.test(e.message));
 });
 
 test("the ErrorCode union, the README table and the core list the same codes", () => {
