@@ -487,7 +487,7 @@ impl RootContext for Root {
                 None => String::new(),
             },
             match (host_crypto, config.crypto) {
-                (true, _) => "RS256 signatures checked by the host's verify_signature",
+                (true, _) => "signatures checked by the host's verify_signature",
                 (false, Crypto::Native) => {
                     "signatures checked in wasm: this host has no verify_signature"
                 }
@@ -992,15 +992,15 @@ fn hostcrypto_served() -> bool {
 }
 
 /// The signature check by Envoy's own crypto (`verify_signature`), for the keys the core hands
-/// out ([`Gate::host_key`]). `None` when Envoy did not answer: the function went missing (then
+/// out ([`Gate::host_check`]). `None` when Envoy did not answer: the function went missing (then
 /// never asked again), a key it would not import, or an answer that is not a result message.
 fn host_check(w: &mut Worker, pending: &PendingRequest) -> Option<bool> {
     if !w.host_crypto {
         return None;
     }
-    let key = w.gate.host_key(pending)?;
-    let signature = pending.signature();
-    let args = hostcrypto::arguments(&key, signature.signature(), signature.signing_input());
+    let check = w.gate.host_check(pending)?;
+    let signing_input = pending.signature().signing_input();
+    let args = hostcrypto::arguments(&check.key, &check.signature, signing_input);
     match hostcalls::call_foreign_function(hostcrypto::FUNCTION, Some(&args)) {
         Ok(answer) => hostcrypto::result(answer.as_deref().unwrap_or(&[])),
         Err(Status::NotFound) => {

@@ -1,7 +1,7 @@
 //! Envoy's `verify_signature` foreign function: the bytes of its protobuf messages
 //! (`envoy.source.extensions.common.wasm.VerifySignatureArguments` and `…Result`), so that a
 //! token signature is checked by Envoy's own BoringSSL when the core hands one out
-//! ([`tokengate::Gate::host_key`]). What is checked, with which key, and what follows from the
+//! ([`tokengate::Gate::host_check`]). What is checked, with which key, and what follows from the
 //! answer stay the core's; this is only the wire format.
 
 /// The foreign function's name.

@@ -201,6 +201,16 @@ pub enum Begin {
     Signature(PendingRequest),
 }
 
+/// A signature check for a host's own crypto ([`Gate::host_check`]): SHA-256 over
+/// `PendingSignature::signing_input`, with these.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostCheck {
+    /// The key, a DER `SubjectPublicKeyInfo`.
+    pub key: Vec<u8>,
+    /// The signature: PKCS#1 v1.5 octets (RS256) or a DER `ECDSA-Sig-Value` (ES256).
+    pub signature: Vec<u8>,
+}
+
 /// A request waiting for its token's signature check.
 #[derive(Debug)]
 pub struct PendingRequest {
@@ -512,17 +522,24 @@ impl<B: SignatureBackend> Gate<B> {
         }
     }
 
-    /// The key `pending`'s signature must verify under, as a DER `SubjectPublicKeyInfo`, for a
-    /// host that checks it with its own crypto ([`crate::PublicKey::spki_der`]); `None` when the
-    /// configuration says `"crypto": "wasm"`, the key is gone, or it is one the core checks
-    /// itself ([`Gate::check_signature`]).
-    pub fn host_key(&self, pending: &PendingRequest) -> Option<Vec<u8>> {
+    /// What a host whose own crypto checks signatures (Envoy's `verify_signature`) must
+    /// check for `pending`: the key the core chose, as DER, and the signature as that crypto
+    /// reads it ([`crate::PublicKey::spki_der`], [`crate::signature::host_signature`]). `None`
+    /// when the configuration says `"crypto": "wasm"`, the key is gone, or it is one the core
+    /// checks itself ([`Gate::check_signature`]).
+    pub fn host_check(&self, pending: &PendingRequest) -> Option<HostCheck> {
         if self.config.crypto != Crypto::Native {
             return None;
         }
-        self.verifier
-            .key_for(&pending.signature, pending.clock.earliest())?
-            .spki_der()
+        let signature = &pending.signature;
+        let key = self
+            .verifier
+            .key_for(signature, pending.clock.earliest())?
+            .spki_der()?;
+        Some(HostCheck {
+            key,
+            signature: crate::signature::host_signature(signature.alg(), signature.signature())?,
+        })
     }
 
     /// Check `pending`'s signature with the core's crypto (what [`Gate::decide`] does), for a

@@ -59,7 +59,7 @@ pub use claims::Claims;
 pub use config::{AuditSink, Config, Crypto, Mode};
 pub use error::{ConfigError, Error, ErrorCode};
 pub use gate::{
-    Allowed, Begin, Clock, Denied, Gate, Outcome, PendingRequest, RequestFacts, Response,
+    Allowed, Begin, Clock, Denied, Gate, HostCheck, Outcome, PendingRequest, RequestFacts, Response,
 };
 pub use jwks::{JwksError, KeySet, KeySetLimits};
 pub use keycache::{FetchReason, FetchRequest, KeyCache, KeyCacheConfig, Lookup, RefreshError};

@@ -44,14 +44,33 @@ impl PublicKey {
         )
     }
 
-    /// The key as a DER `SubjectPublicKeyInfo` (RFC 5280 §4.1, RFC 8017 appendix A.1.1), for
-    /// a host whose own crypto checks the signature (Envoy's `verify_signature`). `None` for
-    /// keys such a host may refuse where the core would verify: P-256 (its signatures would
-    /// need re-encoding) and RSA exponents above 32 bits (BoringSSL caps them at 33 bits).
+    /// The key as a DER `SubjectPublicKeyInfo` (RFC 5280 §4.1; RSA: RFC 8017 appendix A.1.1,
+    /// P-256: RFC 5480), for a host whose own crypto checks the signature (Envoy's
+    /// `verify_signature`). `None` for keys such a host may refuse where the core would verify:
+    /// RSA exponents above 32 bits (BoringSSL caps them at 33 bits).
     pub fn spki_der(&self) -> Option<Vec<u8>> {
         match self {
             PublicKey::Rsa(k) => k.spki_der(),
-            PublicKey::Ec(_) => None,
+            PublicKey::Ec(k) => Some(k.spki_der()),
+        }
+    }
+}
+
+/// A JWS signature as a host's crypto takes it (Envoy's `verify_signature`, BoringSSL's
+/// `EVP_DigestVerify`): RS256 octets as they are; ES256's `r || s` (RFC 7518 §3.4) as the DER
+/// `ECDSA-Sig-Value` of RFC 3279. `None` for an ES256 signature that is not 64 octets.
+pub fn host_signature(alg: Algorithm, signature: &[u8]) -> Option<Vec<u8>> {
+    match alg {
+        Algorithm::Rs256 => Some(signature.to_vec()),
+        Algorithm::Es256 => {
+            let (r, s) = signature.split_at_checked(32)?;
+            if s.len() != 32 {
+                return None;
+            }
+            let mut seq = Vec::with_capacity(72);
+            der_integer(&mut seq, strip_leading_zeros(r));
+            der_integer(&mut seq, strip_leading_zeros(s));
+            Some(der(0x30, &seq))
         }
     }
 }
@@ -444,6 +463,58 @@ mod tests {
         for h in expected {
             assert!(seen.iter().any(|s| s == h), "no key encodes to {h}");
         }
+    }
+
+    #[test]
+    fn p256_keys_encode_as_the_subject_public_key_info_openssl_writes() {
+        // `openssl pkey -in tests/vectors/keys/ec-a.pem -pubout -outform DER | sha256sum`.
+        let expected = "5f40f17533c2823a7dc11e0417ac75add863be6ff0c4a1d0fe7ef0716c621523";
+        let doc = tokengate_json::parse(include_bytes!(
+            "../../../tests/vectors/keys/jwks-public.json"
+        ))
+        .unwrap();
+        let b64 = |v: &tokengate_json::Value, f: &'static str| {
+            crate::token::decode_segment(v.get(f).unwrap().as_str().unwrap(), f).unwrap()
+        };
+        let mut seen = Vec::new();
+        for jwk in doc.get("keys").unwrap().as_array().unwrap() {
+            if jwk.get("crv").and_then(tokengate_json::Value::as_str) != Some("P-256") {
+                continue;
+            }
+            let mut sec1 = alloc::vec![4u8];
+            sec1.extend_from_slice(&b64(jwk, "x"));
+            sec1.extend_from_slice(&b64(jwk, "y"));
+            let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap();
+            let der = PublicKey::Ec(EcVerifyingKey::from(key)).spki_der().unwrap();
+            assert_eq!(der.len(), 91);
+            let hash = sha256(&der);
+            seen.push(
+                hash.iter()
+                    .map(|b| alloc::format!("{b:02x}"))
+                    .collect::<alloc::string::String>(),
+            );
+        }
+        assert!(seen.iter().any(|s| s == expected), "{seen:?}");
+    }
+
+    #[test]
+    fn es256_signatures_go_to_a_host_as_canonical_der() {
+        let mut sig = [0u8; 64];
+        sig[31] = 1; // r = 1
+        sig[32] = 0x80; // s with its top bit set: a leading zero octet
+        let der = host_signature(Algorithm::Es256, &sig).unwrap();
+        let mut want = alloc::vec![0x30, 3 + 35, 0x02, 0x01, 0x01, 0x02, 0x21, 0x00];
+        want.extend_from_slice(&sig[32..]);
+        assert_eq!(der, want);
+        // r = 0 stays the INTEGER 0 (a host refuses it, as the core does).
+        let zero = host_signature(Algorithm::Es256, &[0u8; 64]).unwrap();
+        assert_eq!(zero, [0x30, 6, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00]);
+        assert_eq!(host_signature(Algorithm::Es256, &[1u8; 63]), None);
+        assert_eq!(host_signature(Algorithm::Es256, &[1u8; 65]), None);
+        assert_eq!(
+            host_signature(Algorithm::Rs256, &[7u8; 256]).unwrap(),
+            [7u8; 256]
+        );
     }
 
     #[test]

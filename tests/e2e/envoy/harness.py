@@ -73,6 +73,36 @@ class TestKey:
         return signing_input + "." + b64url(sig)
 
 
+class EcTestKey:
+    """A fixed TEST P-256 key from tests/vectors/keys (ES256), signed with openssl."""
+
+    def __init__(self, pem: str, kid: str):
+        self.path = KEYS / pem
+        self.kid = kid
+        der = subprocess.run(["openssl", "pkey", "-in", str(self.path), "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        self.x, self.y = der[-64:-32], der[-32:]  # the uncompressed point ends the SPKI
+
+    def jwk(self) -> dict:
+        return {"kty": "EC", "crv": "P-256", "kid": self.kid, "alg": "ES256", "use": "sig",
+                "x": b64url(self.x), "y": b64url(self.y)}
+
+    def sign(self, claims: dict) -> str:
+        header = {"kid": self.kid, "alg": "ES256"}
+        signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
+                         b64url(json.dumps(claims, separators=(",", ":")).encode()))
+        der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.path)],
+                             input=signing_input.encode(), check=True, capture_output=True).stdout
+        # ECDSA-Sig-Value (DER) to JWS r || s (RFC 7518 §3.4).
+        assert der[0] == 0x30 and der[2] == 0x02, der.hex()
+        r_len = der[3]
+        r = der[4:4 + r_len]
+        s_len = der[5 + r_len]
+        s = der[6 + r_len:6 + r_len + s_len]
+        fixed = lambda v: v.lstrip(b"\0").rjust(32, b"\0")  # noqa: E731
+        return signing_input + "." + b64url(fixed(r) + fixed(s))
+
+
 def claims(client_id: str, scope: str, **extra) -> dict:
     now = int(time.time())
     c = {"sub": client_id, "client_id": client_id, "token_use": "access", "scope": scope,

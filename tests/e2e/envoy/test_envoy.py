@@ -66,7 +66,8 @@ def main():
     jwks.delay_s = 1.0  # the first fetch is slow: early requests must pause, then pass
     origin = h.Origin()
     certs = h.make_certs(work)
-    ports = {k: h.free_port() for k in ["admin", "main", "rl", "mtls", "dead", "dead_jwks", "bad_admin", "bad"]}
+    ports = {k: h.free_port() for k in ["admin", "main", "rl", "mtls", "dead", "dead_jwks", "bad_admin", "bad", "es"]}
+    ec_key = h.EcTestKey("ec-a.pem", "e2e-ec-a")
     listeners = [
         # The default audit record (filter state), written by the README's access log.
         h.listener("main", ports["main"], [h.wasm_filter({
@@ -82,6 +83,11 @@ def main():
             vm_id="tokengate-mtls")],
             {"route": {"cluster": "origin"}},
             tls={"cert": certs["server"]["cert"], "key": certs["server"]["key"], "ca": certs["ca"]}),
+        # ES256 with inline keys: Envoy's verify_signature gets the P-256 key and a DER signature.
+        h.listener("es", ports["es"], [h.wasm_filter({
+            "providers": [dict(provider(), jwks={"keys": [ec_key.jwk()]}, algorithms=["ES256"])],
+            "rules": RULES}, vm_id="tokengate-es")],
+            {"route": {"cluster": "origin"}}),
         h.listener("dead", ports["dead"], [h.wasm_filter({
             "providers": [provider(cluster="dead_jwks")], "rules": RULES,
             "wait": {"timeout_ms": 1500, "max_requests": 100}}, vm_id="tokengate-dead")],
@@ -93,7 +99,7 @@ def main():
     base = f"http://127.0.0.1:{ports['main']}"
     try:
         envoy.start()
-        run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b)
+        run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b, ec_key)
         bad_config_is_refused(work, ports)
     except Exception as e:  # a crash of the harness is a failed check, with the Envoy log
         check("harness ran to completion", False, f"{type(e).__name__}: {e}")
@@ -118,7 +124,7 @@ def main():
     return 0 if failed == 0 else 1
 
 
-def run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b):
+def run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b, ec_key):
     read_a = key_a.sign(h.claims("client-a", "orders/read"))
 
     # Keys load while the first request waits.
@@ -233,6 +239,19 @@ def run_checks(envoy, base, ports, jwks, origin, certs, key_a, key_b):
         check(f"signature that does not verify ({probe}): 401 signature_invalid, never a pass",
               r["status"] == 401 and r["json"]["error"] == "signature_invalid"
               and not origin.find(f"probe={probe}"), r)
+
+    # ES256: the P-256 key and the DER form of r || s go to Envoy's verify_signature.
+    es = f"http://127.0.0.1:{ports['es']}"
+    es_token = ec_key.sign(h.claims("client-a", "orders/read"))
+    r = h.curl(es + "/orders?probe=es256", "-H", f"authorization: Bearer {es_token}")
+    check("ES256 token checked by Envoy's crypto: 200", r["status"] == 200 and origin.find("probe=es256"), r)
+    head, body, sig = es_token.split(".")
+    other = ec_key.sign(h.claims("client-a", "orders/read")).split(".")[2]
+    widened = h.b64url(json.dumps(h.claims("client-a", "orders/read orders/write")).encode())
+    for probe, token in [("es256-tampered", f"{head}.{widened}.{sig}"), ("es256-other", f"{head}.{body}.{other}")]:
+        r = h.curl(es + f"/orders?probe={probe}", "-X", "POST", "-H", f"authorization: Bearer {token}")
+        check(f"ES256 signature that does not verify ({probe}): 401 signature_invalid",
+              r["status"] == 401 and r["json"]["error"] == "signature_invalid" and not origin.find(f"probe={probe}"), r)
 
     # mTLS listener: token bound to client certificate A.
     mtls = f"https://127.0.0.1:{ports['mtls']}"

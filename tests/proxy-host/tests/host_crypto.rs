@@ -1,7 +1,7 @@
 //! Signatures checked by the host's crypto: Envoy's `verify_signature` foreign function, served
-//! here by an independent implementation (the `rsa` crate reading the DER key the filter sends),
-//! and the core's own check when the host has no such function, cannot answer, or the
-//! configuration says `"crypto": "wasm"`.
+//! here by an independent implementation (the `rsa` and `p256` crates reading the DER key and
+//! signature the filter sends), and the core's own check when the host has no such function,
+//! cannot answer, or the configuration says `"crypto": "wasm"`.
 
 mod common;
 
@@ -70,7 +70,7 @@ fn envoys_crypto_checks_each_new_signature_and_its_answer_stands() {
     assert!(
         env.logs().iter().any(|l| l
             .message
-            .contains("RS256 signatures checked by the host's verify_signature")),
+            .contains("signatures checked by the host's verify_signature")),
         "{:?}",
         env.logs()
     );
@@ -166,4 +166,48 @@ fn a_bad_crypto_setting_is_refused_at_start() {
         Err(tokengate_proxy_host::Start::Trap(e)) => panic!("trap: {e:#}"),
         Ok(_) => panic!("started with crypto: boringssl"),
     }
+}
+
+#[test]
+fn es256_signatures_go_to_the_host_as_der() {
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(vectors_dir().join("accept.json")).unwrap()).unwrap();
+    let case = doc["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "es256_generic_issuer_with_audience_is_accepted")
+        .unwrap();
+    let mut provider = case["policy"].clone();
+    provider["jwks"] = json!({"keys": case["jwks"]["keys"]});
+    let config = json!({"providers": [provider], "rules": [{"match": {"prefix": "/"}, "allow": "authenticated"}]})
+        .to_string();
+    let token = case["token"].as_str().unwrap();
+    let (head_payload, sig) = token.rsplit_once('.').unwrap();
+    // One character of s changed (r stays): still strict base64url, no longer valid.
+    let mut sig = sig.to_string();
+    let at = sig.len() - 10;
+    let c = if &sig[at..=at] == "A" { "B" } else { "A" };
+    sig.replace_range(at..=at, c);
+    let flipped = format!("{head_payload}.{sig}");
+    let now = case["now"].as_u64().unwrap();
+    let env = Env::at(now);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    env.set_foreign_function("verify_signature", move |args| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        envoy_verify_signature(args)
+    });
+    let mut vm = start(&env, &config);
+    let r = vm.request(Request::get("/x").bearer(token)).unwrap();
+    assert!(matches!(r, Response::Forwarded(_)), "{r:?}");
+    let r = vm.request(Request::get("/x").bearer(&flipped)).unwrap();
+    assert_denied(&r, 401, "signature_invalid");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the probe, then both signatures"
+    );
+    vm.tick().unwrap();
+    assert_eq!((env.metric(NATIVE), env.metric(WASM)), (2, 0));
 }

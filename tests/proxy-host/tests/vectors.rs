@@ -85,7 +85,7 @@ fn every_vector_gets_the_same_verdict_and_code_through_the_filter() {
             // ms, and lagging 100 ms behind a request at `now` + 50 ms: always judged at `now`.
             // A fresh VM per lag, so the token cache of one run does not answer the next. The
             // last run's host serves Envoy's `verify_signature` (common::envoy_verify_signature),
-            // so every RSA signature is also checked by the host's crypto, not the core's.
+            // so every RS256 and ES256 signature is also checked by the host's crypto, not the core's.
             for (run, (tick_ms, request_ms)) in [
                 (now * 1000 - 1, now * 1000),
                 (now * 1000 + 999, now * 1000 + 999),

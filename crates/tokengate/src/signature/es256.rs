@@ -18,6 +18,12 @@ use p256::elliptic_curve::point::AffineCoordinates;
 use p256::{ProjectivePoint, Scalar, U256};
 
 /// Comb teeth: 63 entries per table (6 KiB), 43 doublings per verification.
+/// `SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (65 octets follow) }`.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
 const TEETH: usize = 6;
 const SPACING: usize = 256usize.div_ceil(TEETH);
 const ENTRIES: usize = (1 << TEETH) - 1;
@@ -53,6 +59,16 @@ impl EcVerifyingKey {
     /// The `p256` key this was built from.
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.key
+    }
+
+    /// The key as a DER `SubjectPublicKeyInfo` (RFC 5480: `id-ecPublicKey`, `prime256v1`, the
+    /// uncompressed point).
+    pub(crate) fn spki_der(&self) -> alloc::vec::Vec<u8> {
+        let point = self.key.to_encoded_point(false);
+        let mut out = alloc::vec::Vec::with_capacity(P256_SPKI_PREFIX.len() + 65);
+        out.extend_from_slice(&P256_SPKI_PREFIX);
+        out.extend_from_slice(point.as_bytes());
+        out
     }
 
     /// Verify a P1363 (`r || s`, 64 octets) signature over a SHA-256 digest. r or s equal to

@@ -200,20 +200,26 @@ fn fields(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
     out
 }
 
-/// Envoy's `verify_signature` foreign function, served by the `rsa` crate (independent of the
+/// Envoy's `verify_signature` foreign function, served by the `rsa` and `p256` crates (independent of the
 /// core's RSA): `VerifySignatureArguments` in, `VerifySignatureResult { result, error }` out.
 pub fn envoy_verify_signature(args: &[u8]) -> Result<Vec<u8>, i32> {
     let f = fields(args);
     let get = |n: u8| f.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_slice());
     // No key (the filter's probe at start sends an empty message): Envoy's BadArgument.
-    let key =
-        RsaPublicKey::from_public_key_der(get(2).ok_or(BAD_ARGUMENT)?).map_err(|_| BAD_ARGUMENT)?;
+    let key = get(2).ok_or(BAD_ARGUMENT)?;
     assert_eq!(get(1), Some(&b"sha256"[..]));
-    let ok = Signature::try_from(get(3).unwrap_or_default()).is_ok_and(|sig| {
-        VerifyingKey::<Sha256>::new(key)
-            .verify(get(4).unwrap_or_default(), &sig)
-            .is_ok()
-    });
+    let (sig, text) = (get(3).unwrap_or_default(), get(4).unwrap_or_default());
+    let ok = if let Ok(rsa_key) = RsaPublicKey::from_public_key_der(key) {
+        Signature::try_from(sig).is_ok_and(|sig| {
+            VerifyingKey::<Sha256>::new(rsa_key)
+                .verify(text, &sig)
+                .is_ok()
+        })
+    } else {
+        let ec_key =
+            p256::ecdsa::VerifyingKey::from_public_key_der(key).map_err(|_| BAD_ARGUMENT)?;
+        p256::ecdsa::Signature::from_der(sig).is_ok_and(|sig| ec_key.verify(text, &sig).is_ok())
+    };
     Ok(if ok {
         vec![0x08, 0x01]
     } else {
