@@ -430,6 +430,44 @@ mod tests {
         }
     }
 
+    /// A base64url member of a JWK, decoded.
+    fn member(jwk: &tokengate_json::Value, name: &'static str) -> Vec<u8> {
+        let text = jwk
+            .get(name)
+            .and_then(tokengate_json::Value::as_str)
+            .unwrap();
+        crate::token::decode_segment(text, name).unwrap()
+    }
+
+    /// Hex SHA-256 of `spki_der()` for every `kty` key of the TEST key set (P-256 only for EC).
+    fn spki_digests(
+        kty: &str,
+        key: impl Fn(&tokengate_json::Value) -> PublicKey,
+    ) -> Vec<alloc::string::String> {
+        let doc = tokengate_json::parse(include_bytes!(
+            "../../../tests/vectors/keys/jwks-public.json"
+        ))
+        .unwrap();
+        let keys = doc
+            .get("keys")
+            .and_then(tokengate_json::Value::as_array)
+            .unwrap();
+        keys.iter()
+            .filter(|jwk| jwk.get("kty").and_then(tokengate_json::Value::as_str) == Some(kty))
+            .filter(|jwk| {
+                kty != "EC"
+                    || jwk.get("crv").and_then(tokengate_json::Value::as_str) == Some("P-256")
+            })
+            .map(|jwk| {
+                let der = key(jwk).spki_der().unwrap();
+                sha256(&der)
+                    .iter()
+                    .map(|b| alloc::format!("{b:02x}"))
+                    .collect()
+            })
+            .collect()
+    }
+
     #[test]
     fn rsa_keys_encode_as_the_subject_public_key_info_openssl_writes() {
         // SHA-256 of `openssl pkey -in tests/vectors/keys/<name>.pem -pubout -outform DER`:
@@ -440,26 +478,9 @@ mod tests {
             "2b3b8a85e2eb6d04c9fcb9da6245c7c77e1f251228d107e1a0450b8e31c8318d", // rsa-4096
             "e1e458b6b41366c3588d952d8be02de91d129697ca68792402eb647a392cbdd3", // rsa-e3
         ];
-        let doc = tokengate_json::parse(include_bytes!(
-            "../../../tests/vectors/keys/jwks-public.json"
-        ))
-        .unwrap();
-        let b64 = |v: &tokengate_json::Value, f: &'static str| {
-            crate::token::decode_segment(v.get(f).unwrap().as_str().unwrap(), f).unwrap()
-        };
-        let mut seen = Vec::new();
-        for jwk in doc.get("keys").unwrap().as_array().unwrap() {
-            if jwk.get("kty").and_then(tokengate_json::Value::as_str) != Some("RSA") {
-                continue;
-            }
-            let key = PublicKey::Rsa(RsaVerifyingKey::new(&b64(jwk, "n"), &b64(jwk, "e")).unwrap());
-            let hash = sha256(&key.spki_der().unwrap());
-            seen.push(
-                hash.iter()
-                    .map(|b| alloc::format!("{b:02x}"))
-                    .collect::<alloc::string::String>(),
-            );
-        }
+        let seen = spki_digests("RSA", |jwk| {
+            PublicKey::Rsa(RsaVerifyingKey::new(&member(jwk, "n"), &member(jwk, "e")).unwrap())
+        });
         for h in expected {
             assert!(seen.iter().any(|s| s == h), "no key encodes to {h}");
         }
@@ -469,31 +490,13 @@ mod tests {
     fn p256_keys_encode_as_the_subject_public_key_info_openssl_writes() {
         // `openssl pkey -in tests/vectors/keys/ec-a.pem -pubout -outform DER | sha256sum`.
         let expected = "5f40f17533c2823a7dc11e0417ac75add863be6ff0c4a1d0fe7ef0716c621523";
-        let doc = tokengate_json::parse(include_bytes!(
-            "../../../tests/vectors/keys/jwks-public.json"
-        ))
-        .unwrap();
-        let b64 = |v: &tokengate_json::Value, f: &'static str| {
-            crate::token::decode_segment(v.get(f).unwrap().as_str().unwrap(), f).unwrap()
-        };
-        let mut seen = Vec::new();
-        for jwk in doc.get("keys").unwrap().as_array().unwrap() {
-            if jwk.get("crv").and_then(tokengate_json::Value::as_str) != Some("P-256") {
-                continue;
-            }
+        let seen = spki_digests("EC", |jwk| {
             let mut sec1 = alloc::vec![4u8];
-            sec1.extend_from_slice(&b64(jwk, "x"));
-            sec1.extend_from_slice(&b64(jwk, "y"));
+            sec1.extend_from_slice(&member(jwk, "x"));
+            sec1.extend_from_slice(&member(jwk, "y"));
             let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1).unwrap();
-            let der = PublicKey::Ec(EcVerifyingKey::from(key)).spki_der().unwrap();
-            assert_eq!(der.len(), 91);
-            let hash = sha256(&der);
-            seen.push(
-                hash.iter()
-                    .map(|b| alloc::format!("{b:02x}"))
-                    .collect::<alloc::string::String>(),
-            );
-        }
+            PublicKey::Ec(EcVerifyingKey::from(key))
+        });
         assert!(seen.iter().any(|s| s == expected), "{seen:?}");
     }
 

@@ -50,6 +50,15 @@ def free_port() -> int:
             return port
 
 
+def openssl_sign(key: Path, header: dict, claims: dict) -> tuple:
+    """The JWS signing input of `header` and `claims`, and `openssl dgst -sha256 -sign` of it."""
+    signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
+                     b64url(json.dumps(claims, separators=(",", ":")).encode()))
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key)],
+                         input=signing_input.encode(), check=True, capture_output=True).stdout
+    return signing_input, sig
+
+
 class TestKey:
     """A fixed TEST RSA key from tests/vectors/keys, with a kid of our choosing."""
 
@@ -65,11 +74,7 @@ class TestKey:
                 "n": b64url(self.n), "e": b64url((65537).to_bytes(3, "big"))}
 
     def sign(self, claims: dict) -> str:
-        header = {"kid": self.kid, "alg": "RS256"}
-        signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
-                         b64url(json.dumps(claims, separators=(",", ":")).encode()))
-        sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.path)],
-                             input=signing_input.encode(), check=True, capture_output=True).stdout
+        signing_input, sig = openssl_sign(self.path, {"kid": self.kid, "alg": "RS256"}, claims)
         return signing_input + "." + b64url(sig)
 
 
@@ -88,11 +93,7 @@ class EcTestKey:
                 "x": b64url(self.x), "y": b64url(self.y)}
 
     def sign(self, claims: dict) -> str:
-        header = {"kid": self.kid, "alg": "ES256"}
-        signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "." +
-                         b64url(json.dumps(claims, separators=(",", ":")).encode()))
-        der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(self.path)],
-                             input=signing_input.encode(), check=True, capture_output=True).stdout
+        signing_input, der = openssl_sign(self.path, {"kid": self.kid, "alg": "ES256"}, claims)
         # ECDSA-Sig-Value (DER) to JWS r || s (RFC 7518 §3.4).
         assert der[0] == 0x30 and der[2] == 0x02, der.hex()
         r_len = der[3]
