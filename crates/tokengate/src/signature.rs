@@ -75,9 +75,11 @@ pub fn host_signature(alg: Algorithm, signature: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Verifies signatures. The default [`PureRust`] backend is the only one the proxy filter uses;
-/// a JS host may use its native crypto for the same decision through
-/// [`crate::Verifier::begin`] and [`crate::Verifier::finish`].
+/// Verifies signatures. The default [`PureRust`] backend is the core's own crypto. A host may
+/// check a signature with its native crypto instead, for the same decision, through
+/// [`crate::Verifier::begin`] and [`crate::Verifier::finish`] (the npm package: node:crypto,
+/// WebCrypto) or [`crate::Gate::begin`], [`crate::Gate::host_check`] and
+/// [`crate::Gate::finish`] (the Envoy filter: Envoy's `verify_signature`).
 pub trait SignatureBackend {
     /// True only when `signature` is a valid `alg` signature by `key` over `message`.
     fn verify(&self, key: &PublicKey, alg: Algorithm, message: &[u8], signature: &[u8]) -> bool;
