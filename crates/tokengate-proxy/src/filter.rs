@@ -142,8 +142,10 @@ struct Metrics {
     denied: Vec<(ErrorCode, Counter)>,
     refresh: Vec<(&'static str, Counter)>,
     rate_limit_contention: Counter,
-    /// Signature checks by Envoy's crypto, and by the core's.
-    signature_checks: (Counter, Counter),
+    /// Signature checks by Envoy's crypto.
+    checks_native: Counter,
+    /// Signature checks by the core's crypto.
+    checks_wasm: Counter,
     /// Only when a policy feed is configured.
     feed: Option<FeedMetrics>,
 }
@@ -227,10 +229,8 @@ impl Metrics {
                 })
                 .collect(),
             rate_limit_contention: Counter::define("tokengate_rate_limit_contention_total"),
-            signature_checks: (
-                Counter::define("tokengate_signature_checks_total.crypto.native"),
-                Counter::define("tokengate_signature_checks_total.crypto.wasm"),
-            ),
+            checks_native: Counter::define("tokengate_signature_checks_total.crypto.native"),
+            checks_wasm: Counter::define("tokengate_signature_checks_total.crypto.wasm"),
             feed: with_feed.then(|| FeedMetrics {
                 refresh: crate::report::FEED_RESULTS
                     .iter()
@@ -279,8 +279,8 @@ impl Metrics {
             c.flush();
         }
         self.rate_limit_contention.flush();
-        self.signature_checks.0.flush();
-        self.signature_checks.1.flush();
+        self.checks_native.flush();
+        self.checks_wasm.flush();
         if let Some(f) = &mut self.feed {
             for (_, c) in &mut f.refresh {
                 c.flush();
@@ -968,11 +968,11 @@ fn decide(w: &mut Worker, received: &Received<'_>, clock: Clock) -> Outcome {
         Begin::Signature(pending) => {
             let valid = match host_check(w, &pending) {
                 Some(valid) => {
-                    w.metrics.signature_checks.0.pending += 1;
+                    w.metrics.checks_native.pending += 1;
                     valid
                 }
                 None => {
-                    w.metrics.signature_checks.1.pending += 1;
+                    w.metrics.checks_wasm.pending += 1;
                     w.gate.check_signature(&pending)
                 }
             };
