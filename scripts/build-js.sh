@@ -24,8 +24,8 @@ fi
 # opt-level 3 for all of it adds ~30 KB gzipped to the .wasm (budget in js/test/package.test.mjs).
 # What runs on every uncached token keeps its own level: the RSA loop (tokengate-mont) and the
 # JSON reader (tokengate-json) stay at 3 in every build (the workspace profile; the RSA loop at
-# "s" ran ~30% slower), and base64 is built at 3 here (at "z" its decoder alone was a third of
-# an uncached verification, node --cpu-prof). The core's own code at "z" rather than "s" is
+# "s" ran ~30% slower), and so does base64 (at "z" its decoder alone was a third of an uncached
+# verification, node --cpu-prof). The core's own code at "z" rather than "s" is
 # 7.9 KB smaller gzipped for ~0.5 us more per uncached verifySync (interleaved A/B in one Node
 # process). Override the core's level with TOKENGATE_CORE_OPT_LEVEL.
 CORE_OPT=${TOKENGATE_CORE_OPT_LEVEL:-\"z\"}
@@ -36,8 +36,7 @@ say "cargo build --release --target wasm32-unknown-unknown -p tokengate-wasm (co
 . scripts/lib/wasm-rustflags.sh
 cargo build --quiet --release --target wasm32-unknown-unknown -p tokengate-wasm \
   --config "$(wasm_rustflags wasm32-unknown-unknown "${TOKENGATE_SIMD:-1}")" \
-  --config "profile.release.package.tokengate.opt-level=$CORE_OPT" \
-  --config "profile.release.package.base64.opt-level=3"
+  --config "profile.release.package.tokengate.opt-level=$CORE_OPT"
 
 # Wherever cargo puts its output (CARGO_TARGET_DIR, .cargo/config): ask it.
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
