@@ -712,35 +712,37 @@ impl HttpContext for Http {
             let mut client_cert = Values::default();
             let mut removed: u64 = 0;
             for (name, value) in headers.iter() {
-                match name {
-                    b":method" => method = value,
-                    b":path" => target = value,
-                    n if n.eq_ignore_ascii_case(b"authorization") => authorization.push(value),
-                    n => {
-                        if cert_header.is_some_and(|h| n.eq_ignore_ascii_case(h.as_bytes())) {
-                            client_cert.push(value);
-                        }
-                        if w.strip_lengths & length_bit(n.len()) == 0 {
-                            continue;
-                        }
-                        // Whatever the verdict, a client never gets to set the headers the
-                        // origin trusts: removed when present, before anything is decided.
-                        let strip = w.gate.remove_headers();
-                        if let Some(i) = strip
-                            .iter()
-                            .position(|h| n.eq_ignore_ascii_case(h.as_bytes()))
-                        {
-                            let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
-                            if removed & bit == 0 || bit == 0 {
-                                removed |= bit;
-                                if let Some(h) = strip.get(i) {
-                                    let _ = hostcalls::set_map_value(
-                                        MapType::HttpRequestHeaders,
-                                        h,
-                                        None,
-                                    );
-                                }
-                            }
+                // Envoy hands names lower-case; pseudo-headers are exact and never removed.
+                if name.first() == Some(&b':') {
+                    match name {
+                        b":method" => method = value,
+                        b":path" => target = value,
+                        _ => {}
+                    }
+                    continue;
+                }
+                if name.eq_ignore_ascii_case(b"authorization") {
+                    authorization.push(value);
+                    continue;
+                }
+                if cert_header.is_some_and(|h| name.eq_ignore_ascii_case(h.as_bytes())) {
+                    client_cert.push(value);
+                }
+                if w.strip_lengths & length_bit(name.len()) == 0 {
+                    continue;
+                }
+                // Whatever the verdict, a client never gets to set the headers the origin
+                // trusts: removed when present, before anything is decided.
+                let strip = w.gate.remove_headers();
+                if let Some(i) = strip
+                    .iter()
+                    .position(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+                {
+                    let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+                    if removed & bit == 0 || bit == 0 {
+                        removed |= bit;
+                        if let Some(h) = strip.get(i) {
+                            let _ = hostcalls::set_map_value(MapType::HttpRequestHeaders, h, None);
                         }
                     }
                 }

@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod hostcrypto;
+pub mod pairs;
 pub mod replay;
 pub mod report;
 pub mod shared;

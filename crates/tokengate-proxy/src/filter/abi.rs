@@ -1,9 +1,12 @@
 //! Three host calls made without the SDK's wrappers. The SDK turns a status it does not expect
 //! into a panic, which traps the VM (Envoy answers `set_property` with `NotFound` outside a
 //! stream), reads the log level into an enum that has no value for "off", and copies every
-//! header of a map into its own `String` and `Vec`; these read and answer in place.
+//! header of a map into its own `String` and `Vec`; these read and answer in place
+//! ([`crate::pairs`] reads the map).
 
 use std::ptr::null_mut;
+
+use crate::pairs::HeaderMap;
 
 /// `proxy_map_type` of the request headers.
 const REQUEST_HEADERS: u32 = 0;
@@ -17,35 +20,6 @@ extern "C" {
     fn proxy_get_log_level(level: *mut u32) -> u32;
 }
 
-/// A header map as the host serialises it (ABI 0.2.1): the number of pairs, a length table,
-/// then each name and value followed by a NUL.
-pub struct HeaderMap {
-    bytes: Vec<u8>,
-}
-
-impl HeaderMap {
-    /// Every `(name, value)` pair in order, borrowed. A map that does not parse ends early.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        let u32_at = |at: usize| -> Option<usize> {
-            let b = self.bytes.get(at..at.checked_add(4)?)?;
-            let word = u32::from_le_bytes(b.try_into().ok()?);
-            usize::try_from(word).ok()
-        };
-        // Each pair needs at least its 8 table bytes: a count beyond that is not a map.
-        let count = u32_at(0).unwrap_or(0).min(self.bytes.len() / 8);
-        let mut data = 4 + count * 8;
-        (0..count).map_while(move |i| {
-            let name_len = u32_at(4 + i * 8)?;
-            let value_len = u32_at(8 + i * 8)?;
-            let name = self.bytes.get(data..data.checked_add(name_len)?)?;
-            data = data.checked_add(name_len)?.checked_add(1)?;
-            let value = self.bytes.get(data..data.checked_add(value_len)?)?;
-            data = data.checked_add(value_len)?.checked_add(1)?;
-            Some((name, value))
-        })
-    }
-}
-
 /// The request headers of the effective stream, in one host call (empty if the host has none).
 pub fn request_headers() -> HeaderMap {
     let mut data: *mut u8 = null_mut();
@@ -54,14 +28,14 @@ pub fn request_headers() -> HeaderMap {
     // are valid for those writes.
     let status = unsafe { proxy_get_header_map_pairs(REQUEST_HEADERS, &mut data, &mut size) };
     if status != OK || data.is_null() {
-        return HeaderMap { bytes: Vec::new() };
+        return HeaderMap::new(Vec::new());
     }
     // SAFETY: the host allocated the `size` bytes at `data` through this module's exported
     // `proxy_on_memory_allocate` (the SDK's: a `Vec<u8>` with capacity `size`, forgotten) and
     // filled them; rebuilding that `Vec` gives the allocation back to its owner, as the SDK
     // does for every buffer the host returns.
     let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
-    HeaderMap { bytes }
+    HeaderMap::new(bytes)
 }
 
 /// Set a property of the effective stream (Envoy: filter state `wasm.<path>`). `false` when
