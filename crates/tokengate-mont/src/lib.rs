@@ -695,38 +695,102 @@ impl<L: Limb> Modulus<L> {
 
 /// Big-endian octets into limbs (bits beyond `out` are dropped).
 pub fn from_be<L: Limb>(bytes: &[u8], out: &mut [L]) {
-    out.iter_mut().for_each(|x| *x = L::default());
-    let mut acc: u128 = 0;
-    let mut have = 0u32;
-    let mut limbs = out.iter_mut();
-    for &b in bytes.iter().rev() {
-        acc |= u128::from(b) << have;
-        have += 8;
-        if have >= L::BITS {
-            if let Some(limb) = limbs.next() {
-                *limb = L::from_u128(acc);
-            }
-            acc >>= L::BITS;
-            have -= L::BITS;
-        }
-    }
-    if let Some(limb) = limbs.next() {
-        *limb = L::from_u128(acc);
+    // A limb and a byte fit a u64 for 27-bit limbs: no u128 shifts (compiler-rt calls in wasm).
+    if L::BITS <= 56 {
+        from_be_in::<L, u64>(bytes, out);
+    } else {
+        from_be_in::<L, u128>(bytes, out);
     }
 }
 
 /// Limbs into big-endian octets (`out.len()` of them; higher bits dropped).
 pub fn to_be<L: Limb>(limbs: &[L], out: &mut [u8]) {
-    let mut acc: u128 = 0;
+    if L::BITS <= 56 {
+        to_be_in::<L, u64>(limbs, out);
+    } else {
+        to_be_in::<L, u128>(limbs, out);
+    }
+}
+
+/// The bit accumulator of [`from_be`] and [`to_be`]: wide enough for a limb and a byte.
+trait Bits:
+    Copy
+    + From<u8>
+    + core::ops::BitOr<Output = Self>
+    + core::ops::Shl<u32, Output = Self>
+    + core::ops::Shr<u32, Output = Self>
+{
+    const ZERO: Self;
+    /// The low bits of a value of at most this many bits.
+    fn from_wide(x: u128) -> Self;
+    fn to_wide(self) -> u128;
+    fn low_byte(self) -> u8;
+}
+
+impl Bits for u64 {
+    const ZERO: u64 = 0;
+    #[inline(always)]
+    fn from_wide(x: u128) -> u64 {
+        x as u64
+    }
+    #[inline(always)]
+    fn to_wide(self) -> u128 {
+        u128::from(self)
+    }
+    #[inline(always)]
+    fn low_byte(self) -> u8 {
+        self as u8
+    }
+}
+
+impl Bits for u128 {
+    const ZERO: u128 = 0;
+    #[inline(always)]
+    fn from_wide(x: u128) -> u128 {
+        x
+    }
+    #[inline(always)]
+    fn to_wide(self) -> u128 {
+        self
+    }
+    #[inline(always)]
+    fn low_byte(self) -> u8 {
+        self as u8
+    }
+}
+
+fn from_be_in<L: Limb, B: Bits>(bytes: &[u8], out: &mut [L]) {
+    out.iter_mut().for_each(|x| *x = L::default());
+    let mut acc = B::ZERO;
+    let mut have = 0u32;
+    let mut limbs = out.iter_mut();
+    for &b in bytes.iter().rev() {
+        acc = acc | B::from(b) << have;
+        have += 8;
+        if have >= L::BITS {
+            if let Some(limb) = limbs.next() {
+                *limb = L::from_u128(acc.to_wide());
+            }
+            acc = acc >> L::BITS;
+            have -= L::BITS;
+        }
+    }
+    if let Some(limb) = limbs.next() {
+        *limb = L::from_u128(acc.to_wide());
+    }
+}
+
+fn to_be_in<L: Limb, B: Bits>(limbs: &[L], out: &mut [u8]) {
+    let mut acc = B::ZERO;
     let mut have = 0u32;
     let mut limbs = limbs.iter();
     for byte in out.iter_mut().rev() {
         if have < 8 {
-            acc |= limbs.next().map_or(0, |l| l.to_u128()) << have;
+            acc = acc | B::from_wide(limbs.next().map_or(0, |l| l.to_u128())) << have;
             have += L::BITS;
         }
-        *byte = acc as u8;
-        acc >>= 8;
+        *byte = acc.low_byte();
+        acc = acc >> 8;
         have -= 8;
     }
 }
