@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Throughput through real Envoy with wrk, one Envoy and one run for every setup so that the ratios
 compare like with like: no auth filter, the empty proxy-wasm filter (tests/bench-filter: reads
-`authorization`, continues), the same filter making the host calls of a warm tokengate request
-(so that what those calls cost in Envoy stands apart from tokengate's own work), Envoy's
-jwt_authn with the same JWKS, tokengate with its default configuration (audit record as filter
-state) and with the audit line (`"audit": "log"`), each with 16 tokens in rotation (warm
-caches); then jwt_authn and tokengate with a new token on every request (cache misses). Routes
-answer with direct_response, so the origin is out of the measurement. Besides req/s, each row has Envoy's CPU time per request (its threads' scheduler
-time over the run): on a machine shared with other work it moves less than throughput does.
-Loopback only; bounded (about 5 minutes with the defaults).
+`authorization`, continues), the same filter making the host calls of a warm tokengate request (so
+that what those calls cost in Envoy stands apart from tokengate's own work), Envoy's jwt_authn with
+the same JWKS, tokengate with its default configuration (audit record as filter state) and with the
+audit line (`"audit": "log"`), each with 16 tokens in rotation (warm caches); then jwt_authn and
+tokengate with a new token on every request (cache misses). Routes answer with direct_response, so
+the origin is out of the measurement. Besides req/s, each row has Envoy's CPU time per request (its
+threads' scheduler time over the run): on a machine shared with other work it moves less than
+throughput does. Loopback only; bounded (about 5 minutes with the defaults).
 
 python3 tests/e2e/envoy/bench.py [--seconds N] [--rounds N] [--out FILE]
     [--only a,b,...]             # row keys: none empty empty_calls jwt tg tg_log jwt_miss tg_miss tg_miss_wasm
