@@ -6,11 +6,12 @@
 //!
 //! For measuring what single host calls cost under V8 (`bench.py --probes`), the plugin
 //! configuration may name more work per request, comma-separated: `map` (also read the whole
-//! request header map), `singles` (also read `:method` and `:path`, one call each),
-//! `set_property` (a 200-byte filter state value), `add_header`, `log` (a 200-byte info line),
-//! and `x<N>` to do that extra work N times per request (so that its price stands out of the
-//! noise); `spin<N>` runs N rounds of a xorshift (about 10 wasm instructions each, in a few
-//! bytes of code and no memory). With an empty configuration it does exactly the one read.
+//! request header map, read in place as the filter reads it), `singles` (also read `:method` and
+//! `:path`, one call each), `set_property` (a 200-byte filter state value), `add_header`, `log` (a
+//! 200-byte info line), and `x<N>` to do that extra work N times per request (so that its price
+//! stands out of the noise); `spin<N>` runs N rounds of a xorshift (about 10 wasm instructions
+//! each, in a few bytes of code and no memory). With an empty configuration it does exactly the one
+//! read.
 
 #[cfg(target_arch = "wasm32")]
 mod filter {
@@ -19,7 +20,7 @@ mod filter {
 
     use proxy_wasm::hostcalls;
     use proxy_wasm::traits::{Context, HttpContext, RootContext};
-    use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+    use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel};
 
     proxy_wasm::main! {{
         proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> {
@@ -88,6 +89,41 @@ mod filter {
 
     impl Context for ReadAuthorization {}
 
+    #[link(wasm_import_module = "env")]
+    extern "C" {
+        fn proxy_get_header_map_pairs(map_type: u32, data: *mut *mut u8, size: *mut usize) -> u32;
+        fn proxy_set_property(
+            path: *const u8,
+            path_size: usize,
+            value: *const u8,
+            size: usize,
+        ) -> u32;
+    }
+
+    /// The request header map in one host call, read in place and dropped, as the filter reads
+    /// it (the SDK's `get_map_bytes` would also copy every pair into a `String` and a `Vec`).
+    fn read_header_map() {
+        let mut data: *mut u8 = std::ptr::null_mut();
+        let mut size: usize = 0;
+        // SAFETY: the host writes one pointer and one size through these valid pointers.
+        let status = unsafe { proxy_get_header_map_pairs(0, &mut data, &mut size) };
+        if status == 0 && !data.is_null() {
+            // SAFETY: the host allocated `size` bytes at `data` through this module's
+            // `proxy_on_memory_allocate` (a `Vec<u8>` of that capacity, forgotten) and filled
+            // them: rebuilding the `Vec` hands the allocation back to its owner.
+            let bytes = unsafe { Vec::from_raw_parts(data, size, size) };
+            std::hint::black_box(bytes);
+        }
+    }
+
+    /// Filter state `wasm.<path>`, as the filter writes its audit record (the SDK's
+    /// `set_property` would also serialise the path into a new buffer).
+    fn set_property(path: &[u8], value: &[u8]) {
+        // SAFETY: both pointer and length pairs describe live slices the host only reads.
+        let _ =
+            unsafe { proxy_set_property(path.as_ptr(), path.len(), value.as_ptr(), value.len()) };
+    }
+
     const RECORD: &str = r#"{"decision":"allow","status":200,"route":"rules[0]","client_id":"bench-3","scopes":"orders/read","iss":"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TEST0pool","cached":true}"#;
 
     impl HttpContext for ReadAuthorization {
@@ -97,7 +133,7 @@ mod filter {
             let _ = self.get_http_request_header_bytes("authorization");
             for _ in 0..w.times {
                 if w.map {
-                    let _ = hostcalls::get_map_bytes(MapType::HttpRequestHeaders);
+                    read_header_map();
                 }
                 if w.singles {
                     for name in [":method", ":path"] {
@@ -105,7 +141,7 @@ mod filter {
                     }
                 }
                 if w.set_property {
-                    let _ = hostcalls::set_property(vec!["bench"], Some(RECORD.as_bytes()));
+                    set_property(b"bench", RECORD.as_bytes());
                 }
                 if w.add_header {
                     self.add_http_request_header("x-bench-client-id", "bench-3");
