@@ -218,7 +218,7 @@ def main():
     ports = {k: h.free_port() for k in names}
     ok = {"direct_response": {"status": 200, "body": {"inline_string": "ok"}}}
     filters = {"none": [], "empty": [empty_wasm()],
-               "empty_calls": [empty_wasm("map,set_property,add_header", vm_id="bench-empty-calls")],
+               "empty_calls": [empty_wasm("as_filter,set_property,add_header", vm_id="bench-empty-calls")],
                "jwt": [jwt_authn(jwks.port)],
                "tg": [tokengate("bench-tg")], "tg_log": [tokengate("bench-tg-log", audit="log")],
                # The default signature budget (1000 checks per second per worker) would answer
