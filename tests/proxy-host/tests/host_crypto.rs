@@ -19,7 +19,15 @@ const WASM: &str = "tokengate_signature_checks_total.crypto.wasm";
 fn env_with(
     f: impl Fn(&[u8]) -> Result<Vec<u8>, i32> + Send + Sync + 'static,
 ) -> (Env, Arc<AtomicUsize>) {
-    let env = Env::at(NOW);
+    env_at_with(NOW, f)
+}
+
+/// [`env_with`] with the clock at `now`.
+fn env_at_with(
+    now: u64,
+    f: impl Fn(&[u8]) -> Result<Vec<u8>, i32> + Send + Sync + 'static,
+) -> (Env, Arc<AtomicUsize>) {
+    let env = Env::at(now);
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = calls.clone();
     env.set_foreign_function("verify_signature", move |args| {
@@ -185,13 +193,7 @@ fn es256_signatures_go_to_the_host_as_der() {
     sig.replace_range(at..=at, c);
     let flipped = format!("{head_payload}.{sig}");
     let now = case["now"].as_u64().unwrap();
-    let env = Env::at(now);
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counted = calls.clone();
-    env.set_foreign_function("verify_signature", move |args| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        envoy_verify_signature(args)
-    });
+    let (env, calls) = env_at_with(now, envoy_verify_signature);
     let mut vm = start(&env, &config);
     let r = vm.request(Request::get("/x").bearer(token)).unwrap();
     assert!(matches!(r, Response::Forwarded(_)), "{r:?}");
