@@ -100,6 +100,25 @@ PROBES = [
 ]
 
 
+# The rows each target compares, in the order they run back to back within a round.
+PAIRED = ["empty_calls", "empty", "tg", "jwt_miss", "tg_miss", "tg_miss_wasm"]
+
+
+def run_order(rows, rnd: int):
+    """The order of one round: the warm rows, then the every-token-new rows, each target's two
+    rows next to each other (PAIRED), and every other round reversed. A machine whose speed
+    drifts over a round then slows the earlier row of a pair in one round and the later one in
+    the next, instead of always the same one, and the two rows of a pair run seconds apart."""
+    def place(r):
+        return (r[3] == "miss", PAIRED.index(r[0]) if r[0] in PAIRED else -1)
+    ordered = sorted(rows, key=place)  # stable: the other rows keep their order, first
+    if rnd % 2:
+        warm = [r for r in ordered if r[3] != "miss"]
+        miss = [r for r in ordered if r[3] == "miss"]
+        ordered = warm[::-1] + miss[::-1]
+    return ordered
+
+
 def placement(pin: bool):
     """CPUs for Envoy and for wrk. With two or more CPUs each gets its own, so that wrk never
     preempts Envoy's worker and the rows measure Envoy's CPU rather than how the scheduler
@@ -258,7 +277,7 @@ def main():
         # too, each after the flush (FLUSH_TOKENS); within a run a token comes back only after
         # the rest of the pool, long evicted.
         for rnd in range(a.rounds):
-            for key_, label, listener, pool in rows:
+            for key_, label, listener, pool in run_order(rows, rnd):
                 script = work / f"{pool}.lua" if pool else None
                 if pool == "miss":
                     wrk(ports[listener], FLUSH_S, work / "miss_warmup.lua")  # cache flush, discarded
@@ -292,7 +311,7 @@ def main():
         return f"{best[base]['cpu_us'] / best[k]['cpu_us']:.2f}"
 
     lines = [f"Envoy 1.40 (`--concurrency 1`), wrk `-t1 -c16 -d{a.seconds}s` on loopback, direct_response "
-             f"route, RS256 2048-bit, best of {a.rounds} interleaved rounds (every-token-new: "
+             f"route, RS256 2048-bit, best of {a.rounds} interleaved rounds, every other round in reverse order (every-token-new: "
              f"{a.miss_tokens} distinct tokens, each round after {FLUSH_TOKENS:,} others); "
              + (f"Envoy on CPU {','.join(map(str, sorted(envoy_cpus)))}, wrk on CPU {','.join(map(str, sorted(WRK_CPUS)))}; "
                 if envoy_cpus else "Envoy and wrk placed by the scheduler; ")
