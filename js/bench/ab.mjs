@@ -9,7 +9,8 @@
 // BENCH_CLOCK=wall. It prints each case's median and B/A as the median of the per-round ratios.
 // Cases: the floor (raw node:crypto), uncached verifySync with the RSA answered at once (the
 // work besides RSA, the steadiest figure), uncached verifySync, and a cache hit alternating two
-// tokens. Bounded: BENCH_ROUNDS (20) × 7 cases × BENCH_ROUND_MS (40) plus warm-up, ~7 s.
+// tokens, and uncached verifySync with the RSA in wasm (`crypto: "wasm"`). Bounded:
+// BENCH_ROUNDS (20) × 9 cases × BENCH_ROUND_MS (40) plus warm-up, ~7 s.
 import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { createPublicKey, verify as cryptoVerify } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -61,6 +62,7 @@ const keyObject = createPublicKey({ key: f.testKey("rsa-a").jwk, format: "jwk" }
 function cases(name, { api, state }) {
   const u = api.CognitoVerifier.create(uncached);
   const c = api.CognitoVerifier.create(base);
+  const w = api.CognitoVerifier.create({ ...uncached, crypto: "wasm" });
   let flip = false;
   return {
     [`${name} besides RSA`]: () => {
@@ -72,6 +74,7 @@ function cases(name, { api, state }) {
       }
     },
     [`${name} uncached`]: () => u.verifySync(token).client_id,
+    [`${name} pure wasm`]: () => w.verifySync(token).client_id,
     [`${name} hit (2 tokens)`]: () => c.verifySync((flip = !flip) ? token : token2).client_id,
   };
 }
@@ -116,9 +119,10 @@ console.log(`A: ${dirA}\nB: ${dirB}`);
 console.log(`${ROUNDS} interleaved rounds of ${ROUND_MS} ms (${CPU ? "process CPU time" : "wall clock"}), median µs/op\n`);
 console.log("| case | A µs | B µs | B/A |\n| --- | ---: | ---: | ---: |");
 console.log(`| raw node:crypto verify (floor) | ${median(samples.floor).toFixed(2)} | | |`);
-for (const c of ["besides RSA", "uncached", "hit (2 tokens)"]) {
+for (const c of ["besides RSA", "uncached", "pure wasm", "hit (2 tokens)"]) {
   const a = `A ${c}`;
   const b = `B ${c}`;
   console.log(`| ${c} | ${median(samples[a]).toFixed(2)} | ${median(samples[b]).toFixed(2)} | ${ratio(b, a).toFixed(3)} |`);
 }
 console.log(`\nuncached ÷ floor: A ${ratio("A uncached", "floor").toFixed(2)}×, B ${ratio("B uncached", "floor").toFixed(2)}×`);
+console.log(`pure wasm ÷ floor: A ${ratio("A pure wasm", "floor").toFixed(2)}×, B ${ratio("B pure wasm", "floor").toFixed(2)}×`);
