@@ -52,7 +52,7 @@ say "wasm-opt -O3 (binaryen $("$WASM_OPT" --version | awk '{print $3}'))"
 # The feature set rustc's wasm32-unknown-unknown target emits by default; wasm-opt must keep it.
 # -O3 rather than -Oz: rustc has already built most of the module for size, and binaryen's
 # speed levels inline what that left as calls. Against -Oz the pure-wasm verifySync runs 3-4%
-# faster, the work besides RSA 2-4%, for ~300 bytes gzipped (node js/bench/ab.mjs).
+# faster, the work besides RSA 2-4%, for ~200 bytes gzipped (node js/bench/ab.mjs).
 # --converge repeats the passes until the module stops shrinking (~0.3 KiB gzipped).
 # --low-memory-unused lets constant address offsets fold into loads and stores: rustc lays
 # the stack out first (data starts at 1 MiB), so no valid address wraps into the low 1 KiB;

@@ -8,9 +8,9 @@
 // every round, the order reversed every other round), timed by process CPU time unless
 // BENCH_CLOCK=wall. It prints each case's median and B/A as the median of the per-round ratios.
 // Cases: the floor (raw node:crypto), uncached verifySync with the RSA answered at once (the
-// work besides RSA, the steadiest figure), uncached verifySync, and a cache hit alternating two
-// tokens, and uncached verifySync with the RSA in wasm (`crypto: "wasm"`). Bounded:
-// BENCH_ROUNDS (20) × 9 cases × BENCH_ROUND_MS (40) plus warm-up, ~7 s.
+// work besides RSA, the steadiest figure), uncached verifySync, uncached verifySync with the RSA
+// in wasm (`crypto: "wasm"`), and a cache hit alternating two tokens. Bounded: BENCH_ROUNDS (20)
+// × 9 cases × BENCH_ROUND_MS (40) plus warm-up, ~8 s.
 import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { createPublicKey, verify as cryptoVerify } from "node:crypto";
 import { fileURLToPath } from "node:url";
